@@ -1,0 +1,109 @@
+"""fmnist-tui's headless training engine: data, models, config, training loop, runs.
+
+Import what you need from here; torch is imported only when a name that needs it is
+first used, so ``import engine`` is instant::
+
+    from engine import TrainConfig, Trainer
+    result = Trainer(TrainConfig(epochs=3)).fit()
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "TrainConfig": "engine.config",
+    "FIELDS": "engine.config",
+    "FieldSpec": "engine.config",
+    "PRESETS": "engine.config",
+    "PRESET_HELP": "engine.config",
+    "preset": "engine.config",
+    "parse_text": "engine.config",
+    "EngineError": "engine.errors",
+    "ConfigError": "engine.errors",
+    "DataError": "engine.errors",
+    "DeviceError": "engine.errors",
+    "CheckpointError": "engine.errors",
+    "TrainingError": "engine.errors",
+    "CLASSES": "engine.data",
+    "ImageData": "engine.data",
+    "Split": "engine.data",
+    "DataSource": "engine.data",
+    "load_fashion_mnist": "engine.data",
+    "locate_fashion_mnist": "engine.data",
+    "read_idx": "engine.data",
+    "load_custom": "engine.custom",
+    "select_device": "engine.device",
+    "available_devices": "engine.device",
+    "build_model": "engine.models",
+    "summary": "engine.models",
+    "ModelSummary": "engine.models",
+    "Trainer": "engine.trainer",
+    "FitResult": "engine.trainer",
+    "Evaluation": "engine.trainer",
+    "load_data": "engine.trainer",
+    "learning_rate": "engine.trainer",
+    "Predictor": "engine.inference",
+    "Prediction": "engine.inference",
+    "Run": "engine.runs",
+    "RunInfo": "engine.runs",
+    "list_runs": "engine.runs",
+    "load_checkpoint": "engine.runs",
+    "Event": "engine.events",
+    "RunStarted": "engine.events",
+    "BatchEnd": "engine.events",
+    "EpochEnd": "engine.events",
+    "CheckpointSaved": "engine.events",
+    "StateChanged": "engine.events",
+    "Finished": "engine.events",
+    "Failed": "engine.events",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from engine.config import FIELDS, PRESET_HELP, PRESETS, FieldSpec, TrainConfig, parse_text, preset
+    from engine.custom import load_custom
+    from engine.data import (
+        CLASSES,
+        DataSource,
+        ImageData,
+        Split,
+        load_fashion_mnist,
+        locate_fashion_mnist,
+        read_idx,
+    )
+    from engine.device import available_devices, select_device
+    from engine.errors import (
+        CheckpointError,
+        ConfigError,
+        DataError,
+        DeviceError,
+        EngineError,
+        TrainingError,
+    )
+    from engine.events import (
+        BatchEnd,
+        CheckpointSaved,
+        EpochEnd,
+        Event,
+        Failed,
+        Finished,
+        RunStarted,
+        StateChanged,
+    )
+    from engine.inference import Prediction, Predictor
+    from engine.models import ModelSummary, build_model, summary
+    from engine.runs import Run, RunInfo, list_runs, load_checkpoint
+    from engine.trainer import Evaluation, FitResult, Trainer, learning_rate, load_data

@@ -1,0 +1,435 @@
+"""Fashion-MNIST on disk and in memory.
+
+Finding the dataset (flag or ``FMNIST_DATA``, the user's cache, Debian's
+``dataset-fashion-mnist``, a torchvision download, the bundled sample), parsing IDX
+files into uint8 arrays with every header checked, and ``DeviceData``: a split held
+on the training device as one uint8 tensor and batched by index, with normalisation
+and augmentation done as batched tensor operations.
+
+Parsing uses numpy only, so the app can show samples without importing torch.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
+
+CLASSES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+# Per-pixel statistics of the Fashion-MNIST training set, on the [0, 1] scale.
+MEAN = 0.2860
+STD = 0.3530
+
+SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "assets" / "fashion-mnist-sample"
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+IMAGES_MAGIC = 0x00000803
+LABELS_MAGIC = 0x00000801
+
+
+def cache_dir() -> Path:
+    """The user's cache folder for fmnist-tui (``$XDG_CACHE_HOME/fmnist-tui``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fmnist-tui"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images (uint8, N x H x W) and their integer labels (int64, N)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def class_counts(self, num_classes: int) -> list[int]:
+        return np.bincount(self.labels, minlength=num_classes).tolist()
+
+    def take(self, indices: np.ndarray) -> Split:
+        return Split(self.images[indices], self.labels[indices])
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a dataset came from, in words a person can check."""
+
+    kind: str  # "flag", "env", "cache", "system", "download", "sample" or "custom"
+    path: Path
+    is_sample: bool = False
+
+    def describe(self) -> str:
+        if self.is_sample:
+            return (
+                f"bundled SAMPLE of Fashion-MNIST ({self.path}), not the full set; "
+                "install the full set with `apt-get install dataset-fashion-mnist`"
+            )
+        names = {
+            "flag": "--data-dir",
+            "env": "FMNIST_DATA",
+            "cache": "user cache",
+            "system": "Debian dataset-fashion-mnist",
+            "download": "downloaded by torchvision",
+            "custom": "custom dataset",
+        }
+        return f"{names.get(self.kind, self.kind)}: {self.path}"
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A train and a test split with their class names and source."""
+
+    train: Split
+    test: Split
+    classes: tuple[str, ...]
+    source: DataSource
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return (int(self.train.images.shape[1]), int(self.train.images.shape[2]))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, train: int = 0, test: int = 0, seed: int = 0) -> ImageData:
+        """A seeded random subset (0 keeps a split whole), for quick runs and tests."""
+        rng = np.random.default_rng(seed)
+        new_train, new_test = self.train, self.test
+        if 0 < train < len(self.train):
+            new_train = self.train.take(np.sort(rng.permutation(len(self.train))[:train]))
+        if 0 < test < len(self.test):
+            new_test = self.test.take(np.sort(rng.permutation(len(self.test))[:test]))
+        return ImageData(new_train, new_test, self.classes, self.source, self.notes)
+
+
+# --- IDX files ----------------------------------------------------------------------
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataError(f"{path}: not a complete gzip file ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
+    """Parse one IDX file (``.gz`` or raw) of unsigned bytes into a numpy array.
+
+    Checks the magic number, the element type, the dimensions and the file length,
+    and raises ``DataError`` naming the file and the problem.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise DataError(f"{path}: file is empty or shorter than an IDX header ({len(data)} bytes)")
+    magic = int.from_bytes(data[:4], "big")
+    if expect_magic is not None and magic != expect_magic:
+        raise DataError(
+            f"{path}: wrong magic number 0x{magic:08x}, expected 0x{expect_magic:08x} "
+            f"({'images' if expect_magic == IMAGES_MAGIC else 'labels'} file)"
+        )
+    if data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file (magic 0x{magic:08x})")
+    ndim = data[3]
+    if ndim == 0 or ndim > 4:
+        raise DataError(f"{path}: IDX header declares {ndim} dimensions, expected 1 to 4")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{path}: truncated IDX header ({len(data)} bytes)")
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(dims, dtype=np.int64))
+    if len(data) != expected:
+        problem = "truncated" if len(data) < expected else "has trailing bytes"
+        raise DataError(
+            f"{path}: {problem}: header says {' x '.join(map(str, dims))} "
+            f"({expected} bytes) but the file holds {len(data)} bytes"
+        )
+    # A writable copy: torch refuses to wrap read-only buffers without a warning.
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file (gzipped when the name ends in ``.gz``)."""
+    path = Path(path)
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
+    payload = header + array.tobytes()
+    if path.suffix == ".gz":
+        with gzip.open(path, "wb", compresslevel=9) as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+def _find_file(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def idx_files(folder: Path) -> dict[str, Path] | None:
+    """The four Fashion-MNIST files in ``folder`` (or its torchvision layout), if all exist."""
+    for candidate in (folder, folder / "FashionMNIST" / "raw"):
+        found = {key: _find_file(candidate, stem) for key, stem in FILES.items()}
+        if all(found.values()):
+            return {key: path for key, path in found.items() if path is not None}
+    return None
+
+
+def _load_split(images_path: Path, labels_path: Path, num_classes: int) -> Split:
+    images = read_idx(images_path, IMAGES_MAGIC)
+    labels = read_idx(labels_path, LABELS_MAGIC)
+    if images.ndim != 3:
+        raise DataError(f"{images_path}: expected N x 28 x 28 images, got shape {images.shape}")
+    if images.shape[1:] != (28, 28):
+        raise DataError(
+            f"{images_path}: images are {images.shape[1]} x {images.shape[2]}, expected 28 x 28"
+        )
+    if labels.ndim != 1:
+        raise DataError(f"{labels_path}: expected a 1-D list of labels, got shape {labels.shape}")
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(
+            f"{images_path} holds {images.shape[0]} images but {labels_path} holds "
+            f"{labels.shape[0]} labels; the two files must match"
+        )
+    if images.shape[0] == 0:
+        raise DataError(f"{images_path}: holds no images")
+    if labels.size and int(labels.max()) >= num_classes:
+        raise DataError(
+            f"{labels_path}: label {int(labels.max())} is out of range 0-{num_classes - 1}"
+        )
+    return Split(images, labels.astype(np.int64))
+
+
+def load_idx_folder(folder: Path, source: DataSource) -> ImageData:
+    """Load Fashion-MNIST from a folder holding the four IDX files."""
+    files = idx_files(folder)
+    if files is None:
+        present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        missing = [stem for stem in FILES.values() if _find_file(folder, stem) is None]
+        where = "does not exist" if not folder.exists() else f"holds {present or 'nothing'}"
+        raise DataError(
+            f"{folder}: no Fashion-MNIST here ({where}); missing "
+            + ", ".join(f"{m}[.gz]" for m in missing)
+        )
+    n = len(CLASSES)
+    train = _load_split(files["train_images"], files["train_labels"], n)
+    test = _load_split(files["test_images"], files["test_labels"], n)
+    notes = (source.describe(),) if source.is_sample else ()
+    return ImageData(train, test, CLASSES, source, notes)
+
+
+def _download(target: Path) -> bool:
+    """Fetch Fashion-MNIST with torchvision into ``target``; False when offline."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(10)
+    try:
+        from torchvision.datasets import FashionMNIST
+
+        target.mkdir(parents=True, exist_ok=True)
+        FashionMNIST(str(target), train=True, download=True)
+        FashionMNIST(str(target), train=False, download=True)
+        return idx_files(target) is not None
+    except Exception:
+        # Any failure here (no network, a proxy, a half-written file) means
+        # "not downloadable now"; the next source in line is used instead.
+        return False
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def locate_fashion_mnist(
+    data_dir: str | Path | None = None,
+    *,
+    download: bool = True,
+    system_dir: Path = SYSTEM_DIR,
+    sample_dir: Path = SAMPLE_DIR,
+) -> DataSource:
+    """Find Fashion-MNIST in DESIGN order and say where it is.
+
+    An explicit ``data_dir`` (or ``FMNIST_DATA``) must hold the files: it is never
+    silently passed over for another source.
+    """
+    if data_dir is not None and str(data_dir) != "":
+        folder = Path(data_dir).expanduser()
+        if idx_files(folder) is None:
+            load_idx_folder(folder, DataSource("flag", folder))  # raises with the details
+        return DataSource("flag", folder)
+    env = os.environ.get("FMNIST_DATA")
+    if env:
+        folder = Path(env).expanduser()
+        if idx_files(folder) is None:
+            load_idx_folder(folder, DataSource("env", folder))
+        return DataSource("env", folder)
+    cache = cache_dir()
+    if idx_files(cache) is not None:
+        return DataSource("cache", cache)
+    if idx_files(system_dir) is not None:
+        return DataSource("system", system_dir)
+    if download and _download(cache):
+        return DataSource("download", cache)
+    if idx_files(sample_dir) is not None:
+        return DataSource("sample", sample_dir, is_sample=True)
+    raise DataError(
+        "Fashion-MNIST not found: pass --data-dir, set FMNIST_DATA, or run "
+        "`apt-get install dataset-fashion-mnist`; the bundled sample is missing too "
+        f"({sample_dir})"
+    )
+
+
+def load_fashion_mnist(data_dir: str | Path | None = None, *, download: bool = True) -> ImageData:
+    """Locate and load Fashion-MNIST as uint8 arrays (60,000 train, 10,000 test)."""
+    source = locate_fashion_mnist(data_dir, download=download)
+    return load_idx_folder(source.path, source)
+
+
+# --- On the device ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Batched augmentation: random horizontal flip and random crop with zero padding."""
+
+    flip: bool = True
+    crop_padding: int = 2
+
+
+def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator) -> torch.Tensor:
+    """Flip and crop a batch (B x C x H x W, any dtype) with one gather; no per-sample Python.
+
+    The crop pads with zeros, so pass pixels before normalisation: zero is then black, the
+    background of every Fashion-MNIST image.
+    """
+    import torch
+
+    b, _, h, w = x.shape
+    device = x.device
+    if augment.flip:
+        flip = torch.rand(b, 1, 1, 1, device=device, generator=generator) < 0.5
+        x = torch.where(flip, x.flip(3), x)
+    p = augment.crop_padding
+    if p > 0:
+        padded = torch.nn.functional.pad(x, (p, p, p, p))
+        dy = torch.randint(0, 2 * p + 1, (b, 1), device=device, generator=generator)
+        dx = torch.randint(0, 2 * p + 1, (b, 1), device=device, generator=generator)
+        rows = (torch.arange(h, device=device) + dy)[:, None, :, None]
+        cols = (torch.arange(w, device=device) + dx)[:, None, None, :]
+        batch = torch.arange(b, device=device)[:, None, None, None]
+        chan = torch.arange(x.shape[1], device=device)[None, :, None, None]
+        x = padded[batch, chan, rows, cols]
+    return x
+
+
+class DeviceData:
+    """One split held on the training device as uint8, served as float batches by index."""
+
+    def __init__(
+        self,
+        split: Split,
+        device: torch.device | str,
+        *,
+        num_classes: int,
+        normalize: bool = True,
+    ) -> None:
+        import torch
+
+        self.device = torch.device(device)
+        self.images = torch.from_numpy(np.ascontiguousarray(split.images)).to(self.device)
+        self.labels = torch.from_numpy(np.ascontiguousarray(split.labels)).to(self.device)
+        self.num_classes = num_classes
+        self.normalize = normalize
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def num_batches(self, batch_size: int) -> int:
+        return (len(self) + batch_size - 1) // batch_size
+
+    def permutation(self, generator: torch.Generator) -> torch.Tensor:
+        """A shuffled order of the split, drawn from ``generator`` (a CPU generator)."""
+        import torch
+
+        return torch.randperm(len(self), generator=generator).to(self.device, non_blocking=True)
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 N x H x W -> float N x 1 x H x W, scaled to [0, 1] and normalised."""
+        x = images.unsqueeze(1).float().mul_(1.0 / 255.0)
+        if self.normalize:
+            x = x.sub_(MEAN).div_(STD)
+        return x
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        order: torch.Tensor | None = None,
+        start: int = 0,
+        augment: Augment | None = None,
+        generator: torch.Generator | None = None,
+        one_hot: bool = False,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (inputs, targets) for batches ``start`` onwards, in ``order`` if given."""
+        import torch
+
+        n = len(self)
+        for i in range(start * batch_size, n, batch_size):
+            if order is None:
+                images = self.images[i : i + batch_size]
+                labels = self.labels[i : i + batch_size]
+            else:
+                idx = order[i : i + batch_size]
+                images = self.images[idx]
+                labels = self.labels[idx]
+            if augment is not None and generator is not None:
+                # On the uint8 pixels: padding a normalised batch with zeros would add grey
+                # borders (the mean), not black ones.
+                images = augment_batch(images.unsqueeze(1), augment, generator).squeeze(1)
+            x = self.prepare(images)
+            yield (
+                x,
+                torch.nn.functional.one_hot(labels, self.num_classes).float()
+                if one_hot
+                else labels,
+            )

@@ -1,0 +1,41 @@
+"""The engine's error types: every mistake a user can make raises one of these.
+
+Front ends (the CLI, the app) catch ``EngineError`` and show its message; anything
+else is a bug and may show a traceback.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """A problem the user can fix: bad input, missing data, an absent device."""
+
+
+class ConfigError(EngineError, ValueError):
+    """One or more hyperparameters are invalid; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{len(self.problems)} problems:\n" + "\n".join(
+                f"  - {p}" for p in self.problems
+            )
+        super().__init__(message)
+
+
+class DataError(EngineError):
+    """A dataset file is missing, truncated or malformed; the message names the file."""
+
+
+class DeviceError(EngineError):
+    """The requested device does not exist on this machine."""
+
+
+class CheckpointError(EngineError):
+    """A checkpoint or run folder is missing, corrupt, or not one of ours."""
+
+
+class TrainingError(EngineError):
+    """Training could not go on (a NaN loss, out of memory); the message says why."""

@@ -1,0 +1,128 @@
+"""Typed events a ``Trainer`` sends to its listeners while it runs.
+
+Plain dataclasses of Python numbers and lists (never tensors), so a listener on
+another thread, a JSON log line and a message to the app can all carry them as they
+are. ``to_dict`` / ``event_from_dict`` round-trip them through ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    run_id: str
+    run_dir: str
+    config: dict[str, Any]
+    device: str
+    data_source: str
+    train_size: int
+    test_size: int
+    classes: list[str]
+    start_epoch: int  # 1 for a new run; later when resuming
+    batches_per_epoch: int
+    parameters: int
+    resumed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BatchEnd(Event):
+    """Sent every ``log_every`` batches (and at each epoch's last batch)."""
+
+    kind: ClassVar[str] = "batch"
+    epoch: int
+    batch: int  # 1-based, within the epoch
+    batches: int  # per epoch
+    step: int  # batches since the run began
+    loss: float  # mean loss over the batches since the previous event
+    smoothed_loss: float  # exponential moving average of ``loss``
+    samples_per_second: float
+    lr: float
+    elapsed: float  # seconds of training in this process
+    eta: float  # seconds left, estimated from the current speed
+
+
+@dataclass(frozen=True)
+class EpochEnd(Event):
+    kind: ClassVar[str] = "epoch"
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    per_class_accuracy: list[float]
+    confusion_matrix: list[list[int]]  # rows: true class, columns: predicted class
+    lr: float
+    grad_norm: float
+    samples_per_second: float
+    epoch_seconds: float
+    memory_bytes: int
+    best_accuracy: float
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    kind: ClassVar[str] = "checkpoint"
+    path: str
+    epoch: int  # epochs completed
+    batch: int  # batches completed within the next epoch (0 at an epoch boundary)
+    reason: str  # "epoch", "best", "start", "stop", "interrupt"
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    """Paused, resumed or stopping, as asked through ``pause()``/``resume()``/``stop()``."""
+
+    kind: ClassVar[str] = "state"
+    state: str  # "paused", "running", "stopping"
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    kind: ClassVar[str] = "finished"
+    status: str  # "finished" (all epochs) or "stopped" (asked to stop; resumable)
+    epochs_completed: int
+    best_accuracy: float
+    final_accuracy: float
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    kind: ClassVar[str] = "failed"
+    reason: str
+    epoch: int
+    batch: int
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (RunStarted, BatchEnd, EpochEnd, CheckpointSaved, StateChanged, Finished, Failed)
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event | None:
+    """Rebuild an event from its ``to_dict`` form; None for an unknown or malformed one."""
+    cls = EVENT_TYPES.get(str(data.get("event")))
+    if cls is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: v for k, v in data.items() if k in names})
+    except TypeError:
+        return None

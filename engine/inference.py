@@ -1,0 +1,97 @@
+"""Predicting with a trained model: softmax probabilities and argmax classes.
+
+``Predictor.from_run`` loads a run's best (or last) checkpoint with
+``weights_only=True``; ``predict`` takes uint8 images as the dataset stores them and
+applies the same scaling the model was trained with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.config import TrainConfig
+from engine.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
+
+    from engine.runs import Run
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: np.ndarray  # float32, N x classes; rows sum to 1
+    classes: np.ndarray  # int64, N: the argmax of each row
+
+
+class Predictor:
+    """A model in eval mode with what it needs to read raw images."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: TrainConfig,
+        classes: tuple[str, ...],
+        device: torch.device,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.classes = classes
+        self.device = device
+
+    @classmethod
+    def from_checkpoint(cls, state: dict, device: str = "cpu", source: str = "") -> Predictor:
+        import torch
+
+        from engine.device import select_device
+        from engine.models import build_model
+
+        try:
+            config = TrainConfig.from_dict(state["config"])
+            classes = tuple(str(c) for c in state["classes"])
+            image_shape = (int(state["image_shape"][0]), int(state["image_shape"][1]))
+            torch_device = select_device(device)
+            model = build_model(config, image_shape, len(classes))
+            model.load_state_dict(state["model"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"{source or 'checkpoint'}: does not hold a usable model ({exc})"
+            ) from None
+        model.to(torch_device).eval()
+        return cls(model, config, classes, torch_device)
+
+    @classmethod
+    def from_run(cls, run: Run | str | Path, which: str = "best", device: str = "cpu") -> Predictor:
+        from engine.runs import Run
+
+        if not isinstance(run, Run):
+            run = Run.open(run)
+        state = run.load_checkpoint(which)
+        return cls.from_checkpoint(state, device, str(run.path))
+
+    def predict(self, images: np.ndarray | torch.Tensor, batch_size: int = 1000) -> Prediction:
+        """Probabilities and classes for uint8 images (N x H x W, or one H x W image)."""
+        import torch
+
+        from engine.data import MEAN, STD
+        from engine.models import probabilities
+
+        tensor = torch.as_tensor(np.asarray(images) if isinstance(images, np.ndarray) else images)
+        if tensor.ndim == 2:
+            tensor = tensor.unsqueeze(0)
+        if tensor.ndim != 3:
+            raise ValueError(f"expected N x H x W images, got shape {tuple(tensor.shape)}")
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, tensor.shape[0], batch_size):
+                chunk = tensor[start : start + batch_size].to(self.device, non_blocking=True)
+                x = chunk.unsqueeze(1).float() / 255.0
+                if self.config.normalize:
+                    x = (x - MEAN) / STD
+                outputs.append(probabilities(self.model(x).float(), self.config.loss).cpu())
+        probs = torch.cat(outputs) if outputs else torch.zeros(0, len(self.classes))
+        return Prediction(probs.numpy().astype(np.float32), probs.argmax(1).numpy())

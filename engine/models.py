@@ -1,0 +1,217 @@
+"""Model registry: the tutorial's ``NeuralNetwork`` generalised (``mlp``) and a small ``cnn``.
+
+``build_model(config, image_shape, num_classes)`` builds from a ``TrainConfig``; the
+loss decides the output layer (``nll`` ends in LogSoftmax, ``mse`` in Softmax).
+``summary()`` reports layers, output shapes and parameter counts as data, computed on
+the ``meta`` device so it does no arithmetic and is safe on any thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from engine.config import MODELS, TrainConfig
+
+ACTIVATION_LAYERS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "celu": nn.CELU,
+    "mish": nn.Mish,
+    "relu6": nn.ReLU6,
+    "hardswish": nn.Hardswish,
+    "softplus": nn.Softplus,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def output_layer(loss: str) -> list[nn.Module]:
+    """What the loss needs after the logits: nothing, LogSoftmax (nll) or Softmax (mse)."""
+    if loss == "nll":
+        return [nn.LogSoftmax(dim=1)]
+    if loss == "mse":
+        return [nn.Softmax(dim=1)]
+    return []
+
+
+class NeuralNetwork(nn.Module):
+    """The tutorial's network, with its attribute names, so its state_dicts load here.
+
+    With the defaults (hidden 512-512, ReLU, no dropout, cross entropy) it is exactly
+    the notes' ``NeuralNetwork``.
+    """
+
+    def __init__(
+        self,
+        in_features: int = 28 * 28,
+        num_classes: int = 10,
+        hidden_sizes: tuple[int, ...] = (512, 512),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        loss: str = "cross_entropy",
+    ) -> None:
+        super().__init__()
+        self.flatten = nn.Flatten()
+        layers: list[nn.Module] = []
+        width = in_features
+        for size in hidden_sizes:
+            layers += [nn.Linear(width, size), ACTIVATION_LAYERS[activation]()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        layers.append(nn.Linear(width, num_classes))
+        layers += output_layer(loss)
+        self.linear_relu_stack = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_relu_stack(self.flatten(x))
+
+
+class ConvNet(nn.Module):
+    """Conv blocks (conv 3x3, batch norm, activation, 2x2 max pool), then an MLP head."""
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int] = (28, 28),
+        num_classes: int = 10,
+        conv_channels: tuple[int, ...] = (32, 64),
+        hidden_sizes: tuple[int, ...] = (128,),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        loss: str = "cross_entropy",
+    ) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        channels, (h, w) = 1, image_shape
+        for out in conv_channels:
+            blocks += [
+                nn.Conv2d(channels, out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                ACTIVATION_LAYERS[activation](),
+            ]
+            if h >= 2 and w >= 2:
+                blocks.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            channels = out
+        self.features = nn.Sequential(*blocks)
+        head: list[nn.Module] = [nn.Flatten()]
+        width = channels * h * w
+        for size in hidden_sizes:
+            head += [nn.Linear(width, size), ACTIVATION_LAYERS[activation]()]
+            if dropout > 0:
+                head.append(nn.Dropout(dropout))
+            width = size
+        head.append(nn.Linear(width, num_classes))
+        head += output_layer(loss)
+        self.classifier = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def _build_mlp(config: TrainConfig, image_shape: tuple[int, int], num_classes: int) -> nn.Module:
+    return NeuralNetwork(
+        image_shape[0] * image_shape[1],
+        num_classes,
+        config.hidden_sizes,
+        config.activation,
+        config.dropout,
+        config.loss,
+    )
+
+
+def _build_cnn(config: TrainConfig, image_shape: tuple[int, int], num_classes: int) -> nn.Module:
+    return ConvNet(
+        image_shape,
+        num_classes,
+        config.conv_channels,
+        config.hidden_sizes,
+        config.activation,
+        config.dropout,
+        config.loss,
+    )
+
+
+REGISTRY: dict[str, Callable[[TrainConfig, tuple[int, int], int], nn.Module]] = {
+    "mlp": _build_mlp,
+    "cnn": _build_cnn,
+}
+assert tuple(REGISTRY) == MODELS, "engine.config.MODELS must list the registry's models"
+
+
+def build_model(
+    config: TrainConfig, image_shape: tuple[int, int] = (28, 28), num_classes: int = 10
+) -> nn.Module:
+    return REGISTRY[config.model](config, image_shape, num_classes)
+
+
+def probabilities(outputs: torch.Tensor, loss: str) -> torch.Tensor:
+    """Softmax probabilities from a model's outputs, whatever its output layer."""
+    if loss == "nll":
+        return outputs.exp()
+    if loss == "mse":
+        return outputs
+    return torch.softmax(outputs, dim=1)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    type: str
+    output_shape: tuple[int, ...]
+    parameters: int
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    layers: list[LayerInfo]
+    total_parameters: int
+    trainable_parameters: int
+    named_parameters: list[tuple[str, tuple[int, ...]]]  # the tutorial's named_parameters loop
+
+    def format(self) -> str:
+        rows = [f"{'layer':<28} {'type':<12} {'output':<16} {'params':>10}"]
+        for layer in self.layers:
+            shape = "x".join(map(str, layer.output_shape))
+            rows.append(f"{layer.name:<28} {layer.type:<12} {shape:<16} {layer.parameters:>10,}")
+        rows.append(f"total parameters: {self.total_parameters:,}")
+        return "\n".join(rows)
+
+
+def summary(
+    config: TrainConfig, image_shape: tuple[int, int] = (28, 28), num_classes: int = 10
+) -> ModelSummary:
+    """Layers, output shapes and parameter counts for ``config``'s model, batch size 1."""
+    with torch.device("meta"):
+        model = build_model(config, image_shape, num_classes)
+    model.eval()
+    layers: list[LayerInfo] = []
+
+    def hook(name: str) -> Callable[..., None]:
+        def record(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+            count = sum(p.numel() for p in module.parameters(recurse=False))
+            layers.append(LayerInfo(name, type(module).__name__, tuple(output.shape), count))
+
+        return record
+
+    handles = [
+        module.register_forward_hook(hook(name))
+        for name, module in model.named_modules()
+        if name and not list(module.children())
+    ]
+    with torch.no_grad():
+        model(torch.zeros(1, 1, *image_shape, device="meta"))
+    for handle in handles:
+        handle.remove()
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    named = [(name, tuple(p.shape)) for name, p in model.named_parameters()]
+    return ModelSummary(layers, total, trainable, named)
