@@ -426,10 +426,7 @@ class DeviceData:
                 # On the uint8 pixels: padding a normalised batch with zeros would add grey
                 # borders (the mean), not black ones.
                 images = augment_batch(images.unsqueeze(1), augment, generator).squeeze(1)
-            x = self.prepare(images)
-            yield (
-                x,
-                torch.nn.functional.one_hot(labels, self.num_classes).float()
-                if one_hot
-                else labels,
+            targets = (
+                torch.nn.functional.one_hot(labels, self.num_classes).float() if one_hot else labels
             )
+            yield self.prepare(images), targets
