@@ -73,7 +73,15 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from engine.config import FIELDS, PRESET_HELP, PRESETS, FieldSpec, TrainConfig, parse_text, preset
+    from engine.config import (
+        FIELDS,
+        PRESET_HELP,
+        PRESETS,
+        FieldSpec,
+        TrainConfig,
+        parse_text,
+        preset,
+    )
     from engine.custom import load_custom
     from engine.data import (
         CLASSES,

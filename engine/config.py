@@ -111,83 +111,177 @@ class TrainConfig:
         (512, 512), "sizes of the hidden fully-connected layers", "ints", "model", low=1, high=16384
     )
     conv_channels: tuple[int, ...] = _field(
-        (32, 64), "channels of each conv block (cnn only)", "ints", "model", low=1, high=1024,
+        (32, 64),
+        "channels of each conv block (cnn only)",
+        "ints",
+        "model",
+        low=1,
+        high=1024,
         max_items=4,
     )
-    activation: str = _field("relu", "activation after each hidden layer", "choice", "model",
-                             choices=ACTIVATIONS)
-    dropout: float = _field(0.0, "dropout probability after each hidden layer", "float", "model",
-                            low=0, high=1, high_open=True)
+    activation: str = _field(
+        "relu", "activation after each hidden layer", "choice", "model", choices=ACTIVATIONS
+    )
+    dropout: float = _field(
+        0.0,
+        "dropout probability after each hidden layer",
+        "float",
+        "model",
+        low=0,
+        high=1,
+        high_open=True,
+    )
     # Loss and optimiser
-    loss: str = _field("cross_entropy", "loss function (nll adds LogSoftmax, mse trains softmax "
-                       "outputs on one-hot targets)", "choice", "optimiser", choices=LOSSES)
-    label_smoothing: float = _field(0.0, "label smoothing for cross entropy", "float", "optimiser",
-                                    low=0, high=1, high_open=True)
+    loss: str = _field(
+        "cross_entropy",
+        "loss function (nll adds LogSoftmax, mse trains softmax outputs on one-hot targets)",
+        "choice",
+        "optimiser",
+        choices=LOSSES,
+    )
+    label_smoothing: float = _field(
+        0.0,
+        "label smoothing for cross entropy",
+        "float",
+        "optimiser",
+        low=0,
+        high=1,
+        high_open=True,
+    )
     optimizer: str = _field("adamw", "optimiser", "choice", "optimiser", choices=OPTIMIZERS)
-    lr: float = _field(1e-3, "learning rate (the peak rate with onecycle)", "float", "optimiser",
-                       low=0, high=10, low_open=True)
-    momentum: float = _field(0.9, "momentum for sgd and rmsprop", "float", "optimiser",
-                             low=0, high=1, high_open=True)
-    nesterov: bool = _field(False, "Nesterov momentum (sgd with momentum > 0)", "bool",
-                            "optimiser")
-    weight_decay: float = _field(1e-4, "weight decay (L2 for sgd/adam/rmsprop, decoupled for "
-                                 "adamw)", "float", "optimiser", low=0, high=1)
-    beta1: float = _field(0.9, "first moment decay for adam and adamw", "float", "optimiser",
-                          low=0, high=1, high_open=True)
-    beta2: float = _field(0.999, "second moment decay for adam and adamw", "float", "optimiser",
-                          low=0, high=1, high_open=True)
-    grad_clip: float = _field(0.0, "clip the gradient norm to this value (0: off)", "float",
-                              "optimiser", low=0, high=1e6)
+    lr: float = _field(
+        1e-3,
+        "learning rate (the peak rate with onecycle)",
+        "float",
+        "optimiser",
+        low=0,
+        high=10,
+        low_open=True,
+    )
+    momentum: float = _field(
+        0.9, "momentum for sgd and rmsprop", "float", "optimiser", low=0, high=1, high_open=True
+    )
+    nesterov: bool = _field(False, "Nesterov momentum (sgd with momentum > 0)", "bool", "optimiser")
+    weight_decay: float = _field(
+        1e-4,
+        "weight decay (L2 for sgd/adam/rmsprop, decoupled for adamw)",
+        "float",
+        "optimiser",
+        low=0,
+        high=1,
+    )
+    beta1: float = _field(
+        0.9,
+        "first moment decay for adam and adamw",
+        "float",
+        "optimiser",
+        low=0,
+        high=1,
+        high_open=True,
+    )
+    beta2: float = _field(
+        0.999,
+        "second moment decay for adam and adamw",
+        "float",
+        "optimiser",
+        low=0,
+        high=1,
+        high_open=True,
+    )
+    grad_clip: float = _field(
+        0.0, "clip the gradient norm to this value (0: off)", "float", "optimiser", low=0, high=1e6
+    )
     # Schedule
-    schedule: str = _field("cosine", "learning-rate schedule over the run", "choice", "schedule",
-                           choices=SCHEDULES)
-    step_size: int = _field(2, "epochs between decays (step schedule)", "int", "schedule",
-                            low=1, high=10000)
-    gamma: float = _field(0.5, "decay factor (step schedule)", "float", "schedule",
-                          low=0, high=1, low_open=True)
+    schedule: str = _field(
+        "cosine", "learning-rate schedule over the run", "choice", "schedule", choices=SCHEDULES
+    )
+    step_size: int = _field(
+        2, "epochs between decays (step schedule)", "int", "schedule", low=1, high=10000
+    )
+    gamma: float = _field(
+        0.5, "decay factor (step schedule)", "float", "schedule", low=0, high=1, low_open=True
+    )
     # Training
     epochs: int = _field(5, "passes over the training set", "int", "training", low=1, high=10000)
     batch_size: int = _field(128, "training batch size", "int", "training", low=1, high=65536)
-    eval_batch_size: int = _field(1000, "batch size for evaluation", "int", "training",
-                                  low=1, high=65536)
+    eval_batch_size: int = _field(
+        1000, "batch size for evaluation", "int", "training", low=1, high=65536
+    )
     augment: bool = _field(False, "random flip and crop of training batches", "bool", "training")
-    crop_padding: int = _field(2, "padding for the random crop, in pixels", "int", "training",
-                               low=0, high=8)
-    normalize: bool = _field(True, "standardise pixels with the dataset mean and std", "bool",
-                             "training")
-    seed: int = _field(0, "random seed for weights, shuffling and augmentation", "int",
-                       "training", low=0, high=2**32 - 1)
-    train_subset: int = _field(0, "train on this many images (0: all)", "int", "training",
-                               low=0, high=10**9)
-    test_subset: int = _field(0, "evaluate on this many test images (0: all)", "int", "training",
-                              low=0, high=10**9)
-    log_every: int = _field(20, "batches between progress events", "int", "training",
-                            low=1, high=100000)
+    crop_padding: int = _field(
+        2, "padding for the random crop, in pixels", "int", "training", low=0, high=8
+    )
+    normalize: bool = _field(
+        True, "standardise pixels with the dataset mean and std", "bool", "training"
+    )
+    seed: int = _field(
+        0,
+        "random seed for weights, shuffling and augmentation",
+        "int",
+        "training",
+        low=0,
+        high=2**32 - 1,
+    )
+    train_subset: int = _field(
+        0, "train on this many images (0: all)", "int", "training", low=0, high=10**9
+    )
+    test_subset: int = _field(
+        0, "evaluate on this many test images (0: all)", "int", "training", low=0, high=10**9
+    )
+    log_every: int = _field(
+        20, "batches between progress events", "int", "training", low=1, high=100000
+    )
     # System
-    device: str = _field("auto", "device: auto picks cuda, then mps, then cpu", "device",
-                         "system")
-    precision: str = _field("fp32", "bf16/fp16 use autocast (fp16 on cuda only)", "choice",
-                            "system", choices=PRECISIONS)
+    device: str = _field("auto", "device: auto picks cuda, then mps, then cpu", "device", "system")
+    precision: str = _field(
+        "fp32", "bf16/fp16 use autocast (fp16 on cuda only)", "choice", "system", choices=PRECISIONS
+    )
     runs_dir: str = _field("runs", "folder that holds one folder per run", "text", "system")
     name: str = _field("", "a label for the run, part of its folder name", "text", "system")
     # Data
-    data: str = _field("fashion-mnist", "dataset: Fashion-MNIST or a CSV + image folder",
-                       "choice", "data", choices=DATA_SOURCES)
-    data_dir: str = _field("", "folder with the Fashion-MNIST IDX files (empty: search)",
-                           "text", "data")
+    data: str = _field(
+        "fashion-mnist",
+        "dataset: Fashion-MNIST or a CSV + image folder",
+        "choice",
+        "data",
+        choices=DATA_SOURCES,
+    )
+    data_dir: str = _field(
+        "", "folder with the Fashion-MNIST IDX files (empty: search)", "text", "data"
+    )
     custom_csv: str = _field("", "custom data: CSV of filename,label rows", "text", "data")
     custom_images: str = _field("", "custom data: folder holding the images", "text", "data")
-    custom_test_csv: str = _field("", "custom data: CSV of test rows (empty: split off "
-                                  "test_fraction)", "text", "data")
+    custom_test_csv: str = _field(
+        "", "custom data: CSV of test rows (empty: split off test_fraction)", "text", "data"
+    )
     classes_file: str = _field("", "custom data: class names, one per line", "text", "data")
-    test_fraction: float = _field(0.2, "custom data: share held out for testing", "float", "data",
-                                  low=0, high=1, low_open=True, high_open=True)
-    image_size: int = _field(28, "custom data: images are made this many pixels square", "int",
-                             "data", low=8, high=256)
-    resize: str = _field("resize", "custom data: other-sized images are resized, padded/cropped, "
-                         "or rejected", "choice", "data", choices=RESIZE_POLICIES)
-    color: str = _field("grayscale", "custom data: colour images are converted or rejected",
-                        "choice", "data", choices=COLOR_POLICIES)
+    test_fraction: float = _field(
+        0.2,
+        "custom data: share held out for testing",
+        "float",
+        "data",
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
+    )
+    image_size: int = _field(
+        28, "custom data: images are made this many pixels square", "int", "data", low=8, high=256
+    )
+    resize: str = _field(
+        "resize",
+        "custom data: other-sized images are resized, padded/cropped, or rejected",
+        "choice",
+        "data",
+        choices=RESIZE_POLICIES,
+    )
+    color: str = _field(
+        "grayscale",
+        "custom data: colour images are converted or rejected",
+        "choice",
+        "data",
+        choices=COLOR_POLICIES,
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -214,7 +308,9 @@ class TrainConfig:
                 f"label_smoothing: {_num(self.label_smoothing)} works with loss cross_entropy "
                 f"only (got loss {self.loss})"
             )
-        if self.precision == "fp16" and not (self.device == "auto" or self.device.startswith("cuda")):
+        if self.precision == "fp16" and not (
+            self.device == "auto" or self.device.startswith("cuda")
+        ):
             problems.append(
                 f"precision: fp16 needs a cuda device (got device {self.device}); "
                 "use bf16 or fp32 here"
@@ -235,16 +331,15 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], *, base: TrainConfig | None = None,
-                  origin: str = "config") -> TrainConfig:
+    def from_dict(cls, values: dict[str, Any], *, base: TrainConfig | None = None) -> TrainConfig:
         """Build from a mapping of field values; unknown keys are rejected."""
         if not isinstance(values, dict):
-            raise ConfigError([f"{origin}: expected a table of settings, got {type(values).__name__}"])
+            raise ConfigError([f"expected a table of settings, got {type(values).__name__}"])
         unknown = sorted(set(values) - set(FIELDS))
         if unknown:
             raise ConfigError(
                 [
-                    f"{origin}: unknown setting {key!r}"
+                    f"unknown setting {key!r}"
                     + (f" (did you mean {close!r}?)" if (close := _closest(key)) else "")
                     for key in unknown
                 ]
@@ -286,19 +381,18 @@ class TrainConfig:
         try:
             text = path.read_text()
         except OSError as exc:
-            raise ConfigError([f"{path}: cannot read config file ({exc.strerror or exc})"]) from None
+            raise ConfigError(
+                [f"{path}: cannot read config file ({exc.strerror or exc})"]
+            ) from None
         except UnicodeDecodeError:
             raise ConfigError([f"{path}: not a text file"]) from None
         try:
-            if path.suffix == ".toml":
-                values = tomllib.loads(text)
-            else:
-                values = json.loads(text)
+            values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
             kind = "TOML" if path.suffix == ".toml" else "JSON"
             raise ConfigError([f"{path}: not valid {kind} ({exc})"]) from None
         try:
-            return cls.from_dict(values, base=base, origin=str(path))
+            return cls.from_dict(values, base=base)
         except ConfigError as exc:
             raise ConfigError([f"{path}: {p}" for p in exc.problems]) from None
 
@@ -427,8 +521,9 @@ def _check(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
     if spec.kind == "ints":
         if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= spec.max_items:
             return problem()
-        if any(isinstance(v, bool) or not isinstance(v, int) or not _in_bounds(spec, v)
-               for v in value):
+        if any(
+            isinstance(v, bool) or not isinstance(v, int) or not _in_bounds(spec, v) for v in value
+        ):
             return problem()
         return tuple(value), None
     if spec.kind == "choice":
@@ -448,12 +543,30 @@ def _check(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
 def _in_bounds(spec: FieldSpec, value: float) -> bool:
     if spec.low is not None and (value <= spec.low if spec.low_open else value < spec.low):
         return False
-    return not (spec.high is not None and (value >= spec.high if spec.high_open else value > spec.high))
+    return not (
+        spec.high is not None and (value >= spec.high if spec.high_open else value > spec.high)
+    )
+
+
+ALIASES = {
+    "learning_rate": "lr",
+    "optimiser": "optimizer",
+    "scheduler": "schedule",
+    "lr_schedule": "schedule",
+    "hidden": "hidden_sizes",
+    "hidden_size": "hidden_sizes",
+    "batch": "batch_size",
+    "epoch": "epochs",
+    "wd": "weight_decay",
+    "architecture": "model",
+}
 
 
 def _closest(key: str) -> str | None:
     import difflib
 
+    if key in ALIASES:
+        return ALIASES[key]
     matches = difflib.get_close_matches(key, list(FIELDS), n=1, cutoff=0.6)
     return matches[0] if matches else None
 

@@ -17,7 +17,9 @@ def available_devices() -> list[str]:
     """Every device this machine can train on, e.g. ``["cuda:0", "cpu"]``."""
     import torch
 
-    found = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    found = (
+        [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         found.append("mps")
     found.append("cpu")
@@ -44,7 +46,9 @@ def select_device(spec: str = "auto") -> torch.device:
             raise DeviceError(f"mps is not available here; available: {', '.join(available)}")
         return torch.device("mps")
     if not torch.cuda.is_available():
-        raise DeviceError(f"{spec} is not available here (no CUDA GPU); available: {', '.join(available)}")
+        raise DeviceError(
+            f"{spec} is not available here (no CUDA GPU); available: {', '.join(available)}"
+        )
     index = int(spec.split(":")[1]) if ":" in spec else 0
     if index >= torch.cuda.device_count():
         raise DeviceError(f"{spec} does not exist; available: {', '.join(available)}")

@@ -45,7 +45,6 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, state: dict, device: str = "cpu", source: str = "") -> Predictor:
-        import torch
 
         from engine.device import select_device
         from engine.models import build_model

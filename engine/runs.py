@@ -15,6 +15,7 @@ import datetime as _dt
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -331,14 +332,20 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        text = str(exc)
+        match = re.search(r"GLOBAL ([\w.]+)", text)
+        if match:
+            raise CheckpointError(
+                f"{path}: refused: the file holds objects that could run code when loaded "
+                f"(it asks for {match.group(1)}); only tensors and plain data are accepted"
+            ) from None
         raise CheckpointError(
-            f"{path}: refused: the file holds objects that could run code when loaded "
-            f"({first[:160]})"
+            f"{path}: not a readable checkpoint (damaged or not a torch checkpoint)"
         ) from None
     except Exception as exc:  # torch raises several types for a damaged zip or pickle
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
-                              f"{str(exc)[:160]})") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:160]})"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an fmnist-tui checkpoint")
     if state.get("version") != CHECKPOINT_VERSION:

@@ -235,17 +235,20 @@ class Trainer:
         use_amp = config.precision != "fp32"
         self.autocast_dtype = torch.bfloat16 if config.precision == "bf16" else torch.float16
         self.use_autocast = use_amp and self.device.type in ("cuda", "cpu")
-        self.scaler = (
-            torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
-        )
+        self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
         self.batches_per_epoch = self.train_data.num_batches(config.batch_size)
         self.epoch = 0  # epochs completed
         self.batch = 0  # batches completed in the current epoch
         self.step = 0
         self.best_accuracy = 0.0
         self.smoothed_loss = float("nan")
-        self.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "grad_norm_sum": 0.0,
-                        "grad_norms": 0}
+        self.partial = {
+            "loss_sum": 0.0,
+            "correct": 0,
+            "seen": 0,
+            "grad_norm_sum": 0.0,
+            "grad_norms": 0,
+        }
         self.epoch_start_shuffle_state = self.shuffle_generator.get_state()
         self._ready = True
 
@@ -255,16 +258,24 @@ class Trainer:
         c = self.config
         params = self.model.parameters()
         if c.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
-                                   weight_decay=c.weight_decay)
+            return torch.optim.SGD(
+                params,
+                lr=c.lr,
+                momentum=c.momentum,
+                nesterov=c.nesterov,
+                weight_decay=c.weight_decay,
+            )
         if c.optimizer == "adam":
-            return torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2),
-                                    weight_decay=c.weight_decay)
+            return torch.optim.Adam(
+                params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay
+            )
         if c.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=c.lr, betas=(c.beta1, c.beta2),
-                                     weight_decay=c.weight_decay)
-        return torch.optim.RMSprop(params, lr=c.lr, momentum=c.momentum,
-                                   weight_decay=c.weight_decay)
+            return torch.optim.AdamW(
+                params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay
+            )
+        return torch.optim.RMSprop(
+            params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay
+        )
 
     def _build_loss(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         from torch import nn
@@ -349,7 +360,9 @@ class Trainer:
             self.partial = dict(state["partial"])
             offset = int(state["metrics_offset"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise TrainingError(f"{run.last_path}: cannot resume from this checkpoint ({exc})") from None
+            raise TrainingError(
+                f"{run.last_path}: cannot resume from this checkpoint ({exc})"
+            ) from None
         run.truncate_metrics(offset)
         self.history = run.read_metrics().epochs
 
@@ -442,12 +455,10 @@ class Trainer:
         last_poll, seen_nonce = 0.0, self._current_nonce()
         while self.epoch < config.epochs:
             epoch_number = self.epoch + 1
-            if self.batch == 0:
-                self.epoch_start_shuffle_state = self.shuffle_generator.get_state()
-                order = self.train_data.permutation(self.shuffle_generator)
-            else:  # resuming mid-epoch: redraw the same order, continue after the saved batch
-                self.shuffle_generator.set_state(self.epoch_start_shuffle_state)
-                order = self.train_data.permutation(self.shuffle_generator)
+            # Drawn from the state saved for this epoch's start, so a run resumed at any
+            # batch redraws the same order and continues after the saved batch.
+            self.shuffle_generator.set_state(self.epoch_start_shuffle_state)
+            order = self.train_data.permutation(self.shuffle_generator)
             self.model.train()
             epoch_start = time.perf_counter()
             epoch_start_batch = self.batch
@@ -458,13 +469,16 @@ class Trainer:
             window_batches, window_samples = 0, 0
             window_start = time.perf_counter()
             seen = 0
-            for x, y in self.train_data.batches(
+            batches = self.train_data.batches(
                 config.batch_size,
                 order=order,
                 start=self.batch,
                 augment=self.augment,
                 generator=self.augment_generator,
-            ):
+            )
+            while True:
+                # Checked before the next batch is drawn: drawing one advances the
+                # augmentation RNG, which the checkpoint must not include.
                 now = time.monotonic()
                 if now - last_poll > CONTROL_POLL_SECONDS:
                     last_poll = now
@@ -474,14 +488,19 @@ class Trainer:
                 if self._stop.is_set():
                     self._absorb(loss_sum, correct, grad_norm_sum, seen)
                     return self._stopped(started)
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                x, y = batch
                 lr = learning_rate(config, self.step, total_steps, self.batches_per_epoch)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
                 log_now = (self.batch + 1) % config.log_every == 0 or (
                     self.batch + 1 == self.batches_per_epoch
                 )
-                loss, outputs = self._train_step(x, y, measure_grad=log_now,
-                                                 grad_norm_sum=grad_norm_sum)
+                loss, outputs = self._train_step(
+                    x, y, measure_grad=log_now, grad_norm_sum=grad_norm_sum
+                )
                 loss_sum += loss
                 window_loss += loss
                 correct += (outputs.argmax(1) == y).sum()
@@ -503,11 +522,13 @@ class Trainer:
                     rate = window_samples / elapsed_window if elapsed_window > 0 else 0.0
                     per_batch = elapsed_window / window_batches
                     seconds_per_batch = (
-                        per_batch if math.isnan(seconds_per_batch)
+                        per_batch
+                        if math.isnan(seconds_per_batch)
                         else 0.7 * seconds_per_batch + 0.3 * per_batch
                     )
                     self.smoothed_loss = (
-                        mean_loss if math.isnan(self.smoothed_loss)
+                        mean_loss
+                        if math.isnan(self.smoothed_loss)
                         else 0.9 * self.smoothed_loss + 0.1 * mean_loss
                     )
                     remaining = total_steps - self.step
@@ -534,7 +555,11 @@ class Trainer:
         return self._finished(started)
 
     def _train_step(
-        self, x: torch.Tensor, labels: torch.Tensor, *, measure_grad: bool,
+        self,
+        x: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        measure_grad: bool,
         grad_norm_sum: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         import torch
@@ -571,8 +596,9 @@ class Trainer:
             self.optimizer.step()
         return loss.detach(), outputs.detach()
 
-    def _absorb(self, loss_sum: torch.Tensor, correct: torch.Tensor, grad_norm_sum: torch.Tensor,
-                seen: int) -> None:
+    def _absorb(
+        self, loss_sum: torch.Tensor, correct: torch.Tensor, grad_norm_sum: torch.Tensor, seen: int
+    ) -> None:
         """Fold this stretch of the epoch into the running totals (one host sync)."""
         self.partial["loss_sum"] += float(loss_sum.item())
         self.partial["correct"] += int(correct.item())
@@ -593,8 +619,14 @@ class Trainer:
         samples = batches * self.config.batch_size
         self.epoch = epoch_number
         self.batch = 0
-        self.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "grad_norm_sum": 0.0,
-                        "grad_norms": 0}
+        self.epoch_start_shuffle_state = self.shuffle_generator.get_state()
+        self.partial = {
+            "loss_sum": 0.0,
+            "correct": 0,
+            "seen": 0,
+            "grad_norm_sum": 0.0,
+            "grad_norms": 0,
+        }
         event = EpochEnd(
             epoch=epoch_number,
             epochs=self.config.epochs,
@@ -621,23 +653,39 @@ class Trainer:
         if self.run is not None:
             self.run.write_status("interrupted", reason=self._stop_reason)
         final = self.history[-1].test_accuracy if self.history else 0.0
-        self._emit(Finished("stopped", self.epoch, self.best_accuracy, final,
-                            time.perf_counter() - started))
+        self._emit(
+            Finished(
+                "stopped", self.epoch, self.best_accuracy, final, time.perf_counter() - started
+            )
+        )
         return self._result("stopped")
 
     def _finished(self, started: float) -> FitResult:
         final = self.history[-1].test_accuracy if self.history else 0.0
         if self.run is not None:
-            self.run.write_status("finished", epochs_completed=self.epoch,
-                                  best_accuracy=self.best_accuracy, final_accuracy=final)
-        self._emit(Finished("finished", self.epoch, self.best_accuracy, final,
-                            time.perf_counter() - started))
+            self.run.write_status(
+                "finished",
+                epochs_completed=self.epoch,
+                best_accuracy=self.best_accuracy,
+                final_accuracy=final,
+            )
+        self._emit(
+            Finished(
+                "finished", self.epoch, self.best_accuracy, final, time.perf_counter() - started
+            )
+        )
         return self._result("finished")
 
     def _result(self, status: str) -> FitResult:
         final = self.history[-1].test_accuracy if self.history else 0.0
-        return FitResult(self.run.path if self.run else None, status, self.epoch,
-                          self.best_accuracy, final, list(self.history))
+        return FitResult(
+            self.run.path if self.run else None,
+            status,
+            self.epoch,
+            self.best_accuracy,
+            final,
+            list(self.history),
+        )
 
     def _wait_while_paused(self) -> None:
         self._emit(StateChanged("paused"))
@@ -691,7 +739,8 @@ class Trainer:
                     outputs = self.model(x)
                 target = (
                     torch.nn.functional.one_hot(labels, c).float()
-                    if config.loss == "mse" else labels
+                    if config.loss == "mse"
+                    else labels
                 )
                 loss_sum += self.loss_fn(outputs.float(), target) * labels.shape[0]
                 predicted = outputs.argmax(1)

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set everything up (first time only), then lint and run the whole test suite.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bash "$root/scripts/setup.sh"
+cd "$root"
+.venv/bin/ruff check engine tui tests scripts
+.venv/bin/python -m pytest "$@"

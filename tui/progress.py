@@ -1,0 +1,178 @@
+"""What ``fmnist-tui train`` prints while it trains: three reporters for three audiences.
+
+- a terminal: a Rich progress display (epoch and batch bars, loss, speed, ETA) with one
+  line per finished epoch above it;
+- a log file or pipe: one plain line per epoch, no progress-bar floods;
+- ``--json``: one JSON object per engine event on stdout and nothing else there.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from engine.config import TrainConfig
+from engine.events import (
+    BatchEnd,
+    CheckpointSaved,
+    EpochEnd,
+    Event,
+    Failed,
+    Finished,
+    RunStarted,
+    StateChanged,
+)
+
+
+def _epoch_line(e: EpochEnd) -> str:
+    best = " best" if e.is_best else ""
+    return (
+        f"epoch {e.epoch}/{e.epochs}  train loss {e.train_loss:.4f} acc {e.train_accuracy:.4f}  "
+        f"test loss {e.test_loss:.4f} acc {e.test_accuracy:.4f}{best}  "
+        f"{e.samples_per_second:,.0f} samples/s  {e.epoch_seconds:.1f} s  lr {e.lr:.2e}"
+    )
+
+
+def _started_lines(e: RunStarted) -> list[str]:
+    resumed = f" (resumed at epoch {e.start_epoch})" if e.resumed else ""
+    lines = [
+        f"run {e.run_id or '(not recorded)'}{resumed}",
+        f"data: {e.data_source}; {e.train_size:,} train / {e.test_size:,} test images",
+        f"device: {e.device}; {e.parameters:,} parameters",
+    ]
+    lines += [f"note: {n}" for n in e.notes]
+    return lines
+
+
+class Reporter:
+    def __enter__(self) -> Reporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+    def on_event(self, event: Event) -> None:
+        raise NotImplementedError
+
+
+class JsonReporter(Reporter):
+    """One JSON object per event; the stream is flushed so a pipe sees it at once."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+
+    def on_event(self, event: Event) -> None:
+        self.out.write(json.dumps(event.to_dict()) + "\n")
+        self.out.flush()
+
+
+class PlainReporter(Reporter):
+    """A line at start, one per epoch, and one at the end."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+
+    def _say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            for line in _started_lines(event):
+                self._say(line)
+        elif isinstance(event, EpochEnd):
+            self._say(_epoch_line(event))
+        elif isinstance(event, StateChanged) and event.state == "paused":
+            self._say("paused")
+        elif isinstance(event, Finished):
+            self._say(
+                f"{event.status}: {event.epochs_completed} epochs, best test accuracy "
+                f"{event.best_accuracy:.4f}, final {event.final_accuracy:.4f}, "
+                f"{event.elapsed:.1f} s"
+                + (
+                    "; resume with `fmnist-tui train --resume RUN`"
+                    if event.status == "stopped"
+                    else ""
+                )
+            )
+        elif isinstance(event, Failed):
+            self._say(f"failed: {event.reason}")
+        elif isinstance(event, CheckpointSaved) and event.reason in ("stop", "interrupt"):
+            self._say(f"checkpoint saved: {event.path}")
+
+
+class RichReporter(PlainReporter):
+    """Live progress bars on a terminal; epoch lines scroll above them."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = Console(stderr=False)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.epochs = self.progress.add_task("epochs", total=config.epochs, info="")
+        self.batches = self.progress.add_task("batches", total=None, info="")
+        self.progress.start()
+
+    def _say(self, text: str) -> None:
+        self.progress.console.print(text, highlight=False, markup=False)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.progress.update(self.epochs, completed=event.start_epoch - 1)
+            self.progress.update(self.batches, total=event.batches_per_epoch, completed=0)
+        elif isinstance(event, BatchEnd):
+            eta = _duration(event.eta)
+            self.progress.update(
+                self.batches,
+                completed=event.batch,
+                description=f"epoch {event.epoch}",
+                info=f"loss {event.smoothed_loss:.4f}  {event.samples_per_second:,.0f}/s  "
+                f"ETA {eta}",
+            )
+        elif isinstance(event, EpochEnd):
+            self.progress.update(
+                self.epochs,
+                completed=event.epoch,
+                info=f"test acc {event.test_accuracy:.4f} (best {event.best_accuracy:.4f})",
+            )
+        super().on_event(event)
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds or seconds < 0:  # NaN before the first estimate
+        return "-"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def make_reporter(config: TrainConfig, *, json_lines: bool, out: Any = None) -> Reporter:
+    out = out or sys.stdout
+    if json_lines:
+        return JsonReporter(out)
+    if out.isatty():
+        return RichReporter(config)
+    return PlainReporter(out)
