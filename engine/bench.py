@@ -9,6 +9,7 @@ indexes preloaded, normalised float tensors with a ``randperm``.
 
 from __future__ import annotations
 
+import gzip
 import statistics
 import tempfile
 import time
@@ -56,9 +57,13 @@ def _torchvision_root(data: ImageData, workdir: Path) -> Path:
     raw = workdir / "FashionMNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for key, path in files.items():
-        link = raw / (FILES[key] + (".gz" if path.suffix == ".gz" else ""))
-        if not link.exists():
-            link.symlink_to(path.resolve())
+        # torchvision reads the extracted files and would try to download gz files whose
+        # checksums differ from its own (Debian's are recompressed), so extract here.
+        target = raw / FILES[key]
+        if not target.exists():
+            target.write_bytes(
+                gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+            )
     return workdir
 
 

@@ -195,7 +195,8 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     )
     payload = header + array.tobytes()
     if path.suffix == ".gz":
-        with gzip.open(path, "wb", compresslevel=9) as f:
+        # mtime=0 keeps the bytes reproducible: the same images give the same file.
+        with gzip.GzipFile(path, "wb", compresslevel=9, mtime=0) as f:
             f.write(payload)
     else:
         path.write_bytes(payload)

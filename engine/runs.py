@@ -166,12 +166,25 @@ class Run:
 
     def acquire(self) -> None:
         """Take the run's lock for this process; ``CheckpointError`` if another holds it."""
+        if self._lock_fd is not None:
+            return
         fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise CheckpointError(f"run {self.id} is being trained by another process") from None
+        self._lock_fd = fd
+
+    @property
+    def lock_fd(self) -> int:
+        """The descriptor holding the lock (for handing it to a child process)."""
+        if self._lock_fd is None:
+            raise CheckpointError(f"run {self.id} is not locked by this process")
+        return self._lock_fd
+
+    def adopt_lock(self, fd: int) -> None:
+        """Hold the lock through ``fd``, inherited from the process that took it."""
         self._lock_fd = fd
 
     def release(self) -> None:
@@ -318,6 +331,48 @@ class Run:
         if self.is_locked():
             raise CheckpointError(f"run {self.id} is training now; stop it before deleting")
         shutil.rmtree(self.path)
+
+
+class MetricsFollower:
+    """Reads a run's ``metrics.jsonl`` as it grows, for a monitor in another process.
+
+    ``poll()`` returns the events appended since the last call (complete lines only; a
+    line being written is picked up next time). If the log shrinks, as when a run is
+    resumed from an earlier checkpoint, it starts again from the top and ``reset`` is
+    set so the reader can clear what it showed.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.offset = 0
+        self.reset = False
+
+    def poll(self) -> list[Event]:
+        self.reset = False
+        try:
+            size = self.run.metrics_path.stat().st_size
+        except FileNotFoundError:
+            return []
+        if size < self.offset:
+            self.offset, self.reset = 0, True
+        if size == self.offset:
+            return []
+        with open(self.run.metrics_path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read(size - self.offset)
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        events = []
+        for line in chunk[:end].split(b"\n"):
+            try:
+                event = event_from_dict(json.loads(line))
+            except ValueError:
+                continue
+            if event is not None:
+                events.append(event)
+        return events
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

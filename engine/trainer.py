@@ -110,7 +110,8 @@ class Trainer:
 
     ``Trainer(config)`` starts a new run; ``Trainer.resume(run_dir)`` continues one.
     Pass ``data`` to reuse an already loaded ``ImageData`` (it is still cut to the
-    config's subsets). ``record=False`` trains without a run folder.
+    config's subsets). ``record=False`` trains without a run folder; ``run`` trains
+    into a folder made beforehand with ``Run.create`` (as ``train --detach`` does).
     """
 
     def __init__(
@@ -119,9 +120,11 @@ class Trainer:
         *,
         data: ImageData | None = None,
         record: bool = True,
+        run: Run | None = None,
         listeners: tuple[Listener, ...] = (),
     ) -> None:
         self.config = config
+        self._given_run = run
         self._data = data
         self._record = record
         self._listeners: list[Listener] = list(listeners)
@@ -326,8 +329,18 @@ class Trainer:
     def _checkpoint(self, reason: str, *, best: bool = False) -> None:
         if self.run is None:
             return
-        offset = self.run.sync_metrics()
-        path = self.run.save_checkpoint(self._state(offset), best=best)
+        try:
+            offset = self.run.sync_metrics()
+            path = self.run.save_checkpoint(self._state(offset), best=best)
+        except OSError as exc:
+            kept = (
+                "the previous checkpoint is intact"
+                if self.run.has_checkpoint()
+                else ("no checkpoint was saved")
+            )
+            raise TrainingError(
+                f"cannot save a checkpoint in {self.run.path}: {exc.strerror or exc}; {kept}"
+            ) from None
         self.run.write_status(
             "running",
             epochs=self.config.epochs,
@@ -377,19 +390,25 @@ class Trainer:
         """
         import torch
 
-        self._setup()
         resumed = self._resume_from is not None
-        if resumed:
-            self.run = self._resume_from
-            assert self.run is not None
+        self.run = self._resume_from or self._given_run
+        if self.run is not None:
             self.run.acquire()
-            self._restore(self.run)
-            self.run.write_status("running", epochs=self.config.epochs, reason="")
-            if self._resume_epochs is not None:
-                from engine.runs import atomic_write
+        try:
+            self._setup()
+            if resumed:
+                self._restore(self.run)
+                self.run.write_status("running", epochs=self.config.epochs, reason="")
+                if self._resume_epochs is not None:
+                    from engine.runs import atomic_write
 
-                atomic_write(self.run.config_path, self.config.to_json().encode())
-        elif self._record:
+                    atomic_write(self.run.config_path, self.config.to_json().encode())
+        except EngineError as exc:
+            if self.run is not None:
+                self._fail_quietly(str(exc))
+                self.run.release()
+            raise
+        if self.run is None and self._record:
             self.run = Run.create(self.config)
             self.run.acquire()
         try:
@@ -403,8 +422,8 @@ class Trainer:
                 "try a smaller batch size (or eval_batch_size), a smaller model, or bf16"
             )
             raise TrainingError(self._failure) from None
-        except EngineError:
-            self._fail_quietly()
+        except EngineError as exc:
+            self._fail_quietly(str(exc))
             raise
         except Exception as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
@@ -415,13 +434,23 @@ class Trainer:
 
     def _fail(self, reason: str) -> None:
         self._failure = reason
-        self._emit(Failed(reason, self.epoch + 1, self.batch))
-        if self.run is not None:
-            self.run.write_status("failed", reason=reason, epochs_completed=self.epoch)
+        failed = Failed(reason, getattr(self, "epoch", 0) + 1, getattr(self, "batch", 0))
+        try:
+            self._emit(failed)
+        except OSError:  # the log may be what failed; listeners must still hear of it
+            with self._lock:
+                listeners = list(self._listeners)
+            for listener in listeners:
+                listener(failed)
+        self._fail_quietly(reason)
 
-    def _fail_quietly(self) -> None:
+    def _fail_quietly(self, reason: str) -> None:
+        """Mark the run failed on disk, if the disk still lets us."""
         if self.run is not None:
-            self.run.write_status("failed", epochs_completed=self.epoch)
+            with contextlib.suppress(OSError):
+                self.run.write_status(
+                    "failed", reason=reason, epochs_completed=getattr(self, "epoch", 0)
+                )
 
     def _fit(self, resumed: bool) -> FitResult:
         import torch

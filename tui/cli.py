@@ -113,6 +113,28 @@ def build_parser() -> Parser:
         action="store_true",
         help="one JSON object per event on stdout, nothing else there",
     )
+    train.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in a background process that outlives this terminal; "
+        "watch it with `fmnist-tui attach`",
+    )
+    # Used by --detach: train into a run folder the parent already made.
+    train.add_argument("--into-run", metavar="DIR", help=argparse.SUPPRESS)
+
+    attach = sub.add_parser("attach", help="open the monitor on a run training elsewhere")
+    attach.add_argument(
+        "run", metavar="RUN", nargs="?", help="run folder or id (default: the newest running run)"
+    )
+    attach.add_argument("--runs-dir", default=None, help="folder of runs (default: runs)")
+
+    export = sub.add_parser("export", help="export a run's model (state_dict + TorchScript)")
+    export.add_argument("run", metavar="RUN", help="run folder or id")
+    export.add_argument("--which", choices=["best", "last"], default="best")
+    export.add_argument(
+        "--out", metavar="DIR", default=None, help="folder to write to (default: RUN/export)"
+    )
+    export.add_argument("--runs-dir", default=None, help="folder of runs (default: runs)")
 
     runs = sub.add_parser("runs", help="list past runs")
     runs.add_argument("--runs-dir", default=None, help="folder of runs (default: runs)")
@@ -157,12 +179,79 @@ def _install_stop_handlers(trainer: Any) -> dict[int, Any]:
     return interrupted
 
 
+def _runs_dir(args: argparse.Namespace) -> str:
+    return getattr(args, "runs_dir", None) or os.environ.get("FMNIST_RUNS") or "runs"
+
+
+def _detach(args: argparse.Namespace, config: TrainConfig | None) -> int:
+    """Start training in its own session, logging to the run folder, and return at once."""
+    import subprocess
+
+    from engine.device import select_device
+    from engine.runs import Run
+
+    if args.resume:
+        run = Run.open(args.resume, _runs_dir(args))
+        if run.is_locked():
+            raise UsageError(f"run {run.id} is already training")
+        extra = ["--resume", str(run.path)]
+        if "epochs" in vars(args):
+            extra += ["--epochs", str(args.epochs)]
+    else:
+        assert config is not None
+        select_device(config.device)  # an absent device is reported here, not in a log
+        run = Run.create(config)
+        extra = ["--into-run", str(run.path)]
+    # The child inherits the run's lock, so the run never looks dead while it starts.
+    run.acquire()
+    lock_fd = run.lock_fd
+    log = open(run.log_path, "ab")  # noqa: SIM115 - handed to the child
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "train", *extra],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        pass_fds=(lock_fd,),
+        env={**os.environ, "FMNIST_TUI_LOCK_FD": str(lock_fd)},
+    )
+    log.close()
+    run.release()
+    if args.json:
+        print(
+            json.dumps(
+                {"event": "detached", "run_id": run.id, "run_dir": str(run.path), "pid": child.pid}
+            )
+        )
+    else:
+        print(f"training run {run.id} in the background (pid {child.pid})")
+        print(f"  log:    {run.log_path}")
+        print(f"  watch:  fmnist-tui attach {run.id}")
+    return EXIT_OK
+
+
+def _adopt_lock(run: Any) -> None:
+    """Take over the lock a detaching parent passed down, instead of locking anew."""
+    fd = os.environ.pop("FMNIST_TUI_LOCK_FD", None)
+    if fd is not None and fd.isdigit():
+        run.adopt_lock(int(fd))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from engine.runs import Run
     from engine.trainer import Trainer
     from tui.progress import make_reporter
 
-    if args.resume:
+    if args.detach:
+        if args.into_run:
+            raise UsageError("--detach and --into-run do not go together")
+        return _detach(args, None if args.resume else config_from_args(args))
+    if args.into_run:
+        run = Run.open(args.into_run)
+        _adopt_lock(run)
+        trainer = Trainer(run.config(), run=run)
+        config = trainer.config
+    elif args.resume:
         changed = [n for n in FIELDS if n in vars(args) and n not in ("epochs", "runs_dir")]
         if changed or args.config or args.preset:
             raise UsageError(
@@ -170,7 +259,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"given with it (got {', '.join(_flag(n) for n in changed) or '--config/--preset'})"
             )
         epochs = parse_text("epochs", args.epochs) if "epochs" in vars(args) else None
-        run = Run.open(args.resume, getattr(args, "runs_dir", "runs"))
+        run = Run.open(args.resume, _runs_dir(args))
+        _adopt_lock(run)
         trainer = Trainer.resume(run, epochs=epochs)
         config = trainer.config
     else:
@@ -195,7 +285,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from engine.runs import list_runs
 
-    runs_dir = args.runs_dir or os.environ.get("FMNIST_RUNS") or "runs"
+    runs_dir = _runs_dir(args)
     infos = list_runs(runs_dir)
     if args.json:
         for info in infos:
@@ -264,9 +354,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from engine.inference import Predictor
     from engine.runs import Run
 
-    runs_dir = args.runs_dir or os.environ.get("FMNIST_RUNS") or "runs"
     predictor = Predictor.from_run(
-        Run.open(args.run, runs_dir), which=args.which, device=args.device
+        Run.open(args.run, _runs_dir(args)), which=args.which, device=args.device
     )
     shape = (28, 28)
     if args.images:
@@ -352,6 +441,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- export and attach ---------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.export import export_model
+    from engine.runs import Run
+
+    paths = export_model(Run.open(args.run, _runs_dir(args)), args.which, args.out)
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from engine.runs import Run, list_runs
+
+    runs_dir = _runs_dir(args)
+    if args.run:
+        run = Run.open(args.run, runs_dir)
+    else:
+        live = [info for info in list_runs(runs_dir) if info.state == "running"]
+        if not live:
+            raise UsageError(
+                f"no run is training in {Path(runs_dir).resolve()}; "
+                "name one with `fmnist-tui attach RUN`"
+            )
+        run = Run(live[0].path)
+    from tui.app import FmnistApp
+
+    FmnistApp(config=run.config(), runs_dir=runs_dir, attach=run.path).run()
+    return EXIT_OK
+
+
 # --- the app -------------------------------------------------------------------------
 
 
@@ -368,6 +490,8 @@ COMMANDS = {
     "runs": cmd_runs,
     "predict": cmd_predict,
     "bench": cmd_bench,
+    "attach": cmd_attach,
+    "export": cmd_export,
     None: cmd_app,
 }
 

@@ -1,0 +1,66 @@
+"""Exporting a run's model for use outside fmnist-tui.
+
+Two files per export: ``model_state_dict.pt`` (the weights, a plain ``state_dict`` that
+loads with ``weights_only=True`` into the network ``build_model`` makes from the run's
+config) and ``model.torchscript.pt`` (the network and weights together, loadable with
+``torch.jit.load`` and no fmnist-tui installed). Both take images scaled and
+normalised as the run trained on them: see ``preprocessing.json`` beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from engine.data import MEAN, STD
+from engine.inference import Predictor
+from engine.runs import Run, atomic_write
+
+
+def export_model(
+    run: Run | str | Path, which: str = "best", out_dir: str | Path | None = None
+) -> list[Path]:
+    """Write the run's ``which`` model to ``out_dir`` (default: ``RUN/export``)."""
+    import io
+
+    import torch
+
+    if not isinstance(run, Run):
+        run = Run.open(run)
+    predictor = Predictor.from_run(run, which=which, device="cpu")
+    model = predictor.model.eval()
+    target = Path(out_dir) if out_dir is not None else run.path / "export"
+    target.mkdir(parents=True, exist_ok=True)
+
+    weights = io.BytesIO()
+    torch.save(model.state_dict(), weights)
+    state_path = target / "model_state_dict.pt"
+    atomic_write(state_path, weights.getvalue())
+
+    h, w = (int(v) for v in run.load_checkpoint(which)["image_shape"])
+    example = torch.zeros(2, 1, h, w)
+    with warnings.catch_warnings():
+        # TorchScript is deprecated in favour of torch.export, but it is still the one
+        # format that loads anywhere with a bare `torch.jit.load`.
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.trace(model, example)
+        buffer = io.BytesIO()
+        torch.jit.save(scripted, buffer)
+    script_path = target / "model.torchscript.pt"
+    atomic_write(script_path, buffer.getvalue())
+
+    info = {
+        "run": run.id,
+        "checkpoint": which,
+        "input": f"float32 N x 1 x {h} x {w}",
+        "scale": "pixel / 255",
+        "normalize": {"mean": MEAN, "std": STD} if predictor.config.normalize else None,
+        "output": {"cross_entropy": "logits", "nll": "log-probabilities", "mse": "probabilities"}[
+            predictor.config.loss
+        ],
+        "classes": list(predictor.classes),
+    }
+    info_path = target / "preprocessing.json"
+    atomic_write(info_path, (json.dumps(info, indent=2) + "\n").encode())
+    return [state_path, script_path, info_path]
