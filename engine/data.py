@@ -363,6 +363,18 @@ def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator)
     return x
 
 
+def model_input(images: torch.Tensor, normalize: bool) -> torch.Tensor:
+    """uint8 N x H x W -> float N x 1 x H x W, scaled to [0, 1] and, if asked, normalised.
+
+    Scaling and normalising are folded into one multiply and one subtract: this runs
+    on every training batch.
+    """
+    x = images.unsqueeze(1).float()
+    if normalize:
+        return x.mul_(1.0 / (255.0 * STD)).sub_(MEAN / STD)
+    return x.mul_(1.0 / 255.0)
+
+
 class DeviceData:
     """One split held on the training device as uint8, served as float batches by index."""
 
@@ -395,11 +407,7 @@ class DeviceData:
         return torch.randperm(len(self), generator=generator).to(self.device, non_blocking=True)
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 N x H x W -> float N x 1 x H x W, scaled to [0, 1] and normalised."""
-        x = images.unsqueeze(1).float().mul_(1.0 / 255.0)
-        if self.normalize:
-            x = x.sub_(MEAN).div_(STD)
-        return x
+        return model_input(images, self.normalize)
 
     def batches(
         self,

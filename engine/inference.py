@@ -76,7 +76,7 @@ class Predictor:
         """Probabilities and classes for uint8 images (N x H x W, or one H x W image)."""
         import torch
 
-        from engine.data import MEAN, STD
+        from engine.data import model_input
         from engine.models import probabilities
 
         tensor = torch.as_tensor(np.asarray(images) if isinstance(images, np.ndarray) else images)
@@ -88,9 +88,7 @@ class Predictor:
         with torch.inference_mode():
             for start in range(0, tensor.shape[0], batch_size):
                 chunk = tensor[start : start + batch_size].to(self.device, non_blocking=True)
-                x = chunk.unsqueeze(1).float() / 255.0
-                if self.config.normalize:
-                    x = (x - MEAN) / STD
+                x = model_input(chunk, self.config.normalize)
                 outputs.append(probabilities(self.model(x).float(), self.config.loss).cpu())
         probs = torch.cat(outputs) if outputs else torch.zeros(0, len(self.classes))
         return Prediction(probs.numpy().astype(np.float32), probs.argmax(1).numpy())
