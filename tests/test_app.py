@@ -1,0 +1,288 @@
+"""The app driven by keys through Textual's Pilot, on a small subset of the real data.
+
+Each test checks what a person would see (text on screen, widget state) and what is
+left on disk, never mocks. Runs are one epoch on 2,000 images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual import events
+from textual.geometry import Region
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Button, Static
+
+from engine.config import TrainConfig
+from engine.data import ImageData
+from engine.runs import Run
+from tui import messages
+from tui.app import FmnistApp
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import HelpScreen
+from tui.screens.zoom import ZoomScreen
+from tui.widgets.charts import EpochChart, LossChart
+from tui.widgets.confusion import ConfusionTable
+from tui.widgets.image_grid import ImageGrid
+from tui.widgets.model_summary import ModelSummaryView
+
+
+def make_app(tmp_path: Path, data: ImageData, **overrides: object) -> FmnistApp:
+    settings: dict[str, object] = {
+        "epochs": 1,
+        "batch_size": 16,
+        "log_every": 5,
+        "device": "cpu",
+        **overrides,
+    }
+    app = FmnistApp(TrainConfig.from_dict(settings), runs_dir=str(tmp_path / "runs"), data=data)
+    app.image_mode = "blocks"
+    return app
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+
+
+def text_of(app: FmnistApp, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+def shown(widget: Widget) -> str:
+    """The text a widget puts on the screen, line by line."""
+    lines = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(line.text for line in lines)
+
+
+def the_run(tmp_path: Path) -> Run:
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 1, runs
+    return Run(runs[0])
+
+
+async def press_now(pilot: Pilot, *keys: str) -> None:
+    """Press keys without ``Pilot.press``'s wait for an idle process.
+
+    ``Pilot.press`` waits, after each key, until the process stops using the CPU, which
+    it never does while training: a key would land a second or two late.
+    """
+    for key in keys:
+        pilot.app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await pilot.pause(0.02)
+
+
+async def start_paused(pilot: Pilot) -> None:
+    """Start a run and pause it at once, once torch is loaded (the model summary shows)."""
+    app = pilot.app
+    assert isinstance(app, FmnistApp)
+    await wait_for(pilot, lambda: app.query_one(ModelSummaryView).summary is not None)
+    await press_now(pilot, "s", "p")
+    await wait_for(pilot, lambda: app.monitor.progress.state == "paused")
+
+
+async def focus_field(pilot: Pilot, name: str) -> None:
+    """Tab through the form to a field, as a person would."""
+    for _ in range(60):
+        if pilot.app.focused is not None and pilot.app.focused.id == f"field-{name}":
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"could not tab to {name}")
+
+
+async def test_data_pane_first_and_browsing_by_keys(tmp_path: Path, small: ImageData) -> None:
+    app = make_app(tmp_path, small)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.current_pane == "data"
+        grid = app.query_one(ImageGrid)
+        assert len(grid.tiles) >= 6  # 3x2 at 120x40
+        assert "Debian dataset-fashion-mnist" in text_of(app, "#data-source")
+        first = [tile.label for tile in grid.tiles]
+        assert all(label.split(" #")[0] in small.classes for label in first)
+
+        await pilot.press("r")
+        assert [tile.label for tile in grid.tiles] != first
+
+        await pilot.press("n")
+        assert "page 2/" in text_of(app, "#data-status")
+
+        await pilot.press("f", "f")  # all -> T-shirt/top -> Trouser
+        assert {tile.label.split(" #")[0] for tile in grid.tiles} == {"Trouser"}
+        assert "Trouser" in text_of(app, "#data-status")
+
+        await pilot.press("t")
+        assert text_of(app, "#data-status").startswith("test")
+        assert all(int(t.label.split("#")[1]) < len(small.test) for t in grid.tiles)
+
+        plain = [tile.pixels.copy() for tile in grid.tiles]
+        await pilot.press("a")
+        assert "augmentation on" in text_of(app, "#data-status")
+        assert any((a != b.pixels).any() for a, b in zip(plain, grid.tiles, strict=True))
+
+        await pilot.press("right", "z")
+        assert isinstance(app.screen, ZoomScreen)
+        assert app.screen.label == "Trouser"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ZoomScreen)
+
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("3")
+        assert app.current_pane == "monitor"
+        await pilot.press("1")
+        assert app.current_pane == "data"
+
+
+async def test_bad_value_blocks_start_then_a_run_trains_and_lands_on_disk(
+    tmp_path: Path, small: ImageData
+) -> None:
+    seen: list[type] = []
+    app = make_app(tmp_path, small)
+    async with app.run_test(size=(120, 40), message_hook=lambda m: seen.append(type(m))) as pilot:
+        await pilot.press("2")
+        assert app.current_pane == "hyperparams"
+        await wait_for(pilot, lambda: "401,920" in shown(app.query_one(ModelSummaryView)))
+
+        await focus_field(pilot, "lr")
+        await pilot.press("minus", "1")
+        reason = text_of(app, "#error-lr")
+        assert "got -1" in reason and "greater than 0" in reason
+        assert app.query_one("#start", Button).disabled
+        await pilot.press("escape", "s")  # Start is unavailable: nothing happens
+        assert app.run_state == "idle" and app.current_pane == "hyperparams"
+        assert not (tmp_path / "runs").exists()
+
+        await focus_field(pilot, "lr")
+        await pilot.press("ctrl+u", *"0.002")
+        assert text_of(app, "#error-lr") == ""
+        assert not app.query_one("#start", Button).disabled
+        assert app.config.lr == 0.002
+
+        # The model summary follows the form.
+        await focus_field(pilot, "hidden_sizes")
+        await pilot.press("ctrl+u", *"64")
+        await wait_for(pilot, lambda: "50,890" in shown(app.query_one(ModelSummaryView)))
+
+        loss_chart, epoch_chart = app.query_one(LossChart), app.query_one(EpochChart)
+        blank_chart = shown(loss_chart)
+        await pilot.press("escape")
+        await start_paused(pilot)  # start, and pause before the first batch
+        assert app.current_pane == "monitor" and app.run_state == "paused"
+        assert "Paused" in shown(app.query_one("#event-log"))
+
+        await press_now(pilot, "p")  # resume...
+        await wait_for(pilot, lambda: loss_chart.losses)
+        await press_now(pilot, "p")  # ...and pause again, mid-epoch
+        await wait_for(pilot, lambda: app.monitor.progress.state == "paused")
+        assert 0 < app.monitor.progress.batch < app.monitor.progress.batches
+        assert app.monitor.stats.samples_per_second > 0
+        assert "samples/s" in shown(app.monitor.stats)
+        await pilot.pause(0.6)  # one chart redraw period
+        assert shown(loss_chart) != blank_chart
+
+        await press_now(pilot, "p")  # resume to the end of the epoch
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert messages.BatchProgress in seen and messages.EpochFinished in seen
+        assert app.monitor.progress.state == "finished"
+        assert len(loss_chart.losses) >= 2 and len(epoch_chart.epochs) == 1
+        confusion = app.query_one(ConfusionTable)
+        assert sum(map(sum, confusion.matrix)) == len(small.test)
+
+    run = the_run(tmp_path)
+    assert run.read_status()["state"] == "finished"
+    assert run.config().lr == 0.002 and run.config().hidden_sizes == (64,)
+    assert len(run.read_metrics().epochs) == 1
+    assert run.best_path.exists()
+
+
+async def test_stop_mid_run_saves_a_resumable_checkpoint(tmp_path: Path, small: ImageData) -> None:
+    app = make_app(tmp_path, small)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start_paused(pilot)
+        await pilot.press("x")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.run_state == "idle"
+        assert app.monitor.progress.state == "stopped"
+        assert app.check_action("start", ()) is True  # ready for another run
+    run = the_run(tmp_path)
+    assert run.read_status()["state"] == "interrupted"
+    assert run.has_checkpoint()
+    state = run.load_checkpoint("last")
+    assert state["epoch"] == 0 and 0 <= state["batch"] < len(small.train) // 8  # mid-epoch
+
+
+async def test_quit_mid_run_asks_then_stops_and_saves(tmp_path: Path, small: ImageData) -> None:
+    app = make_app(tmp_path, small)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start_paused(pilot)
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # keep training
+        assert not isinstance(app.screen, ConfirmScreen) and app.run_state == "paused"
+        await pilot.press("q", "y")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert app.return_code in (0, None)
+    run = the_run(tmp_path)
+    assert run.read_status() == run.read_status() | {"state": "interrupted", "reason": "interrupt"}
+    assert run.has_checkpoint()
+
+
+async def test_sighup_stops_and_saves_without_asking(tmp_path: Path, small: ImageData) -> None:
+    app = make_app(tmp_path, small)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start_paused(pilot)
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_for(pilot, lambda: not app.is_running)
+    run = the_run(tmp_path)
+    assert run.read_status()["state"] == "interrupted"
+    assert run.has_checkpoint()
+
+
+async def test_engine_failure_is_a_notification_and_a_failed_run(
+    tmp_path: Path, small: ImageData
+) -> None:
+    # SGD at a learning rate of 9 diverges within the first epoch: the engine stops
+    # with a TrainingError naming the cause.
+    app = make_app(
+        tmp_path, small, optimizer="sgd", lr=9.0, momentum=0.9, normalize=False, schedule="none"
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.is_running
+        assert app.monitor.progress.state == "failed"
+        notes = [n.message for n in app._notifications]
+        assert any("lower the learning rate" in n for n in notes), notes
+        assert app.run_state == "idle"
+    status = json.loads(the_run(tmp_path).status_path.read_text())
+    assert status["state"] == "failed" and "nan" in status["reason"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+async def test_sizes_show_as_many_samples_as_fit(
+    tmp_path: Path, small: ImageData, size: tuple[int, int]
+) -> None:
+    app = make_app(tmp_path, small)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        grid = app.query_one(ImageGrid)
+        if size == (80, 24):
+            assert len(grid.tiles) == 2
+        else:
+            assert grid.columns >= 3 and grid.rows >= 3
+            assert len(grid.tiles) == grid.capacity

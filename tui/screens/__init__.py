@@ -1,0 +1,1 @@
+"""The app's panes (one per module) and its modal screens."""

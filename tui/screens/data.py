@@ -1,0 +1,203 @@
+"""The Data pane: where the data came from, its class balance, and a grid of samples."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.widgets import Static
+
+from tui.sample_view import SampleBrowser, augment_preview
+from tui.screens.pane import Pane
+from tui.screens.zoom import ZoomScreen
+from tui.widgets.class_bars import ClassBars
+from tui.widgets.image import render_mode
+from tui.widgets.image_grid import GAP, ImageGrid, Tile
+
+if TYPE_CHECKING:
+    from engine import ImageData, Split
+
+SIDE_MIN_WIDTH = 22
+SPLITS = ("train", "test")
+
+
+class DataPane(Pane):
+    """Browse the samples: reshuffle, page, filter by class, switch split, augment, zoom."""
+
+    DEFAULT_FOCUS = "#samples"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "shuffle", "Shuffle"),
+        Binding("n,pagedown", "turn(1)", "Page", key_display="n/b"),
+        Binding("b,pageup", "turn(-1)", "Page back", show=False),
+        Binding("f", "filter(1)", "Class"),
+        Binding("F", "filter(-1)", "Class back", show=False),
+        Binding("t", "switch_split", "Split"),
+        Binding("a", "augment", "Augment"),
+        Binding("z,enter", "zoom", "Zoom"),
+    ]
+
+    def __init__(self, *, seed: int = 0, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.seed = seed
+        self.data: ImageData | None = None
+        self.split = "train"
+        self.browsers: dict[str, SampleBrowser] = {}
+        self.augment = False
+        self.crop_padding = 2
+        self._augment_round = 0
+        self._capacity = 1
+
+    def compose(self) -> ComposeResult:
+        yield Static("Loading Fashion-MNIST…", id="data-source")
+        with Horizontal(id="data-body"):
+            with Vertical(id="data-side"):
+                yield Static("", id="data-sizes")
+                yield ClassBars("Class balance", id="class-balance")
+            yield ImageGrid(id="samples")
+        yield Static("", id="data-status")
+
+    def on_mount(self) -> None:
+        self.grid.mode = render_mode(self.app, getattr(self.app, "image_mode", None))
+        self.grid.show_message("Loading Fashion-MNIST…")
+
+    @property
+    def grid(self) -> ImageGrid:
+        return self.query_one(ImageGrid)
+
+    # --- attributes down ------------------------------------------------------------
+
+    def set_data(self, data: ImageData) -> None:
+        self.data = data
+        self.grid.image_shape = data.image_shape
+        self.browsers = {
+            name: SampleBrowser(getattr(data, name).labels, seed=self.seed + i)
+            for i, name in enumerate(SPLITS)
+        }
+        for browser in self.browsers.values():
+            browser.set_capacity(self._capacity)
+        notice = ""
+        if data.source.is_sample:
+            notice = "\n[b $warning]This is the bundled sample, not the full set.[/]"
+        self.query_one("#data-source", Static).update(
+            f"[b]Source[/] {data.source.describe()}{notice}"
+        )
+        self.refresh_view()
+
+    def show_error(self, reason: str) -> None:
+        self.query_one("#data-source", Static).update(f"[b $error]No data:[/] {reason}")
+        self.grid.show_message("The Data pane needs a dataset; see above.")
+
+    # --- the view -------------------------------------------------------------------
+
+    @property
+    def current_split(self) -> Split:
+        assert self.data is not None
+        return getattr(self.data, self.split)
+
+    def refresh_view(self) -> None:
+        data = self.data
+        if data is None:
+            return
+        browser = self.browsers[self.split]
+        split = self.current_split
+        self.query_one("#data-sizes", Static).update(
+            f"[b]train[/] {len(data.train):,}\n[b]test[/]  {len(data.test):,}"
+        )
+        counts = split.class_counts(data.num_classes)
+        balance = self.query_one("#class-balance", ClassBars)
+        balance.title = f"{self.split}: class balance"
+        balance.show(data.classes, counts, [f"{c:,}" for c in counts])
+        indices = browser.visible()
+        images = split.images[indices]
+        if self.augment and len(indices):
+            rng = np.random.default_rng((self.seed, self._augment_round))
+            images = augment_preview(images, rng, crop_padding=self.crop_padding)
+        labels = split.labels[indices]
+        self.grid.show(
+            [
+                Tile(image, f"{data.classes[label]} #{index}")
+                for image, label, index in zip(
+                    images, labels.tolist(), indices.tolist(), strict=True
+                )
+            ]
+        )
+        if not len(indices):
+            self.grid.show_message("No images of this class in this split.")
+        shown = (
+            "all classes" if browser.class_filter is None else data.classes[browser.class_filter]
+        )
+        self.query_one("#data-status", Static).update(
+            f"[b]{self.split}[/] · {shown} ({browser.count:,}) · page {browser.page + 1:,}"
+            f"/{browser.pages:,} · augmentation {'[b]on[/]' if self.augment else 'off'}"
+        )
+
+    def selected_tile(self) -> tuple[np.ndarray, int, int] | None:
+        """The selected image as shown, its index in the split, and its label."""
+        if self.data is None or not self.grid.tiles:
+            return None
+        index = int(self.browsers[self.split].visible()[self.grid.selected])
+        tile = self.grid.tiles[self.grid.selected]
+        return tile.pixels, index, int(self.current_split.labels[index])
+
+    # --- layout ---------------------------------------------------------------------
+
+    def on_resize(self, event: Resize) -> None:
+        # Give the grid whole images only and the side panel whatever is left.
+        cell = self.grid.cell_size[0]
+        columns = max(1, (event.size.width - SIDE_MIN_WIDTH + GAP) // (cell + GAP))
+        self.grid.styles.width = columns * cell + (columns - 1) * GAP
+
+    @on(ImageGrid.CapacityChanged)
+    def _capacity_changed(self, event: ImageGrid.CapacityChanged) -> None:
+        self._capacity = event.capacity
+        for browser in self.browsers.values():
+            browser.set_capacity(event.capacity)
+        self.refresh_view()
+
+    # --- actions --------------------------------------------------------------------
+
+    def action_shuffle(self) -> None:
+        if self.browsers:
+            self.browsers[self.split].shuffle()
+            self._augment_round += 1
+            self.refresh_view()
+
+    def action_turn(self, pages: int) -> None:
+        if self.browsers:
+            self.browsers[self.split].turn(pages)
+            self.refresh_view()
+
+    def action_filter(self, step: int) -> None:
+        if self.data is None:
+            return
+        # Cycle: all classes, then each class in turn; both splits follow, so switching
+        # split keeps showing the same class.
+        options: list[int | None] = [None, *range(self.data.num_classes)]
+        current = options.index(self.browsers[self.split].class_filter)
+        for browser in self.browsers.values():
+            browser.set_filter(options[(current + step) % len(options)])
+        self.refresh_view()
+
+    def action_switch_split(self) -> None:
+        if self.data is not None:
+            self.split = "test" if self.split == "train" else "train"
+            self.refresh_view()
+
+    def action_augment(self) -> None:
+        if self.data is not None:
+            self.augment = not self.augment
+            self._augment_round += 1
+            self.refresh_view()
+
+    def action_zoom(self) -> None:
+        chosen = self.selected_tile()
+        if chosen is None or self.data is None:
+            return
+        pixels, index, label = chosen
+        detail = f"{self.split} image #{index:,}" + (" (augmented)" if self.augment else "")
+        self.app.push_screen(ZoomScreen(pixels, self.data.classes[label], detail, self.grid.mode))

@@ -1,0 +1,186 @@
+"""The Monitor pane: a run's progress, live charts, per-class results and its events.
+
+The app's training worker posts its messages here; each handler hands the numbers
+to the widgets that show them, and the messages bubble on to the app, which keeps
+the run's state.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.events import Resize
+
+from tui import messages
+from tui.screens.pane import WIDE, Pane
+from tui.widgets.charts import EpochChart, LossChart
+from tui.widgets.class_bars import ClassBars
+from tui.widgets.confusion import ConfusionTable
+from tui.widgets.event_log import EventLog
+from tui.widgets.progress import RunProgress
+from tui.widgets.stats import RunStats, duration
+
+
+class MonitorPane(Pane):
+    """Everything about the current (or last) run."""
+
+    DEFAULT_FOCUS = "#event-log"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.classes_names: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield RunProgress(id="run-progress")
+        yield RunStats(id="run-stats")
+        with Horizontal(id="charts"):
+            yield LossChart(id="loss-chart")
+            yield EpochChart(id="epoch-chart")
+        with Horizontal(id="details"):
+            yield ClassBars(
+                "per-class accuracy", placeholder="after the first epoch", id="class-accuracy"
+            )
+            yield ConfusionTable(id="confusion")
+            yield EventLog(id="event-log")
+
+    def on_mount(self) -> None:
+        self.log_event("No run yet: press s to train with the Hyperparameters pane's settings.")
+
+    def on_resize(self, event: Resize) -> None:
+        # Below WIDE columns the per-class accuracy moves into the confusion table, so
+        # the event log keeps room to be read.
+        narrow = event.size.width < WIDE
+        self.query_one("#class-accuracy", ClassBars).display = not narrow
+        confusion = self.query_one(ConfusionTable)
+        confusion.cell_width = 3 if narrow else 4
+        confusion.show_accuracy = narrow
+        confusion.refresh(layout=True)
+
+    @property
+    def progress(self) -> RunProgress:
+        return self.query_one(RunProgress)
+
+    @property
+    def stats(self) -> RunStats:
+        return self.query_one(RunStats)
+
+    def log_event(self, text: str) -> None:
+        self.query_one(EventLog).add(text)
+
+    # --- attributes down (from the app) -------------------------------------------------
+
+    def begin(self, epochs: int) -> None:
+        """A run was asked for: clear the last one's numbers."""
+        progress = self.progress
+        progress.state, progress.epoch, progress.epochs = "starting", 0, epochs
+        progress.batch = progress.batches = 0
+        progress.refresh()
+        self.stats.clear()
+        self.stats.show_figures()
+        self.query_one(LossChart).reset()
+        self.query_one(EpochChart).reset()
+        self.query_one("#class-accuracy", ClassBars).clear()
+        self.query_one(ConfusionTable).clear()
+        self.log_event("Starting: loading torch and the data…")
+
+    def set_state(self, state: str) -> None:
+        self.progress.state = state
+        self.progress.refresh()
+
+    # --- messages from the training worker --------------------------------------------
+
+    @on(messages.TrainingStarted)
+    def _started(self, message: messages.TrainingStarted) -> None:
+        event = message.event
+        self.classes_names = list(event.classes)
+        progress = self.progress
+        progress.state = "running"
+        progress.epoch = event.start_epoch
+        progress.epochs = int(event.config["epochs"])
+        progress.batches = event.batches_per_epoch
+        progress.refresh()
+        self.stats.device = event.device
+        self.stats.show_figures()
+        verb = "resumed" if event.resumed else "started"
+        self.log_event(f"Run {event.run_id} {verb} on {event.device}, in {event.run_dir}")
+        self.log_event(
+            f"{event.train_size:,} train, {event.test_size:,} test images; "
+            f"{event.parameters:,} parameters"
+        )
+        for note in event.notes:
+            self.log_event(note)
+
+    @on(messages.BatchProgress)
+    def _batches(self, message: messages.BatchProgress) -> None:
+        latest = message.events[-1]
+        progress = self.progress
+        progress.epoch, progress.batch, progress.batches = (
+            latest.epoch,
+            latest.batch,
+            latest.batches,
+        )
+        progress.refresh()
+        stats = self.stats
+        stats.samples_per_second = latest.samples_per_second
+        stats.elapsed, stats.eta, stats.lr = latest.elapsed, latest.eta, latest.lr
+        stats.show_figures()
+        self.query_one(LossChart).add_points(
+            [e.epoch - 1 + e.batch / e.batches for e in message.events],
+            [e.smoothed_loss for e in message.events],
+        )
+
+    @on(messages.EpochFinished)
+    def _epoch(self, message: messages.EpochFinished) -> None:
+        event = message.event
+        self.query_one(EpochChart).add_epoch(event.epoch, event.test_loss, event.test_accuracy)
+        names = self.classes_names or [str(i) for i in range(len(event.per_class_accuracy))]
+        self.query_one("#class-accuracy", ClassBars).show(
+            [f"{i} {name}" for i, name in enumerate(names)],
+            event.per_class_accuracy,
+            [f"{a:.0%}" for a in event.per_class_accuracy],
+            scale=1.0,
+        )
+        self.query_one(ConfusionTable).show(event.confusion_matrix, event.per_class_accuracy)
+        stats = self.stats
+        stats.memory_bytes = event.memory_bytes
+        stats.best_accuracy = event.best_accuracy
+        stats.show_figures()
+        best = " (best)" if event.is_best else ""
+        self.log_event(
+            f"Epoch {event.epoch}/{event.epochs}: test {event.test_accuracy:.1%}{best}, "
+            f"loss {event.test_loss:.3f}; train {event.train_accuracy:.1%} "
+            f"in {duration(event.epoch_seconds)}"
+        )
+
+    @on(messages.CheckpointWritten)
+    def _checkpoint(self, message: messages.CheckpointWritten) -> None:
+        event = message.event
+        # Epoch and best checkpoints are routine (the epoch line says "best"); a stop's
+        # is the one a person needs to find again.
+        if event.reason not in ("start", "epoch", "best"):
+            self.log_event(f"Resumable checkpoint saved: {event.path}")
+
+    @on(messages.TrainingStateChanged)
+    def _state(self, message: messages.TrainingStateChanged) -> None:
+        self.set_state(message.state)
+        self.log_event(
+            {"paused": "Paused", "running": "Resumed"}.get(message.state, message.state.title())
+        )
+
+    @on(messages.TrainingFinished)
+    def _finished(self, message: messages.TrainingFinished) -> None:
+        event = message.event
+        self.set_state("finished" if event.status == "finished" else "stopped")
+        if event.status == "finished":
+            self.log_event(
+                f"Finished {event.epochs_completed} epochs in {duration(event.elapsed)}: "
+                f"best {event.best_accuracy:.1%}"
+            )
+        else:
+            self.log_event(f"Stopped after {event.epochs_completed} epochs; the run can be resumed")
+
+    @on(messages.TrainingFailed)
+    def _failed(self, message: messages.TrainingFailed) -> None:
+        self.set_state("failed")
+        self.log_event(f"Failed: {message.reason}")

@@ -1,0 +1,114 @@
+"""Live charts drawn by plotext: training loss per batch, test loss and accuracy per epoch.
+
+Each chart keeps its points and redraws on a timer, at most ``REDRAWS_PER_SECOND``
+and only when a point arrived since the last redraw: a redraw costs the UI thread
+milliseconds (plotext's ``build``) and resends the chart's whole area to the terminal.
+Long series are thinned to about two points per column before plotting.
+"""
+
+from __future__ import annotations
+
+from textual_plotext import PlotextPlot
+
+from tui.throttle import downsample
+
+REDRAWS_PER_SECOND = 2
+
+
+class ThrottledPlot(PlotextPlot):
+    """A plotext chart that redraws on a timer, when it has new points and is on screen."""
+
+    def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title = title
+        self._dirty = True
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(1 / REDRAWS_PER_SECOND, self._redraw_if_needed)
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._dirty = True
+
+    def on_show(self) -> None:
+        self._redraw_if_needed()
+
+    def mark_changed(self) -> None:
+        self._dirty = True
+
+    def redraw_now(self) -> None:
+        """Redraw at once (for tests and snapshots, which cannot wait for the timer)."""
+        self._draw()
+
+    def _redraw_if_needed(self) -> None:
+        # Hidden in another pane: wait until shown rather than build for nobody.
+        if self._dirty and self.is_mounted and self.region.area:
+            self._draw()
+
+    def _draw(self) -> None:
+        self._dirty = False
+        plt = self.plt
+        plt.clear_data()
+        plt.title(self.title)
+        self.plot_series(max(self.size.width, 10))
+        self.refresh()
+
+    def plot_series(self, columns: int) -> None:
+        raise NotImplementedError
+
+
+class LossChart(ThrottledPlot):
+    """Smoothed training loss, one point per batch event, against the epoch."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("train loss (smoothed)", id=id, classes=classes)
+        self.epochs: list[float] = []
+        self.losses: list[float] = []
+
+    def reset(self) -> None:
+        self.epochs.clear()
+        self.losses.clear()
+        self.mark_changed()
+
+    def add_points(self, epochs: list[float], losses: list[float]) -> None:
+        self.epochs.extend(epochs)
+        self.losses.extend(losses)
+        self.mark_changed()
+
+    def plot_series(self, columns: int) -> None:
+        plt = self.plt
+        plt.xlabel("epoch")
+        if self.epochs:
+            xs, ys = downsample(self.epochs, self.losses, columns)
+            plt.plot(xs, ys, marker="braille", color="cyan")
+
+
+class EpochChart(ThrottledPlot):
+    """Test loss (left axis) and test accuracy (right axis) after each epoch."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("test loss (left) · accuracy % (right)", id=id, classes=classes)
+        self.epochs: list[int] = []
+        self.losses: list[float] = []
+        self.accuracies: list[float] = []
+
+    def reset(self) -> None:
+        self.epochs.clear()
+        self.losses.clear()
+        self.accuracies.clear()
+        self.mark_changed()
+
+    def add_epoch(self, epoch: int, loss: float, accuracy: float) -> None:
+        self.epochs.append(epoch)
+        self.losses.append(loss)
+        self.accuracies.append(accuracy * 100)
+        self.mark_changed()
+
+    def plot_series(self, columns: int) -> None:
+        plt = self.plt
+        plt.xlabel("epoch")
+        if self.epochs:
+            plt.plot(self.epochs, self.losses, marker="hd", color="orange")
+            plt.plot(self.epochs, self.accuracies, marker="hd", color="green", yside="right")
+            plt.xticks(self.epochs)

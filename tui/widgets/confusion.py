@@ -1,0 +1,110 @@
+"""``ConfusionTable``: the confusion matrix as a heat table, true classes down, predicted across."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.color import Color
+from textual.geometry import Size
+from textual.widget import Widget
+
+
+def compact_count(count: int, width: int) -> str:
+    """``count`` in at most ``width`` characters (1234 -> "1k" when it does not fit)."""
+    text = str(count)
+    if len(text) <= width:
+        return text
+    for divisor, suffix in ((1000, "k"), (1_000_000, "M")):
+        short = f"{count // divisor}{suffix}"
+        if len(short) <= width:
+            return short
+    return "+" * width
+
+
+class ConfusionTable(Widget):
+    """Counts coloured by their share of the row: right answers green, mistakes red."""
+
+    DEFAULT_CSS = """
+    ConfusionTable {
+        height: auto;
+        width: auto;
+    }
+    ConfusionTable > .confusion--title {
+        text-style: bold;
+    }
+    ConfusionTable > .confusion--header {
+        color: $text-muted;
+    }
+    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"confusion--title", "confusion--header"}
+
+    def __init__(
+        self,
+        title: str = "confusion (true ↓ predicted →)",
+        *,
+        cell_width: int = 4,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title = title
+        self.cell_width = cell_width
+        # Where there is no room for separate per-class bars, a last column shows them.
+        self.show_accuracy = False
+        self.matrix: list[list[int]] = []
+        self._accuracy: list[float] = []
+        self._count = 10
+
+    def show(self, matrix: Sequence[Sequence[int]], accuracy: Sequence[float] = ()) -> None:
+        """``accuracy``: per-class accuracy, for the optional last column."""
+        self.matrix = [list(row) for row in matrix]
+        self._accuracy = list(accuracy)
+        self._count = len(self.matrix)
+        self.refresh(layout=True)
+
+    def clear(self) -> None:
+        self.matrix = []
+        self._accuracy = []
+        self.refresh(layout=True)
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        extra = 5 if self.show_accuracy else 0
+        return max(2 + self._count * self.cell_width + extra, len(self.title))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return 2 + self._count
+
+    def render(self) -> Text:
+        w = self.cell_width
+        n = self._count
+        text = Text(
+            self.title, style=self.get_component_rich_style("confusion--title"), no_wrap=True
+        )
+        header = self.get_component_rich_style("confusion--header")
+        text.append("\n  " + "".join(str(j).rjust(w) for j in range(n)), style=header)
+        if self.show_accuracy:
+            text.append("  acc", style=header)
+        background = self.styles.background if self.styles.background.a else Color(0, 0, 0)
+        right, wrong = Color.parse("#2e9b4f"), Color.parse("#c0392b")
+        for i in range(n):
+            text.append(f"\n{i} ", style=header)
+            row = self.matrix[i] if self.matrix else [0] * n
+            total = sum(row) or 1
+            for j, count in enumerate(row):
+                cell = compact_count(count, w - 1).rjust(w) if self.matrix else "·".rjust(w)
+                share = count / total
+                if not self.matrix or count == 0:
+                    text.append(cell, style="dim")
+                    continue
+                # Mistakes are rarer than right answers: stretch their scale so a 10% confusion
+                # already shows strongly.
+                strength = share if i == j else min(1.0, share * 4)
+                tint = background.blend(right if i == j else wrong, 0.15 + 0.85 * strength)
+                text.append(cell, style=Style(bgcolor=tint.rich_color, bold=i == j))
+            if self.show_accuracy:
+                accuracy = f"{self._accuracy[i]:.0%}" if i < len(self._accuracy) else "·"
+                text.append(accuracy.rjust(5))
+        return text

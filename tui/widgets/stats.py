@@ -1,0 +1,82 @@
+"""``RunStats``: throughput, time, device and optimiser numbers of the current run."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.widget import Widget
+
+
+def duration(seconds: float) -> str:
+    """``h:mm:ss`` or ``m:ss``; a dash when not known yet."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "—"
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def size_in_bytes(count: int) -> str:
+    if count <= 0:
+        return "—"
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}" if unit == "GB" else f"{count // scale} {unit}"
+    return f"{count} B"
+
+
+class RunStats(Widget):
+    """One wrapped line of figures; set the attributes, then ``refresh()``."""
+
+    DEFAULT_CSS = """
+    RunStats {
+        height: auto;
+        width: 1fr;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._lines = 1
+        self.clear()
+
+    def show_figures(self) -> None:
+        """Repaint after the attributes changed; lay out again only if the height did."""
+        width = max(self.content_region.width, 1)
+        lines = len(self.render().wrap(self.app.console, width))
+        self.refresh(layout=lines != self._lines)
+        self._lines = lines
+
+    def clear(self) -> None:
+        self.samples_per_second = 0.0
+        self.elapsed = float("nan")
+        self.eta = float("nan")
+        self.device = ""
+        self.memory_bytes = 0
+        self.lr = float("nan")
+        self.best_accuracy = float("nan")
+
+    def render(self) -> Text:
+        parts = [
+            (f"{self.samples_per_second:,.0f}" if self.samples_per_second else "—") + " samples/s",
+            duration(self.elapsed) + " elapsed",
+            "ETA " + duration(self.eta),
+            self.device or "—",
+            "mem " + size_in_bytes(self.memory_bytes),
+            "lr " + (f"{self.lr:.2g}" if math.isfinite(self.lr) else "—"),
+            "best " + (f"{self.best_accuracy:.1%}" if math.isfinite(self.best_accuracy) else "—"),
+        ]
+        # Break between figures, never inside one ("lr" on one line, its value on the next).
+        width = max(self.content_region.width, 20)
+        text, line = Text(), 0
+        for part in parts:
+            if line and line + 3 + len(part) > width:
+                text.append("\n")
+                line = 0
+            elif line:
+                text.append(" · ", style="dim")
+                line += 3
+            text.append(part)
+            line += len(part)
+        return text
