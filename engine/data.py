@@ -12,6 +12,7 @@ Parsing uses numpy only, so the app can show samples without importing torch.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import socket
 import zlib
@@ -175,7 +176,8 @@ def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{path}: truncated IDX header ({len(data)} bytes)")
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims, dtype=np.int64))
+    # Python ints: four 16-bit dimensions overflow int64 to 0 and would pass the check.
+    expected = header + math.prod(dims)
     if len(data) != expected:
         problem = "truncated" if len(data) < expected else "has trailing bytes"
         raise DataError(

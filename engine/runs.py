@@ -134,27 +134,42 @@ class Run:
         else:  # pragma: no cover - needs 100 collisions of a random suffix
             raise CheckpointError(f"could not find a free run name in {runs_dir}")
         run = cls(path)
-        atomic_write(run.config_path, config.to_json().encode())
-        run.write_status("running", epochs=config.epochs, epochs_completed=0)
+        try:
+            atomic_write(run.config_path, config.to_json().encode())
+            run.write_status("running", epochs=config.epochs, epochs_completed=0)
+        except OSError as exc:
+            # A folder without its config is no run at all: leave nothing behind.
+            shutil.rmtree(path, ignore_errors=True)
+            raise CheckpointError(
+                f"cannot create a run folder in {runs_dir}: {exc.strerror or exc}"
+            ) from None
         return run
 
     @classmethod
     def open(cls, ref: str | Path, runs_dir: str | Path = "runs") -> Run:
-        """A run by folder path, by id under ``runs_dir``, or by a unique id prefix."""
+        """A run by folder path, by id under ``runs_dir``, or by a unique id prefix.
+
+        An id or prefix names a folder directly inside ``runs_dir``: one holding a path
+        separator or ``..`` is only ever taken as the path it spells, so an id can never
+        reach outside the runs folder.
+        """
         path = Path(ref).expanduser()
-        if not (path / "config.json").is_file():
-            base = Path(runs_dir).expanduser()
-            path = base / str(ref)
-            if not (path / "config.json").is_file():
-                matches = sorted(p for p in base.glob(f"{ref}*") if (p / "config.json").is_file())
-                if len(matches) == 1:
-                    path = matches[0]
-                elif len(matches) > 1:
-                    names = ", ".join(p.name for p in matches[:5])
-                    raise CheckpointError(f"run {ref!r} is ambiguous in {base}: {names}")
-                else:
-                    raise CheckpointError(f"no run {ref!r} (looked for {path} and in {base})")
-        return cls(path)
+        if (path / "config.json").is_file():
+            return cls(path)
+        base = Path(runs_dir).expanduser()
+        text = str(ref)
+        if not text or "/" in text or os.sep in text or text in (".", ".."):
+            if path.is_dir():
+                raise CheckpointError(f"{path} is not a run folder: it has no config.json")
+            raise CheckpointError(f"no run {text!r}: no such folder")
+        matches = [run for run in iter_runs(base) if run.id.startswith(text)]
+        exact = [run for run in matches if run.id == text]
+        if exact or len(matches) == 1:
+            return (exact or matches)[0]
+        if matches:
+            names = ", ".join(r.id for r in matches[:5])
+            raise CheckpointError(f"run {text!r} is ambiguous in {base}: {names}")
+        raise CheckpointError(f"no run {text!r} in {base}")
 
     def config(self) -> TrainConfig:
         try:
@@ -175,6 +190,13 @@ class Run:
             os.close(fd)
             raise CheckpointError(f"run {self.id} is being trained by another process") from None
         self._lock_fd = fd
+
+    def remove_temp_files(self) -> None:
+        """Delete what a kill inside ``atomic_write`` left; call only holding the lock."""
+        for name in ("config.json", "status.json", "last.pt", "best.pt"):
+            for leftover in self.path.glob(f".{name}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
     @property
     def lock_fd(self) -> int:
@@ -296,9 +318,11 @@ class Run:
         buffer = io.BytesIO()
         torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, buffer)
         data = buffer.getvalue()
-        atomic_write(self.last_path, data)
+        # best.pt first: a kill between the two leaves the older last.pt, and resuming
+        # from it redoes the epoch and writes best.pt again, so the two never disagree.
         if best:
             atomic_write(self.best_path, data)
+        atomic_write(self.last_path, data)
         return self.last_path
 
     def has_checkpoint(self) -> bool:
@@ -440,12 +464,17 @@ def run_info(run: Run) -> RunInfo:
         started=str(status.get("started", "")),
         state=run.state(),
         config=config,
-        epochs_completed=int(status.get("epochs_completed", 0) or 0),
-        epochs=int(status.get("epochs", config.epochs if config else 0) or 0),
+        epochs_completed=_count(status.get("epochs_completed"), 0),
+        epochs=_count(status.get("epochs"), config.epochs if config else 0),
         best_accuracy=float(best) if isinstance(best, (int, float)) else None,
         reason=str(status.get("reason", "")),
         resumable=run.has_checkpoint() and config is not None,
     )
+
+
+def _count(value: Any, default: int) -> int:
+    """A count from status.json, which a person may have edited: junk reads as the default."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def iter_runs(runs_dir: str | Path) -> Iterator[Run]:

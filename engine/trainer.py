@@ -16,14 +16,14 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config import TrainConfig
 from engine.data import Augment, DeviceData, ImageData, load_fashion_mnist
-from engine.errors import EngineError, TrainingError
+from engine.errors import CheckpointError, DataError, DeviceError, EngineError, TrainingError
 from engine.events import (
     BatchEnd,
     CheckpointSaved,
@@ -137,6 +137,8 @@ class Trainer:
         self._resume_epochs: int | None = None
         self.run: Run | None = None
         self._ready = False
+        self._saved: tuple[int, int] | None = None  # (epoch, batch) of the last checkpoint
+        self._notes: list[str] = []  # said with RunStarted, beside the data's notes
         self.history: list[EpochEnd] = []
 
     @classmethod
@@ -192,11 +194,35 @@ class Trainer:
 
     def _emit(self, event: Event) -> None:
         if self.run is not None:
-            self.run.append_event(event)
+            with self._writing("write the metrics log"):
+                self.run.append_event(event)
+        self._notify(event)
+
+    def _notify(self, event: Event) -> None:
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:
             listener(event)
+
+    @contextlib.contextmanager
+    def _writing(self, action: str) -> Iterator[None]:
+        """Turn a failed write to the run folder (disk full, read-only) into a clear error."""
+        try:
+            yield
+        except OSError as exc:
+            assert self.run is not None
+            if self._saved is None:
+                kept = "no checkpoint was saved yet"
+            else:
+                epoch, batch = self._saved
+                at = f"epoch {epoch}" + (f", batch {batch}" if batch else "")
+                kept = (
+                    f"the checkpoint from {at if epoch or batch else 'the start'} is intact "
+                    "and the run can be resumed"
+                )
+            raise TrainingError(
+                f"cannot {action} in {self.run.path}: {exc.strerror or exc}; {kept}"
+            ) from None
 
     # --- set-up (on the training thread) ---------------------------------------------
 
@@ -211,7 +237,7 @@ class Trainer:
         config = self.config
         self.device = select_device(config.device)
         if config.precision == "fp16" and self.device.type != "cuda":
-            raise TrainingError(
+            raise DeviceError(
                 f"precision fp16 needs a cuda device, but training would run on {self.device}; "
                 "use bf16 or fp32"
             )
@@ -329,24 +355,17 @@ class Trainer:
     def _checkpoint(self, reason: str, *, best: bool = False) -> None:
         if self.run is None:
             return
-        try:
+        with self._writing("save a checkpoint"):
             offset = self.run.sync_metrics()
             path = self.run.save_checkpoint(self._state(offset), best=best)
-        except OSError as exc:
-            kept = (
-                "the previous checkpoint is intact"
-                if self.run.has_checkpoint()
-                else ("no checkpoint was saved")
+        self._saved = (self.epoch, self.batch)
+        with self._writing("update status.json"):
+            self.run.write_status(
+                "running",
+                epochs=self.config.epochs,
+                epochs_completed=self.epoch,
+                best_accuracy=self.best_accuracy if self.history else None,
             )
-            raise TrainingError(
-                f"cannot save a checkpoint in {self.run.path}: {exc.strerror or exc}; {kept}"
-            ) from None
-        self.run.write_status(
-            "running",
-            epochs=self.config.epochs,
-            epochs_completed=self.epoch,
-            best_accuracy=self.best_accuracy if self.history else None,
-        )
         self._emit(CheckpointSaved(str(path), self.epoch, self.batch, reason))
 
     def _restore(self, run: Run) -> None:
@@ -376,6 +395,13 @@ class Trainer:
             raise TrainingError(
                 f"{run.last_path}: cannot resume from this checkpoint ({exc})"
             ) from None
+        self._saved = (self.epoch, self.batch)
+        if run.read_metrics().torn_line:
+            self._notes.append(
+                f"{run.metrics_path.name} ended in a partly written line (the process was "
+                "killed while writing it); it was dropped with the events after the checkpoint"
+            )
+        run.remove_temp_files()
         run.truncate_metrics(offset)
         self.history = run.read_metrics().epochs
 
@@ -395,17 +421,28 @@ class Trainer:
         if self.run is not None:
             self.run.acquire()
         try:
+            if resumed and not self.run.has_checkpoint():
+                raise CheckpointError(
+                    f"run {self.run.id} cannot be resumed: it stopped before its first "
+                    f"checkpoint was saved (no {self.run.last_path.name} in {self.run.path}); "
+                    "start a new run instead"
+                )
             self._setup()
             if resumed:
                 self._restore(self.run)
-                self.run.write_status("running", epochs=self.config.epochs, reason="")
+                with self._writing("update status.json"):
+                    self.run.write_status("running", epochs=self.config.epochs, reason="")
                 if self._resume_epochs is not None:
                     from engine.runs import atomic_write
 
-                    atomic_write(self.run.config_path, self.config.to_json().encode())
+                    with self._writing("update config.json"):
+                        atomic_write(self.run.config_path, self.config.to_json().encode())
         except EngineError as exc:
             if self.run is not None:
-                self._fail_quietly(str(exc))
+                # Missing data or device today says nothing about a run being resumed: it
+                # keeps its state. A new run, or one whose checkpoint is unusable, failed.
+                if not (resumed and isinstance(exc, (DataError, DeviceError))):
+                    self._fail_quietly(str(exc))
                 self.run.release()
             raise
         if self.run is None and self._record:
@@ -435,13 +472,11 @@ class Trainer:
     def _fail(self, reason: str) -> None:
         self._failure = reason
         failed = Failed(reason, getattr(self, "epoch", 0) + 1, getattr(self, "batch", 0))
-        try:
-            self._emit(failed)
-        except OSError:  # the log may be what failed; listeners must still hear of it
-            with self._lock:
-                listeners = list(self._listeners)
-            for listener in listeners:
-                listener(failed)
+        if self.run is not None:
+            # The log may be what failed; listeners must still hear of it.
+            with contextlib.suppress(OSError):
+                self.run.append_event(failed)
+        self._notify(failed)
         self._fail_quietly(reason)
 
     def _fail_quietly(self, reason: str) -> None:
@@ -473,7 +508,7 @@ class Trainer:
                 batches_per_epoch=self.batches_per_epoch,
                 parameters=sum(p.numel() for p in self.model.parameters()),
                 resumed=resumed,
-                notes=list(self.data.notes),
+                notes=[*self.data.notes, *self._notes],
             )
         )
         if not resumed:
@@ -680,7 +715,8 @@ class Trainer:
     def _stopped(self, started: float) -> FitResult:
         self._checkpoint(self._stop_reason)
         if self.run is not None:
-            self.run.write_status("interrupted", reason=self._stop_reason)
+            with self._writing("update status.json"):
+                self.run.write_status("interrupted", reason=self._stop_reason)
         final = self.history[-1].test_accuracy if self.history else 0.0
         self._emit(
             Finished(
@@ -692,12 +728,13 @@ class Trainer:
     def _finished(self, started: float) -> FitResult:
         final = self.history[-1].test_accuracy if self.history else 0.0
         if self.run is not None:
-            self.run.write_status(
-                "finished",
-                epochs_completed=self.epoch,
-                best_accuracy=self.best_accuracy,
-                final_accuracy=final,
-            )
+            with self._writing("update status.json"):
+                self.run.write_status(
+                    "finished",
+                    epochs_completed=self.epoch,
+                    best_accuracy=self.best_accuracy,
+                    final_accuracy=final,
+                )
         self._emit(
             Finished(
                 "finished", self.epoch, self.best_accuracy, final, time.perf_counter() - started
@@ -719,12 +756,14 @@ class Trainer:
     def _wait_while_paused(self) -> None:
         self._emit(StateChanged("paused"))
         if self.run is not None:
-            self.run.write_status("running", paused=True)
+            with self._writing("update status.json"):
+                self.run.write_status("running", paused=True)
         seen_nonce = self._current_nonce()
         while not self._running.wait(CONTROL_POLL_SECONDS):
             seen_nonce = self._poll_control(seen_nonce)
         if self.run is not None:
-            self.run.write_status("running", paused=False)
+            with self._writing("update status.json"):
+                self.run.write_status("running", paused=False)
         if not self._stop.is_set():
             self._emit(StateChanged("running"))
 

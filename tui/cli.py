@@ -10,16 +10,18 @@ Exit codes: 0 done, 2 bad input, 1 training failed, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from engine.config import FIELDS, PRESET_HELP, PRESETS, TrainConfig, parse_text, preset
 from engine.errors import ConfigError, EngineError, TrainingError
+from engine.events import Failed
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "fmnist-tui"
@@ -166,17 +168,37 @@ def build_parser() -> Parser:
 # --- train ---------------------------------------------------------------------------
 
 
-def _install_stop_handlers(trainer: Any) -> dict[int, Any]:
-    """Ctrl+C, SIGTERM and SIGHUP stop at the next batch boundary with a checkpoint."""
-    interrupted: dict[int, Any] = {}
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(trainer: Any) -> Iterator[dict[str, int]]:
+    """Ctrl+C, SIGTERM and SIGHUP stop at the next batch boundary with a checkpoint.
+
+    The previous handlers come back afterwards, so ``main()`` called in-process (tests,
+    scripts) leaves its caller's Ctrl+C alone.
+    """
+    interrupted: dict[str, int] = {}
+    terminal = [fd for fd in (1, 2) if os.isatty(fd)]  # asked now: a hung-up tty says no
 
     def handler(signum: int, _frame: object) -> None:
         interrupted["signal"] = signum
+        if signum == signal.SIGHUP:
+            # The terminal is gone and writing to it fails: what was headed there goes
+            # nowhere instead of killing the run before it checkpoints. Pipes and files
+            # still get every line.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for fd in terminal:
+                os.dup2(devnull, fd)
+            os.close(devnull)
         trainer.stop("interrupt")
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, handler)
-    return interrupted
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield interrupted
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _runs_dir(args: argparse.Namespace) -> str:
@@ -268,12 +290,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(config)
     reporter = make_reporter(config, json_lines=args.json)
     trainer.add_listener(reporter.on_event)
-    interrupted = _install_stop_handlers(trainer)
-    with reporter:
+    reported: list[Failed] = []
+    trainer.add_listener(lambda e: reported.append(e) if isinstance(e, Failed) else None)
+    with _stop_on_signals(trainer) as interrupted, reporter:
         try:
             result = trainer.fit()
         except TrainingError:
-            return EXIT_FAILED
+            if reported:  # the reporter has shown why
+                return EXIT_FAILED
+            raise
     if result.status == "stopped" and interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK
