@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -286,3 +288,39 @@ async def test_sizes_show_as_many_samples_as_fit(
         else:
             assert grid.columns >= 3 and grid.rows >= 3
             assert len(grid.tiles) == grid.capacity
+
+
+async def test_attach_watches_and_stops_a_run_training_in_another_process(
+    tmp_path: Path,
+) -> None:
+    runs = tmp_path / "runs"
+    code = (
+        "from engine.config import TrainConfig; from engine.data import load_fashion_mnist; "
+        "from engine.trainer import Trainer; "
+        "data = load_fashion_mnist(download=False).subset(2000, 200); "
+        f"Trainer(TrainConfig(epochs=500, batch_size=32, device='cpu', runs_dir={str(runs)!r}),"
+        " data=data).fit()"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 60
+        while not (runs.exists() and any(runs.iterdir())):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        run = the_run(tmp_path)
+        app = FmnistApp(run.config(), runs_dir=str(runs), attach=run.path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.monitor.progress.state == "running")
+            assert app.current_pane == "monitor"
+            await wait_for(pilot, lambda: app.query_one(EpochChart).epochs)
+            assert app.check_action("start", ()) is None  # one run at a time
+            await press_now(pilot, "p")
+            await wait_for(pilot, lambda: app.monitor.progress.state == "paused")
+            await press_now(pilot, "x")
+            await wait_for(pilot, lambda: app.run_state == "idle")
+            assert app.monitor.progress.state == "stopped"
+        assert process.wait(timeout=30) == 0
+        assert run.read_status()["state"] == "interrupted" and run.has_checkpoint()
+    finally:
+        if process.poll() is None:
+            process.kill()

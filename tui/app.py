@@ -13,7 +13,10 @@ import asyncio
 import contextlib
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -28,6 +31,7 @@ from engine.config import PRESETS, TrainConfig
 from engine.errors import ConfigError, EngineError
 from tui import messages
 from tui.bridge import EventBridge
+from tui.detached import DetachedRun, follow
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.data import DataPane
 from tui.screens.help import HelpScreen
@@ -40,7 +44,7 @@ from tui.widgets.pane_bar import PaneBar
 from tui.widgets.progress import STATE_MARKS
 
 if TYPE_CHECKING:
-    from engine import FitResult, ImageData, Trainer
+    from engine import FitResult, ImageData, Run, Trainer
 
 # Panes in key order. Keys 4 and 5 are kept for the Runs and Inspect panes: adding one
 # is adding its module and a line here.
@@ -57,7 +61,9 @@ PANES: list[PaneSpec] = [
 
 # Set to 1 to start training as soon as the data is loaded (for scripts/bench_app.py).
 AUTOSTART_ENV = "FMNIST_TUI_AUTOSTART"
-ACTIVE_STATES = ("starting", "running", "paused", "stopping")
+# After a hang-up, seconds the normal exit gets (once the run is saved) before the
+# process ends itself.
+HANGUP_GRACE_SECONDS = 3.0
 SUMMARY_FIELDS = ("model", "hidden_sizes", "conv_channels", "activation", "dropout", "loss")
 
 
@@ -87,7 +93,9 @@ class FmnistApp(App[None]):
         data_dir: str | None = None,
         runs_dir: str | None = None,
         data: ImageData | None = None,
+        attach: str | Path | None = None,
     ) -> None:
+        """``attach``: a run folder training in another process, to watch and steer."""
         super().__init__()
         config = config or TrainConfig()
         overrides = {}
@@ -102,7 +110,12 @@ class FmnistApp(App[None]):
         self._data_key = (self.config.data, self.config.data_dir)
         self.run_state = "idle"
         self._trainer: Trainer | None = None
+        self._attached = DetachedRun(attach) if attach is not None else None
         self._quit_when_stopped = False
+        self._previous_hangup: object = None
+        # Set while no training thread runs: what the hang-up watchdog waits for.
+        self._training_done = threading.Event()
+        self._training_done.set()
         self._painted = False
         self._summary_wanted: TrainConfig | None = None
         self._summary_key: tuple[object, ...] | None = None
@@ -118,6 +131,7 @@ class FmnistApp(App[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._handle_hangups(True)
         self.pane("data").focus_default()
         if self.data is not None:
@@ -125,9 +139,11 @@ class FmnistApp(App[None]):
         else:
             self._load_data()
         self._set_run_state("idle")
-        # Importing torch (for the model summary) holds the GIL for over a second; let
-        # the first screen reach the terminal before that starts.
-        self.call_after_refresh(self.set_timer, 0.3, self._first_paint_done)
+        if self._attached is not None:
+            self.monitor.begin(self.config.epochs)
+            self._set_run_state("starting")
+            self.action_show_pane("monitor")
+            self._follow(self._attached.run)
 
     def on_resize(self, event: Resize) -> None:
         # At 80 columns the Data pane's keys need the whole footer; ctrl+p still works
@@ -181,6 +197,7 @@ class FmnistApp(App[None]):
 
     def _data_ready(self, data: ImageData) -> None:
         self.query_one(DataPane).set_data(data)
+        self._after_first_samples()
         if self._autostart and self._startable():
             self._autostart = False
             self.action_start()
@@ -188,6 +205,7 @@ class FmnistApp(App[None]):
     @on(messages.DataFailed)
     def _data_failed(self, message: messages.DataFailed) -> None:
         self.query_one(DataPane).show_error(message.reason)
+        self._after_first_samples()
         self.notify(message.reason, title="No data", severity="error", timeout=15)
 
     # --- the config and the model summary ---------------------------------------------
@@ -217,6 +235,12 @@ class FmnistApp(App[None]):
         if self._painted:
             self.query_one(HyperparamsPane).summary_view.show_pending()
             self._summarise(config, shape, classes)
+
+    def _after_first_samples(self) -> None:
+        # Importing torch (for the model summary) holds the GIL for over a second: let
+        # the first screen and the samples reach the terminal before that starts.
+        if not self._painted:
+            self.call_after_refresh(self.set_timer, 0.2, self._first_paint_done)
 
     def _first_paint_done(self) -> None:
         self._painted = True
@@ -291,7 +315,7 @@ class FmnistApp(App[None]):
     # --- training -------------------------------------------------------------------
 
     def _startable(self) -> bool:
-        return self.run_state == "idle" and not self.config_problems
+        return self.run_state == "idle" and not self.config_problems and self._attached is None
 
     def _update_startable(self) -> None:
         self.query_one(HyperparamsPane).set_startable(self._startable())
@@ -336,6 +360,7 @@ class FmnistApp(App[None]):
         data = self.data if (config.data, config.data_dir) == self._data_key else None
         trainer = Trainer(config, data=data, listeners=(EventBridge(self.monitor.post_message),))
         self._trainer = trainer
+        self._training_done.clear()
         self.monitor.begin(config.epochs)
         self._set_run_state("starting")
         self.action_show_pane("monitor")
@@ -350,23 +375,36 @@ class FmnistApp(App[None]):
                 trainer.stop("interrupt")
 
         trainer.add_listener(stop_if_cancelled)
-        return trainer.fit()
+        try:
+            return trainer.fit()
+        finally:
+            self._training_done.set()
+
+    @property
+    def _control(self) -> Trainer | DetachedRun | None:
+        """What pause, resume and stop act on: the run in this app, or the one attached."""
+        return self._trainer if self._trainer is not None else self._attached
 
     def action_pause(self) -> None:
-        if self._trainer is not None:
-            self._trainer.pause()
+        if self._control is not None:
+            self._control.pause()
             self._set_run_state("paused")
 
     def action_resume(self) -> None:
-        if self._trainer is not None:
-            self._trainer.resume_training()
+        if self._control is not None:
+            self._control.resume_training()
             self._set_run_state("running")
 
     def action_stop(self) -> None:
-        if self._trainer is not None:
-            self._trainer.stop("stop")
+        if self._control is not None:
+            self._control.stop("stop")
             self._set_run_state("stopping")
             self.monitor.log_event("Stopping at the next batch…")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
+    def _follow(self, run: Run) -> None:
+        worker = get_current_worker()
+        follow(run, EventBridge(self.monitor.post_message), lambda: worker.is_cancelled)
 
     @on(messages.TrainingStarted)
     def _training_started(self, _message: messages.TrainingStarted) -> None:
@@ -395,6 +433,9 @@ class FmnistApp(App[None]):
             if worker.group == "training":
                 self.monitor.set_state("failed")
                 self.monitor.log_event(f"Failed: {error_text}")
+        if worker.group == "follow":
+            self._attached = None
+            self._set_run_state("idle", shown=self.monitor.progress.state)
         if worker.group == "training":
             self._trainer = None
             self._set_run_state("idle", shown=self.monitor.progress.state)
@@ -404,6 +445,7 @@ class FmnistApp(App[None]):
     # --- quitting -------------------------------------------------------------------
 
     async def action_quit(self) -> None:
+        # An attached run trains on in its own process: leaving it needs no question.
         if self._trainer is None:
             self.exit()
             return
@@ -434,13 +476,35 @@ class FmnistApp(App[None]):
         self.notify("Stopping at the next batch and saving a checkpoint…", timeout=30)
 
     def _handle_hangups(self, install: bool) -> None:
-        """On SIGHUP (the terminal went away) stop like quit does, without asking."""
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop = asyncio.get_running_loop()
+        """Stop training and exit, without asking, when the terminal goes away (SIGHUP).
+
+        A Python signal handler, not the event loop's: it runs even while the UI
+        thread is stuck writing to the lost terminal.
+        """
+        with contextlib.suppress(ValueError):  # not the main thread: leave SIGHUP alone
             if install:
-                loop.add_signal_handler(signal.SIGHUP, self.call_later, self._stop_then_exit)
-            else:
-                loop.remove_signal_handler(signal.SIGHUP)
+                self._previous_hangup = signal.signal(signal.SIGHUP, self._hung_up)
+            elif self._previous_hangup is not None:
+                signal.signal(signal.SIGHUP, self._previous_hangup)
+
+    def _hung_up(self, _signum: int, _frame: object) -> None:
+        if not self.is_headless:
+            # Writes to a lost terminal fail; Textual's output thread dies on the first
+            # and the UI thread then blocks on its next screen update. Send output
+            # nowhere, and let a watchdog end the process once the run is saved.
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            threading.Thread(target=self._exit_after_hangup, daemon=True).start()
+        if self._trainer is not None:
+            self._trainer.stop("interrupt")
+        self._loop.call_soon_threadsafe(self.call_later, self._stop_then_exit)
+
+    def _exit_after_hangup(self) -> None:
+        self._training_done.wait()
+        # The normal exit, if the UI thread is free, takes well under this.
+        time.sleep(HANGUP_GRACE_SECONDS)
+        os._exit(128 + signal.SIGHUP)
 
     # --- the command palette ----------------------------------------------------------
 

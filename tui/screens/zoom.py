@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.events import Resize
+from textual.geometry import Size
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -31,25 +32,23 @@ class ZoomScreen(ModalScreen[None]):
         self.mode = mode
 
     def compose(self) -> ComposeResult:
+        image, caption = self._picture(self.app.size)
         with Vertical(id="zoom-box"):
-            yield Static(id="zoom-image")
+            yield Static(image, id="zoom-image")
+            yield Static(caption, id="zoom-caption")
 
-    def on_mount(self) -> None:
-        self._draw()
+    def on_resize(self, event: Resize) -> None:
+        image, caption = self._picture(event.size)
+        self.query_one("#zoom-image", Static).update(image)
+        self.query_one("#zoom-caption", Static).update(caption)
 
-    def on_resize(self) -> None:
-        self._draw()
-
-    def _draw(self) -> None:
+    def _picture(self, room: Size) -> tuple[HalfBlockImage, Text]:
         height, width = self.pixels.shape
         # Room left by the box's border and padding and the two caption lines.
-        room_w, room_h = self.size.width - 6, (self.size.height - 6) * 2
-        scale = max(1, min(room_w // width, room_h // height))
+        scale = max(1, min((room.width - 6) // width, (room.height - 6) * 2 // height))
         caption = Text.assemble(
             (self.label, "bold"),
             f"  {self.detail}  ×{scale}\n",
             ("esc or z: close", "dim"),
         )
-        self.query_one("#zoom-image", Static).update(
-            Group(HalfBlockImage(self.pixels, self.mode, scale), caption)
-        )
+        return HalfBlockImage(self.pixels, self.mode, scale), caption

@@ -94,11 +94,14 @@ class ConfusionTable(Widget):
             row = self.matrix[i] if self.matrix else [0] * n
             total = sum(row) or 1
             for j, count in enumerate(row):
-                cell = compact_count(count, w - 1).rjust(w) if self.matrix else "·".rjust(w)
-                share = count / total
                 if not self.matrix or count == 0:
-                    text.append(cell, style="dim")
+                    text.append("·".rjust(w), style="dim")
                     continue
+                # A space before the number where it fits; where not, the cell's colour
+                # still sets it apart from its neighbours.
+                digits = str(count)
+                cell = (digits if len(digits) < w else compact_count(count, w)).rjust(w)
+                share = count / total
                 # Mistakes are rarer than right answers: stretch their scale so a 10% confusion
                 # already shows strongly.
                 strength = share if i == j else min(1.0, share * 4)
