@@ -390,7 +390,11 @@ class TrainConfig:
             values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
             kind = "TOML" if path.suffix == ".toml" else "JSON"
-            raise ConfigError([f"{path}: not valid {kind} ({exc})"]) from None
+            # A config.yaml (say) is read as JSON: say which formats there are.
+            formats = (
+                "" if path.suffix in (".json", ".toml") else "; config files are JSON or .toml"
+            )
+            raise ConfigError([f"{path}: not valid {kind} ({exc}){formats}"]) from None
         try:
             return cls.from_dict(values, base=base)
         except ConfigError as exc:
