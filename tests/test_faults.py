@@ -102,14 +102,13 @@ def train_argv(data: Path, runs: Path, *extra: str) -> list[str]:
     return ["train", "--data-dir", str(data), "--runs-dir", str(runs), *TRAIN_FLAGS, *extra]
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tui.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env=env,
     )
 
 
@@ -311,7 +310,7 @@ def test_killed_cli_process_resumes_to_the_same_metrics(
     assert_same_epochs(but_epochs(logged), but_epochs(reference["epochs"]))
 
 
-def test_torn_line_is_reported_when_resuming(tmp_path: Path, capsys) -> None:
+def test_torn_line_is_reported_when_resuming(tmp_path: Path) -> None:
     result = Trainer(cfg(tmp_path, epochs=1), data=synthetic()).fit()
     run = Run(result.run_dir)
     with open(run.metrics_path, "a") as f:
