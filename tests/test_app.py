@@ -20,7 +20,7 @@ from textual import events
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 from engine.config import TrainConfig
 from engine.data import ImageData
@@ -224,7 +224,7 @@ async def test_stop_mid_run_saves_a_resumable_checkpoint(tmp_path: Path, small: 
     assert run.read_status()["state"] == "interrupted"
     assert run.has_checkpoint()
     state = run.load_checkpoint("last")
-    assert state["epoch"] == 0 and 0 <= state["batch"] < len(small.train) // 8  # mid-epoch
+    assert state["epoch"] == 0 and 0 <= state["batch"] < len(small.train) // 16  # mid-epoch
 
 
 async def test_quit_mid_run_asks_then_stops_and_saves(tmp_path: Path, small: ImageData) -> None:
@@ -324,3 +324,38 @@ async def test_attach_watches_and_stops_a_run_training_in_another_process(
     finally:
         if process.poll() is None:
             process.kill()
+
+
+async def test_command_palette_reaches_panes_and_presets(tmp_path: Path, small: ImageData) -> None:
+    app = make_app(tmp_path, small)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p", *"Show Monitor")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_pane == "monitor")
+        await pilot.press("ctrl+p", *"Preset: tutorial")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.config.optimizer == "sgd")
+        assert (app.config.lr, app.config.batch_size, app.config.epochs) == (1e-3, 64, 5)
+        assert app.config.runs_dir == str(tmp_path / "runs")  # where to train is kept
+
+
+async def test_save_and_load_settings_by_keys(tmp_path: Path, small: ImageData) -> None:
+    path = tmp_path / "settings.toml"
+    app = make_app(tmp_path, small)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2", "ctrl+s", "ctrl+u", *str(path), "enter")
+        assert path.exists()
+        assert TrainConfig.load(path).batch_size == 16
+
+        await focus_field(pilot, "batch_size")
+        await pilot.press("ctrl+u", "3", "2", "escape")
+        assert app.config.batch_size == 32
+        await pilot.press("ctrl+o", "ctrl+u", *str(path), "enter")
+        assert app.config.batch_size == 16
+        assert app.query_one("#field-batch_size", Input).value == "16"
+
+        await pilot.press("ctrl+o", "ctrl+u", *str(tmp_path / "missing.toml"), "enter")
+        assert any("cannot read" in n.message for n in app._notifications)
+        assert app.config.batch_size == 16

@@ -12,7 +12,7 @@ from tui import messages
 from tui.bridge import EventBridge
 from tui.sample_view import SampleBrowser, augment_preview
 from tui.throttle import Coalescer, RateLimiter, downsample
-from tui.widgets.image import RAMP, UPPER_HALF, HalfBlockImage
+from tui.widgets.image import MODE_ENV, RAMP, UPPER_HALF, HalfBlockImage, render_mode
 
 
 class FakeClock:
@@ -189,6 +189,29 @@ def test_ascii_ramp_averages_two_rows_per_character() -> None:
     assert rows[0][0] == RAMP[-1] and rows[0][2] == RAMP[0] and rows[1] == "   "
     assert rows[0][1] == RAMP[(127 * len(RAMP)) // 256]
     assert all(not seg.style for line in HalfBlockImage(pixels, "ascii").lines() for seg in line)
+
+
+def test_render_mode_follows_the_terminal_and_can_be_forced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class FakeConsole:
+        color_system = "truecolor"
+
+    class FakeApp:
+        no_color = False
+        console = FakeConsole()
+
+    app = FakeApp()
+    monkeypatch.delenv(MODE_ENV, raising=False)
+    assert render_mode(app) == "blocks"  # type: ignore[arg-type]
+    app.console.color_system = "standard"
+    assert render_mode(app) == "ascii"  # type: ignore[arg-type]
+    assert render_mode(app, "blocks") == "blocks"  # type: ignore[arg-type]
+    app.console.color_system = "256"
+    app.no_color = True  # NO_COLOR
+    assert render_mode(app) == "ascii"  # type: ignore[arg-type]
+    monkeypatch.setenv(MODE_ENV, "blocks")
+    assert render_mode(app) == "blocks"  # type: ignore[arg-type]
 
 
 def test_renderer_rejects_colour_images() -> None:

@@ -37,7 +37,7 @@ from tui.screens.data import DataPane
 from tui.screens.help import HelpScreen
 from tui.screens.hyperparams import HyperparamsPane, with_preset
 from tui.screens.monitor import MonitorPane
-from tui.screens.pane import WIDE, Pane, PaneSpec
+from tui.screens.pane import WIDE, WIDEST, Pane, PaneSpec
 from tui.screens.path_prompt import PathPrompt
 from tui.widgets.config_form import ConfigForm
 from tui.widgets.pane_bar import PaneBar
@@ -72,7 +72,11 @@ class FmnistApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "fmnist-tui"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+        (0, "-narrow"),
+        (WIDE, "-wide"),
+        (WIDEST, "-widest"),
+    ]
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(p.key, f"show_pane('{p.id}')", p.title, show=False) for p in PANES),
         Binding("s", "start", "Start"),

@@ -4,59 +4,79 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Static
 
-HELP = """\
-# fmnist-tui
+INTRO = "Look at the data, set the hyperparameters, train and watch, all by keyboard."
 
-Look at the data, set the hyperparameters, train and watch, all by keyboard.
+SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "Everywhere",
+        [
+            ("1 2 3", "Data, Hyperparameters, Monitor pane"),
+            ("s", "start training with the form's settings"),
+            ("p", "pause or resume the run"),
+            ("x", "stop the run (saves a resumable checkpoint)"),
+            ("?", "this help (escape closes it)"),
+            ("ctrl+p", "command palette: every action by name"),
+            ("q, ctrl+q", "quit (asks first while training)"),
+        ],
+    ),
+    (
+        "Data",
+        [
+            ("arrows", "select an image"),
+            ("z, enter", "zoom the selected image"),
+            ("r", "reshuffle the samples"),
+            ("n, b", "next, previous page"),
+            ("f, F", "filter by the next, previous class"),
+            ("t", "switch between the train and test split"),
+            ("a", "preview the training augmentation (flip and crop)"),
+        ],
+    ),
+    (
+        "Hyperparameters",
+        [
+            ("tab, shift+tab", "move between fields"),
+            ("escape", "leave a field, so the keys above work again"),
+            ("ctrl+s, ctrl+o", "save, load the settings (JSON, or TOML for .toml)"),
+        ],
+    ),
+]
 
-## Everywhere
-| key | does |
-|---|---|
-| `1` `2` `3` | Data, Hyperparameters, Monitor pane |
-| `s` | start training with the form's settings |
-| `p` | pause or resume the run |
-| `x` | stop the run (saves a resumable checkpoint) |
-| `?` | this help |
-| `ctrl+p` | command palette: every action by name |
-| `q`, `ctrl+q` | quit (asks first while training) |
+NOTES = (
+    "A bad value shows the reason under its field; Start waits until it is fixed. "
+    "The model summary follows the form. The Monitor shows the run's progress, "
+    "charts, per-class accuracy, the confusion matrix (true class down, predicted "
+    "across) and its events; runs are saved under the runs folder, and a stopped "
+    "run can be resumed."
+)
 
-## Data
-| key | does |
-|---|---|
-| arrows | select an image |
-| `z`, `enter` | zoom the selected image |
-| `r` | reshuffle the samples |
-| `n` `b` | next and previous page |
-| `f`, `F` | filter by the next, previous class |
-| `t` | switch between train and test split |
-| `a` | preview the training augmentation (flip and crop) |
 
-## Hyperparameters
-| key | does |
-|---|---|
-| `tab`, `shift+tab` | move between fields |
-| `escape` | leave a field (so the keys above work again) |
-| `ctrl+s`, `ctrl+o` | save, load a config file (JSON or TOML) |
-
-A bad value shows the reason under its field; Start waits until it is fixed.
-The model summary follows the form.
-
-## Monitor
-Progress, throughput, live loss and accuracy charts, per-class accuracy, the
-confusion matrix (true class down, predicted across) and the run's events.
-Runs are saved under the runs folder; a stopped run can be resumed.
-"""
+def help_text() -> Group:
+    parts: list[Text | Table] = [Text("fmnist-tui", style="bold"), Text(INTRO), Text()]
+    for title, keys in SECTIONS:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for key, does in keys:
+            table.add_row(key, does)
+        parts += [Text(title, style="bold underline"), table, Text()]
+    parts.append(Text(NOTES, style="dim"))
+    return Group(*parts)
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "dismiss", "Close"),
+    ]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Markdown(HELP)
+            yield Static(help_text(), id="help-text")

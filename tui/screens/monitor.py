@@ -3,6 +3,11 @@
 The app's training worker posts its messages here; each handler hands the numbers
 to the widgets that show them, and the messages bubble on to the app, which keeps
 the run's state.
+
+Every repaint resends a widget's whole area to the terminal, so repaints are paced
+below the message rate: progress and figures at most ``FIGURES_PER_SECOND``, the
+per-class tables at most ``TABLES_PER_SECOND`` (the charts pace themselves). A
+change of state (paused, finished) is shown at once.
 """
 
 from __future__ import annotations
@@ -12,14 +17,19 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.events import Resize
 
+from engine.events import EpochEnd
 from tui import messages
 from tui.screens.pane import WIDE, Pane
+from tui.throttle import RateLimiter
 from tui.widgets.charts import EpochChart, LossChart
 from tui.widgets.class_bars import ClassBars
 from tui.widgets.confusion import ConfusionTable
 from tui.widgets.event_log import EventLog
 from tui.widgets.progress import RunProgress
 from tui.widgets.stats import RunStats, duration
+
+FIGURES_PER_SECOND = 4
+TABLES_PER_SECOND = 1
 
 
 class MonitorPane(Pane):
@@ -30,6 +40,9 @@ class MonitorPane(Pane):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.classes_names: list[str] = []
+        self._figures_changed = False
+        self._latest_epoch: EpochEnd | None = None  # waiting to be shown in the tables
+        self._tables_limiter = RateLimiter(1 / TABLES_PER_SECOND)
 
     def compose(self) -> ComposeResult:
         yield RunProgress(id="run-progress")
@@ -45,6 +58,7 @@ class MonitorPane(Pane):
             yield EventLog(id="event-log")
 
     def on_mount(self) -> None:
+        self.set_interval(1 / FIGURES_PER_SECOND, self._repaint)
         self.log_event("No run yet: press s to train with the Hyperparameters pane's settings.")
 
     def on_resize(self, event: Resize) -> None:
@@ -68,6 +82,24 @@ class MonitorPane(Pane):
     def log_event(self, text: str) -> None:
         self.query_one(EventLog).add(text)
 
+    def _repaint(self, *, now: bool = False) -> None:
+        """Show what changed since the last repaint (all of it when ``now``)."""
+        if self._figures_changed:
+            self._figures_changed = False
+            self.progress.refresh()
+            self.stats.show_figures()
+        event = self._latest_epoch
+        if event is not None and (now or self._tables_limiter.ready()):
+            self._latest_epoch = None
+            names = self.classes_names or [str(i) for i in range(len(event.per_class_accuracy))]
+            self.query_one("#class-accuracy", ClassBars).show(
+                [f"{i} {name}" for i, name in enumerate(names)],
+                event.per_class_accuracy,
+                [f"{a:.0%}" for a in event.per_class_accuracy],
+                scale=1.0,
+            )
+            self.query_one(ConfusionTable).show(event.confusion_matrix, event.per_class_accuracy)
+
     # --- attributes down (from the app) -------------------------------------------------
 
     def begin(self, epochs: int) -> None:
@@ -75,9 +107,10 @@ class MonitorPane(Pane):
         progress = self.progress
         progress.state, progress.epoch, progress.epochs = "starting", 0, epochs
         progress.batch = progress.batches = 0
-        progress.refresh()
         self.stats.clear()
-        self.stats.show_figures()
+        self._latest_epoch = None
+        self._figures_changed = True
+        self._repaint(now=True)
         self.query_one(LossChart).reset()
         self.query_one(EpochChart).reset()
         self.query_one("#class-accuracy", ClassBars).clear()
@@ -86,7 +119,8 @@ class MonitorPane(Pane):
 
     def set_state(self, state: str) -> None:
         self.progress.state = state
-        self.progress.refresh()
+        self._figures_changed = True
+        self._repaint(now=True)
 
     # --- messages from the training worker --------------------------------------------
 
@@ -99,9 +133,9 @@ class MonitorPane(Pane):
         progress.epoch = event.start_epoch
         progress.epochs = int(event.config["epochs"])
         progress.batches = event.batches_per_epoch
-        progress.refresh()
         self.stats.device = event.device
-        self.stats.show_figures()
+        self._figures_changed = True
+        self._repaint(now=True)
         verb = "resumed" if event.resumed else "started"
         self.log_event(f"Run {event.run_id} {verb} on {event.device}, in {event.run_dir}")
         self.log_event(
@@ -120,11 +154,10 @@ class MonitorPane(Pane):
             latest.batch,
             latest.batches,
         )
-        progress.refresh()
         stats = self.stats
         stats.samples_per_second = latest.samples_per_second
         stats.elapsed, stats.eta, stats.lr = latest.elapsed, latest.eta, latest.lr
-        stats.show_figures()
+        self._figures_changed = True
         self.query_one(LossChart).add_points(
             [e.epoch - 1 + e.batch / e.batches for e in message.events],
             [e.smoothed_loss for e in message.events],
@@ -134,18 +167,11 @@ class MonitorPane(Pane):
     def _epoch(self, message: messages.EpochFinished) -> None:
         event = message.event
         self.query_one(EpochChart).add_epoch(event.epoch, event.test_loss, event.test_accuracy)
-        names = self.classes_names or [str(i) for i in range(len(event.per_class_accuracy))]
-        self.query_one("#class-accuracy", ClassBars).show(
-            [f"{i} {name}" for i, name in enumerate(names)],
-            event.per_class_accuracy,
-            [f"{a:.0%}" for a in event.per_class_accuracy],
-            scale=1.0,
-        )
-        self.query_one(ConfusionTable).show(event.confusion_matrix, event.per_class_accuracy)
+        self._latest_epoch = event
         stats = self.stats
         stats.memory_bytes = event.memory_bytes
         stats.best_accuracy = event.best_accuracy
-        stats.show_figures()
+        self._figures_changed = True
         best = " (best)" if event.is_best else ""
         self.log_event(
             f"Epoch {event.epoch}/{event.epochs}: test {event.test_accuracy:.1%}{best}, "

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from tui.app import FmnistApp
 
 
-# Columns from which panes use their wide layout (the screen gets class "-wide").
+# Columns from which panes use their wide layout (the screen gets class "-wide"), and
+# from which there is room for help beside each field of the form ("-widest").
 WIDE = 100
+WIDEST = 160
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,8 @@ class ConfigForm(VerticalScroll):
                 with Horizontal(classes="form-row"):
                     yield Label(spec.name, classes="form-label")
                     yield self._editor(spec, getattr(self._initial, spec.name))
+                    # Shown beside the field only where the screen has room for it.
+                    yield Label(spec.help, classes="form-help", markup=False)
                 yield Static("", id=f"error-{spec.name}", classes="form-error")
 
     def _editor(self, spec: FieldSpec, value: Any) -> Widget:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import RichLog
+
+MAX_ENTRIES = 500
 
 
 def timestamp() -> str:
@@ -13,7 +17,11 @@ def timestamp() -> str:
 
 
 class EventLog(RichLog):
-    """Appends one entry per event, wrapped so nothing is cut off at 80 columns."""
+    """Appends one entry per event, wrapped so nothing is cut off at 80 columns.
+
+    RichLog wraps an entry once, at the width it has when written; the entries are
+    kept so a new width (a resized terminal, a pane first shown) wraps them again.
+    """
 
     DEFAULT_CSS = """
     EventLog {
@@ -28,8 +36,8 @@ class EventLog(RichLog):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(
-            max_lines=500,
-            min_width=20,
+            max_lines=MAX_ENTRIES * 4,
+            min_width=1,
             wrap=True,
             markup=False,
             highlight=False,
@@ -37,6 +45,18 @@ class EventLog(RichLog):
             id=id,
             classes=classes,
         )
+        self._entries: deque[Text] = deque(maxlen=MAX_ENTRIES)
+        self._wrapped_at = 0
 
     def add(self, text: str) -> None:
-        self.write(Text.assemble((timestamp(), "dim"), " ", text))
+        entry = Text.assemble((timestamp(), "dim"), " ", text)
+        self._entries.append(entry)
+        self.write(entry)
+
+    def on_resize(self, event: Resize) -> None:
+        width = self.scrollable_content_region.width
+        if width and width != self._wrapped_at:
+            self._wrapped_at = width
+            self.clear()
+            for entry in self._entries:
+                self.write(entry)

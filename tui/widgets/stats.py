@@ -75,7 +75,9 @@ class RunStats(Widget):
                 text.append("\n")
                 line = 0
             elif line:
-                text.append(" · ", style="dim")
+                # One style for the whole line: each change of style costs bytes on
+                # every repaint.
+                text.append(" · ")
                 line += 3
             text.append(part)
             line += len(part)

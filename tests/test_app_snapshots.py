@@ -1,0 +1,177 @@
+"""Snapshots of each pane at 80x24 and 120x40 (``pytest --snapshot-update`` to redo).
+
+Made deterministic: injected data with a fixed seed, half-block images forced, the
+event log's clock fixed, and the Monitor's run made of fixed events rather than a
+timed training run.
+"""
+
+from __future__ import annotations
+
+import pytest
+from textual.pilot import Pilot
+
+from engine.config import TrainConfig
+from engine.data import ImageData
+from engine.events import BatchEnd, EpochEnd, RunStarted
+from tui import messages
+from tui.app import FmnistApp
+from tui.widgets import event_log
+from tui.widgets.charts import EpochChart, LossChart
+from tui.widgets.model_summary import ModelSummaryView
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(event_log, "timestamp", lambda: "12:00:00")
+
+
+def make_app(data: ImageData) -> FmnistApp:
+    # A relative runs folder that is never created: snapshots train nothing.
+    config = TrainConfig(epochs=2, batch_size=64, device="cpu", runs_dir="snapshot-runs")
+    app = FmnistApp(config, data=data)
+    app.image_mode = "blocks"
+    return app
+
+
+async def summary_shown(pilot: Pilot) -> None:
+    app = pilot.app
+    while app.query_one(ModelSummaryView).summary is None:
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def run_events(classes: tuple[str, ...]) -> list[object]:
+    """A two-epoch run as the engine would report it, with fixed numbers."""
+    started = RunStarted(
+        run_id="20260101-120000-mlp-abcd",
+        run_dir="runs/20260101-120000-mlp-abcd",
+        config=TrainConfig(epochs=2).to_dict(),
+        device="cpu (2 threads)",
+        data_source="Debian dataset-fashion-mnist",
+        train_size=2000,
+        test_size=500,
+        classes=list(classes),
+        start_epoch=1,
+        batches_per_epoch=32,
+        parameters=669_706,
+    )
+    batches = [
+        BatchEnd(
+            epoch=e,
+            batch=b,
+            batches=32,
+            step=(e - 1) * 32 + b,
+            loss=2.0 / (1 + s / 8),
+            smoothed_loss=2.0 / (1 + s / 10),
+            samples_per_second=25_000.0,
+            lr=1e-3,
+            elapsed=s * 0.05,
+            eta=(64 - s) * 0.05,
+        )
+        for e in (1, 2)
+        for b in range(4, 33, 4)
+        for s in [(e - 1) * 32 + b]
+    ]
+
+    def epoch(number: int, accuracy: float) -> EpochEnd:
+        per_class = [min(1.0, accuracy + (i % 4 - 1.5) / 20) for i in range(10)]
+        matrix = [[40 if i == j else (i + j) % 3 for j in range(10)] for i in range(10)]
+        return EpochEnd(
+            epoch=number,
+            epochs=2,
+            train_loss=0.9 / number,
+            train_accuracy=accuracy - 0.02,
+            test_loss=0.8 / number,
+            test_accuracy=accuracy,
+            per_class_accuracy=per_class,
+            confusion_matrix=matrix,
+            lr=1e-3,
+            grad_norm=1.5,
+            samples_per_second=24_000.0,
+            epoch_seconds=1.6,
+            memory_bytes=612 * 2**20,
+            best_accuracy=accuracy,
+            is_best=True,
+        )
+
+    return [
+        messages.TrainingStarted(started),
+        messages.BatchProgress(batches[:8]),
+        messages.EpochFinished(epoch(1, 0.78)),
+        messages.BatchProgress(batches[8:]),
+        messages.EpochFinished(epoch(2, 0.83)),
+    ]
+
+
+async def replay_run(pilot: Pilot) -> None:
+    app = pilot.app
+    assert isinstance(app, FmnistApp)
+    await summary_shown(pilot)
+    await pilot.press("3")
+    for message in run_events(app.data.classes if app.data else ()):
+        app.monitor.post_message(message)
+        await pilot.pause()
+    app.monitor.set_state("running")
+    for chart in app.query(LossChart).results():
+        chart.redraw_now()
+    for chart in app.query(EpochChart).results():
+        chart.redraw_now()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_data_pane(snap_compare, small: ImageData, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(small), terminal_size=size, run_before=summary_shown)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_data_pane_filtered_test_split_augmented(
+    snap_compare, small: ImageData, size: tuple[int, int]
+) -> None:
+    assert snap_compare(make_app(small), press=["f", "t", "a"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_hyperparameters_pane(snap_compare, small: ImageData, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await summary_shown(pilot)
+        await pilot.press("2")
+        await summary_shown(pilot)
+
+    assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_hyperparameters_pane_with_a_bad_value(
+    snap_compare, small: ImageData, size: tuple[int, int]
+) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await summary_shown(pilot)
+        await pilot.press("2", "tab")
+        for _ in range(10):
+            if pilot.app.focused is not None and pilot.app.focused.id == "field-lr":
+                break
+            await pilot.press("tab")
+        await pilot.press("minus", "1", "escape")
+
+    assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_monitor_pane_idle(snap_compare, small: ImageData, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await summary_shown(pilot)
+        await pilot.press("3")
+
+    assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_monitor_pane_during_a_run(snap_compare, small: ImageData, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(small), terminal_size=size, run_before=replay_run)
+
+
+def test_help_screen(snap_compare, small: ImageData) -> None:
+    assert snap_compare(make_app(small), press=["question_mark"], terminal_size=(80, 24))
