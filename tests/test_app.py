@@ -182,7 +182,7 @@ async def test_bad_value_blocks_start_then_a_run_trains_and_lands_on_disk(
         await pilot.press("escape")
         await start_paused(pilot)  # start, and pause before the first batch
         assert app.current_pane == "monitor" and app.run_state == "paused"
-        assert "Paused" in shown(app.query_one("#event-log"))
+        await wait_for(pilot, lambda: "Paused" in shown(app.query_one("#event-log")), 2)
 
         await press_now(pilot, "p")  # resume...
         await wait_for(pilot, lambda: loss_chart.losses)

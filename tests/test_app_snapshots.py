@@ -118,7 +118,7 @@ async def replay_run(pilot: Pilot) -> None:
         chart.redraw_now()
     for chart in app.query(EpochChart).results():
         chart.redraw_now()
-    await pilot.pause()
+    await pilot.pause(0.6)  # the event log writes twice a second
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])

@@ -1,6 +1,6 @@
 """Live charts drawn by plotext: training loss per batch, test loss and accuracy per epoch.
 
-Each chart keeps its points and redraws on a timer, at most ``REDRAWS_PER_SECOND``
+Each chart keeps its points and redraws on a timer, at most ``redraws_per_second``
 and only when a point arrived since the last redraw: a redraw costs the UI thread
 milliseconds (plotext's ``build``) and resends the chart's whole area to the terminal.
 Long series are thinned to about two points per column before plotting.
@@ -11,12 +11,20 @@ from __future__ import annotations
 from textual_plotext import PlotextPlot
 
 from tui.throttle import downsample
+from tui.widgets.lean import LeanLines
 
-REDRAWS_PER_SECOND = 2
 
-
-class ThrottledPlot(PlotextPlot):
+class ThrottledPlot(LeanLines, PlotextPlot):
     """A plotext chart that redraws on a timer, when it has new points and is on screen."""
+
+    # PlotextPlot's own sizing is not inherited past the LeanLines mix-in.
+    DEFAULT_CSS = """
+    ThrottledPlot {
+        width: 1fr;
+        height: 1fr;
+    }
+    """
+    redraws_per_second = 2.0
 
     def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -25,7 +33,7 @@ class ThrottledPlot(PlotextPlot):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(1 / REDRAWS_PER_SECOND, self._redraw_if_needed)
+        self.set_interval(1 / self.redraws_per_second, self._redraw_if_needed)
         self._draw()
 
     def on_resize(self) -> None:
@@ -86,6 +94,9 @@ class LossChart(ThrottledPlot):
 
 class EpochChart(ThrottledPlot):
     """Test loss (left axis) and test accuracy (right axis) after each epoch."""
+
+    # Epochs can end several times a second on a GPU; once a second is plenty to see.
+    redraws_per_second = 1.0
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("test loss (left) · accuracy % (right)", id=id, classes=classes)

@@ -9,6 +9,8 @@ from rich.text import Text
 from textual.geometry import Size
 from textual.widget import Widget
 
+from tui.widgets.lean import LeanLines
+
 EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
@@ -21,7 +23,7 @@ def bar(fraction: float, width: int) -> str:
     return text.ljust(width)
 
 
-class ClassBars(Widget):
+class ClassBars(LeanLines, Widget):
     """Bars for values given per class, scaled to ``scale`` (or the largest value)."""
 
     DEFAULT_CSS = """
@@ -63,9 +65,10 @@ class ClassBars(Widget):
         scale: float | None = None,
     ) -> None:
         """Display ``values`` with their printed ``labels``; ``scale`` is a full bar."""
+        resized = len(names) != len(self._names)
         self._names, self._values, self._labels = list(names), list(values), list(labels)
         self._scale = scale
-        self.refresh(layout=True)
+        self.refresh(layout=resized)
 
     def clear(self) -> None:
         self._names, self._values, self._labels = [], [], []

@@ -11,6 +11,8 @@ from textual.color import Color
 from textual.geometry import Size
 from textual.widget import Widget
 
+from tui.widgets.lean import LeanLines
+
 
 def compact_count(count: int, width: int) -> str:
     """``count`` in at most ``width`` characters (1234 -> "1k" when it does not fit)."""
@@ -24,7 +26,22 @@ def compact_count(count: int, width: int) -> str:
     return "+" * width
 
 
-class ConfusionTable(Widget):
+# Shades of green and red a cell can take.
+SHADES = 6
+
+
+def merge_runs(cells: list[tuple[str, Style]]) -> list[tuple[str, Style]]:
+    """Join neighbouring cells of one style: each style change costs bytes on the wire."""
+    merged: list[tuple[str, Style]] = []
+    for cell, style in cells:
+        if merged and merged[-1][1] == style:
+            merged[-1] = (merged[-1][0] + cell, style)
+        else:
+            merged.append((cell, style))
+    return merged
+
+
+class ConfusionTable(LeanLines, Widget):
     """Counts coloured by their share of the row: right answers green, mistakes red."""
 
     DEFAULT_CSS = """
@@ -60,10 +77,11 @@ class ConfusionTable(Widget):
 
     def show(self, matrix: Sequence[Sequence[int]], accuracy: Sequence[float] = ()) -> None:
         """``accuracy``: per-class accuracy, for the optional last column."""
+        resized = len(matrix) != self._count
         self.matrix = [list(row) for row in matrix]
         self._accuracy = list(accuracy)
         self._count = len(self.matrix)
-        self.refresh(layout=True)
+        self.refresh(layout=resized)
 
     def clear(self) -> None:
         self.matrix = []
@@ -93,9 +111,10 @@ class ConfusionTable(Widget):
             text.append(f"\n{i} ", style=header)
             row = self.matrix[i] if self.matrix else [0] * n
             total = sum(row) or 1
+            cells: list[tuple[str, Style]] = []
             for j, count in enumerate(row):
                 if not self.matrix or count == 0:
-                    text.append("·".rjust(w), style="dim")
+                    cells.append(("·".rjust(w), header))
                     continue
                 # A space before the number where it fits; where not, the cell's colour
                 # still sets it apart from its neighbours.
@@ -103,10 +122,14 @@ class ConfusionTable(Widget):
                 cell = (digits if len(digits) < w else compact_count(count, w)).rjust(w)
                 share = count / total
                 # Mistakes are rarer than right answers: stretch their scale so a 10% confusion
-                # already shows strongly.
+                # already shows strongly. A few shades only: neighbours of one shade share
+                # one style, which keeps each repaint small.
                 strength = share if i == j else min(1.0, share * 4)
-                tint = background.blend(right if i == j else wrong, 0.15 + 0.85 * strength)
-                text.append(cell, style=Style(bgcolor=tint.rich_color, bold=i == j))
+                shade = round(strength * SHADES) / SHADES
+                tint = background.blend(right if i == j else wrong, 0.15 + 0.85 * shade)
+                cells.append((cell, Style(bgcolor=tint.rich_color, bold=i == j)))
+            for cell, style in merge_runs(cells):
+                text.append(cell, style=style)
             if self.show_accuracy:
                 accuracy = f"{self._accuracy[i]:.0%}" if i < len(self._accuracy) else "·"
                 text.append(accuracy.rjust(5))

@@ -9,7 +9,10 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
+from tui.throttle import RateLimiter
+
 MAX_ENTRIES = 500
+WRITES_PER_SECOND = 2
 
 
 def timestamp() -> str:
@@ -21,6 +24,8 @@ class EventLog(RichLog):
 
     RichLog wraps an entry once, at the width it has when written; the entries are
     kept so a new width (a resized terminal, a pane first shown) wraps them again.
+    Each write repaints the whole log, so entries arriving in a burst (fast epochs)
+    are written together, at most ``WRITES_PER_SECOND``.
     """
 
     DEFAULT_CSS = """
@@ -46,17 +51,30 @@ class EventLog(RichLog):
             classes=classes,
         )
         self._entries: deque[Text] = deque(maxlen=MAX_ENTRIES)
+        self._pending: list[Text] = []
+        self._limiter = RateLimiter(1 / WRITES_PER_SECOND)
         self._wrapped_at = 0
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / WRITES_PER_SECOND, self._flush)
 
     def add(self, text: str) -> None:
         entry = Text.assemble((timestamp(), "dim"), " ", text)
         self._entries.append(entry)
-        self.write(entry)
+        self._pending.append(entry)
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._pending and self._limiter.ready():
+            for entry in self._pending:
+                self.write(entry, scroll_end=True)
+            self._pending.clear()
 
     def on_resize(self, event: Resize) -> None:
         width = self.scrollable_content_region.width
         if width and width != self._wrapped_at:
             self._wrapped_at = width
             self.clear()
+            self._pending.clear()
             for entry in self._entries:
                 self.write(entry)

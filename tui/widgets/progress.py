@@ -7,6 +7,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
+from tui.widgets.lean import LeanLines
+
 STATE_MARKS = {
     "idle": ("○", "dim"),
     "starting": ("◌", "yellow"),
@@ -19,7 +21,7 @@ STATE_MARKS = {
 }
 
 
-class RunProgress(Widget):
+class RunProgress(LeanLines, Widget):
     """Shows ``state``, ``epoch``/``epochs`` and ``batch``/``batches``; set them, then refresh."""
 
     DEFAULT_CSS = """

@@ -7,6 +7,8 @@ import math
 from rich.text import Text
 from textual.widget import Widget
 
+from tui.widgets.lean import LeanLines
+
 
 def duration(seconds: float) -> str:
     """``h:mm:ss`` or ``m:ss``; a dash when not known yet."""
@@ -26,7 +28,7 @@ def size_in_bytes(count: int) -> str:
     return f"{count} B"
 
 
-class RunStats(Widget):
+class RunStats(LeanLines, Widget):
     """One wrapped line of figures; set the attributes, then ``refresh()``."""
 
     DEFAULT_CSS = """
