@@ -3,6 +3,9 @@ bridge, the half-block renderer and the sample browser."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from rich.console import Console
@@ -56,6 +59,13 @@ def epoch_end() -> EpochEnd:
         best_accuracy=0.5,
         is_best=True,
     )
+
+
+def test_the_app_module_does_not_load_torch() -> None:
+    # The first screen must not wait for torch (1.7 s to import here): it is loaded by
+    # worker threads only.
+    code = "import sys, tui.app; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # --- throttle ------------------------------------------------------------------------

@@ -179,7 +179,7 @@ class FmnistApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen([(spec.key, spec.title) for spec in PANES]))
 
     # --- data -----------------------------------------------------------------------
 

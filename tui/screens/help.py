@@ -19,7 +19,6 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     (
         "Everywhere",
         [
-            ("1 2 3", "Data, Hyperparameters, Monitor pane"),
             ("s", "start training with the form's settings"),
             ("p", "pause or resume the run"),
             ("x", "stop the run (saves a resumable checkpoint)"),
@@ -59,9 +58,13 @@ NOTES = (
 )
 
 
-def help_text() -> Group:
+def help_text(panes: list[tuple[str, str]]) -> Group:
+    """The help, with ``panes`` (key, title) listed first."""
     parts: list[Text | Table] = [Text("fmnist-tui", style="bold"), Text(INTRO), Text()]
+    pane_keys = [(key, f"the {title} pane") for key, title in panes]
     for title, keys in SECTIONS:
+        if title == "Everywhere":
+            keys = pane_keys + keys
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
@@ -73,10 +76,16 @@ def help_text() -> Group:
 
 
 class HelpScreen(ModalScreen[None]):
+    """Every key; ``panes`` are the app's panes as (key, title)."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "dismiss", "Close"),
     ]
 
+    def __init__(self, panes: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.panes = panes
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Static(help_text(), id="help-text")
+            yield Static(help_text(self.panes), id="help-text")
