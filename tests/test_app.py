@@ -310,16 +310,16 @@ async def test_attach_watches_and_stops_a_run_training_in_another_process(
         run = the_run(tmp_path)
         app = FmnistApp(run.config(), runs_dir=str(runs), attach=run.path)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.monitor.progress.state == "running")
+            await wait_for(pilot, lambda: app.monitor.progress.state == "running", 60)
             assert app.current_pane == "monitor"
-            await wait_for(pilot, lambda: app.query_one(EpochChart).epochs)
+            await wait_for(pilot, lambda: app.query_one(EpochChart).epochs, 60)
             assert app.check_action("start", ()) is None  # one run at a time
             await press_now(pilot, "p")
-            await wait_for(pilot, lambda: app.monitor.progress.state == "paused")
+            await wait_for(pilot, lambda: app.monitor.progress.state == "paused", 60)
             await press_now(pilot, "x")
-            await wait_for(pilot, lambda: app.run_state == "idle")
+            await wait_for(pilot, lambda: app.run_state == "idle", 60)
             assert app.monitor.progress.state == "stopped"
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=60) == 0
         assert run.read_status()["state"] == "interrupted" and run.has_checkpoint()
     finally:
         if process.poll() is None:

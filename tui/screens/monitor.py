@@ -197,6 +197,7 @@ class MonitorPane(Pane):
     @on(messages.TrainingFinished)
     def _finished(self, message: messages.TrainingFinished) -> None:
         event = message.event
+        self.stats.elapsed, self.stats.eta = event.elapsed, 0.0
         self.set_state("finished" if event.status == "finished" else "stopped")
         if event.status == "finished":
             self.log_event(
