@@ -184,3 +184,13 @@ def test_headless_commands_never_import_textual() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["train"], ["runs"], ["predict"], ["bench"], ["attach"], ["export"]]
+)
+def test_help_of_every_command_prints(command: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    assert "usage: fmnist-tui" in capsys.readouterr().out

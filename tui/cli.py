@@ -53,7 +53,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         "--preset",
         choices=list(PRESETS),
         help="start from a preset: "
-        + "; ".join(f"{name}: {text}" for name, text in PRESET_HELP.items()),
+        + "; ".join(f"{name}: {text}" for name, text in PRESET_HELP.items()).replace("%", "%%"),
     )
     groups: dict[str, argparse._ArgumentGroup] = {}
     for spec in FIELDS.values():
