@@ -517,21 +517,7 @@ def test_app_exits_after_losing_its_terminal(app_hung_up: tuple[Run, int | None]
     assert status is not None and os.WIFEXITED(status), status
 
 
-@pytest.mark.parametrize(
-    "sig",
-    [
-        signal.SIGINT,
-        pytest.param(
-            signal.SIGTERM,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="tui/app.py handles SIGHUP but not SIGTERM: the default action ends "
-                "the app at once, losing the epoch in progress",
-            ),
-        ),
-    ],
-    ids=["SIGINT", "SIGTERM"],
-)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_stops_the_app_at_a_batch_resumably(
     sig: signal.Signals, tiny_data: Path, tmp_path: Path
 ) -> None:

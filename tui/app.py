@@ -36,9 +36,11 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.data import DataPane
 from tui.screens.help import HelpScreen
 from tui.screens.hyperparams import HyperparamsPane, with_preset
+from tui.screens.inspect import InspectPane
 from tui.screens.monitor import MonitorPane
 from tui.screens.pane import WIDE, WIDEST, Pane, PaneSpec
 from tui.screens.path_prompt import PathPrompt
+from tui.screens.runs import RunsPane
 from tui.widgets.config_form import ConfigForm
 from tui.widgets.pane_bar import PaneBar
 from tui.widgets.progress import STATE_MARKS
@@ -57,6 +59,8 @@ PANES: list[PaneSpec] = [
         lambda app: HyperparamsPane(app.config, id="hyperparams"),
     ),
     PaneSpec("3", "monitor", "Monitor", lambda app: MonitorPane(id="monitor")),
+    PaneSpec("4", "runs", "Runs", lambda app: RunsPane(id="runs")),
+    PaneSpec("5", "inspect", "Inspect", lambda app: InspectPane(id="inspect")),
 ]
 
 # Set to 1 to start training as soon as the data is loaded (for scripts/bench_app.py).
@@ -70,7 +74,7 @@ SUMMARY_FIELDS = ("model", "hidden_sizes", "conv_channels", "activation", "dropo
 class FmnistApp(App[None]):
     """The fmnist-tui app. ``data`` injects a loaded dataset (tests, small subsets)."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH: ClassVar[list[str]] = ["app.tcss", "screens/runs.tcss", "screens/inspect.tcss"]
     TITLE = "fmnist-tui"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
         (0, "-narrow"),
@@ -80,6 +84,7 @@ class FmnistApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(p.key, f"show_pane('{p.id}')", p.title, show=False) for p in PANES),
         Binding("s", "start", "Start"),
+        Binding("S", "start_detached", "Start detached", show=False),
         Binding("p", "pause", "Pause"),
         Binding("p", "resume", "Resume"),
         Binding("x", "stop", "Stop"),
@@ -117,6 +122,7 @@ class FmnistApp(App[None]):
         self._attached = DetachedRun(attach) if attach is not None else None
         self._quit_when_stopped = False
         self._previous_hangup: object = None
+        self._previous_terminate: object = None
         # Set while no training thread runs: what the hang-up watchdog waits for.
         self._training_done = threading.Event()
         self._training_done.set()
@@ -144,10 +150,7 @@ class FmnistApp(App[None]):
             self._load_data()
         self._set_run_state("idle")
         if self._attached is not None:
-            self.monitor.begin(self.config.epochs)
-            self._set_run_state("starting")
-            self.action_show_pane("monitor")
-            self._follow(self._attached.run)
+            self._watch(self._attached, self.config.epochs)
 
     def on_resize(self, event: Resize) -> None:
         # At 80 columns the Data pane's keys need the whole footer; ctrl+p still works
@@ -336,7 +339,7 @@ class FmnistApp(App[None]):
         self._update_startable()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "start":
+        if action in ("start", "start_detached"):
             return True if self._startable() else None
         if action == "pause":
             return self.run_state in ("starting", "running")
@@ -347,11 +350,7 @@ class FmnistApp(App[None]):
         return True
 
     def action_start(self) -> None:
-        """Train with the form's settings in this app's worker thread.
-
-        This is where a detached run (its own process, watched through its run folder)
-        would be offered beside training in the app.
-        """
+        """Train with the form's settings in this app's worker thread (``S``: detached)."""
         if not self._startable():
             if self.config_problems:
                 self.notify(
@@ -363,12 +362,116 @@ class FmnistApp(App[None]):
         config = self.config
         data = self.data if (config.data, config.data_dir) == self._data_key else None
         trainer = Trainer(config, data=data, listeners=(EventBridge(self.monitor.post_message),))
+        self._train_here(trainer, config.epochs)
+
+    def _train_here(self, trainer: Trainer, epochs: int) -> None:
         self._trainer = trainer
         self._training_done.clear()
-        self.monitor.begin(config.epochs)
+        self.monitor.begin(epochs)
         self._set_run_state("starting")
         self.action_show_pane("monitor")
         self._train(trainer)
+
+    def action_start_detached(self) -> None:
+        """Train with the form's settings in a process of its own, and watch it.
+
+        The run outlives this app and its terminal; ``fmnist-tui attach`` (or the Runs
+        pane) watches it again later.
+        """
+        if not self._startable():
+            if self.config_problems:
+                self.notify(
+                    "Fix the problems in the Hyperparameters pane first.", severity="warning"
+                )
+            return
+        self._launch(self.config, None, self.config.epochs)
+
+    def _launch(self, config: TrainConfig | None, resume: Path | None, epochs: int) -> None:
+        self._set_run_state("starting")
+        self.monitor.begin(epochs)
+        self.monitor.log_event("Starting the run in a process of its own…")
+        self.action_show_pane("monitor")
+        self._launch_detached(config, resume)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detach")
+    def _launch_detached(self, config: TrainConfig | None, resume: Path | None) -> None:
+        from engine.runs import Run
+        from tui.launch import resume_detached, start_detached
+
+        try:
+            started = start_detached(config) if config is not None else resume_detached(resume)
+            epochs = Run(started.run_dir).config().epochs
+        except EngineError as exc:
+            self.post_message(messages.DetachFailed(str(exc)))
+        else:
+            self.post_message(messages.DetachedStarted(started.run_dir, epochs))
+
+    @on(messages.DetachedStarted)
+    def _detached_started(self, message: messages.DetachedStarted) -> None:
+        self.monitor.log_event(
+            f"Detached: it trains on after this app quits; `fmnist-tui attach "
+            f"{message.run_dir.name}` watches it again."
+        )
+        self._watch(DetachedRun(message.run_dir), message.epochs, fresh=False)
+
+    @on(messages.DetachFailed)
+    def _detach_failed(self, message: messages.DetachFailed) -> None:
+        self.notify(message.reason, title="Not started", severity="error", timeout=15)
+        self.monitor.set_state("failed")
+        self.monitor.log_event(message.reason)
+        self._set_run_state("idle", shown="failed")
+
+    def _watch(self, run: DetachedRun, epochs: int, *, fresh: bool = True) -> None:
+        """Show in the Monitor, and steer, a run training in another process."""
+        self._attached = run
+        if fresh:
+            self.monitor.begin(epochs)
+        self._set_run_state("starting")
+        self.action_show_pane("monitor")
+        self._follow(run.run)
+
+    def _busy(self) -> bool:
+        """True (and says so) when the Monitor has a run: this app's or an attached one."""
+        if self.run_state == "idle" and self._attached is None:
+            return False
+        self.notify(
+            "The Monitor is busy with a run: stop it (x) or let it finish first.",
+            severity="warning",
+        )
+        return True
+
+    @on(RunsPane.ResumeRequested)
+    def _resume_requested(self, message: RunsPane.ResumeRequested) -> None:
+        info = message.info
+        if self._busy() or info.config is None:
+            return
+        if message.detached:
+            self._launch(None, info.path, info.epochs)
+            return
+        from engine.trainer import Trainer
+
+        config = info.config
+        data = self.data if (config.data, config.data_dir) == self._data_key else None
+        listeners = (EventBridge(self.monitor.post_message),)
+        self._train_here(Trainer.resume(info.path, data=data, listeners=listeners), info.epochs)
+
+    @on(RunsPane.AttachRequested)
+    def _attach_requested(self, message: RunsPane.AttachRequested) -> None:
+        attached = self._attached
+        if attached is not None and attached.run.path == message.info.path:
+            self.action_show_pane("monitor")
+        elif not self._busy():
+            self._watch(DetachedRun(message.info.path), message.info.epochs)
+
+    @on(RunsPane.Highlighted)
+    def _run_highlighted(self, message: RunsPane.Highlighted) -> None:
+        if message.info.resumable:
+            self.query_one(InspectPane).wanted = message.info.path
+
+    @on(RunsPane.InspectRequested)
+    def _inspect_requested(self, message: RunsPane.InspectRequested) -> None:
+        self.query_one(InspectPane).wanted = message.path
+        self.action_show_pane("inspect")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _train(self, trainer: Trainer) -> FitResult:
@@ -437,6 +540,8 @@ class FmnistApp(App[None]):
             if worker.group == "training":
                 self.monitor.set_state("failed")
                 self.monitor.log_event(f"Failed: {error_text}")
+        if worker.group == "detach" and worker.state == WorkerState.ERROR:
+            self._set_run_state("idle", shown="failed")
         if worker.group == "follow":
             self._attached = None
             self._set_run_state("idle", shown=self.monitor.progress.state)
@@ -485,11 +590,15 @@ class FmnistApp(App[None]):
         A Python signal handler, not the event loop's: it runs even while the UI
         thread is stuck writing to the lost terminal.
         """
-        with contextlib.suppress(ValueError):  # not the main thread: leave SIGHUP alone
+        with contextlib.suppress(ValueError):  # not the main thread: leave them alone
             if install:
                 self._previous_hangup = signal.signal(signal.SIGHUP, self._hung_up)
-            elif self._previous_hangup is not None:
-                signal.signal(signal.SIGHUP, self._previous_hangup)
+                self._previous_terminate = signal.signal(signal.SIGTERM, self._terminated)
+            else:
+                if self._previous_hangup is not None:
+                    signal.signal(signal.SIGHUP, self._previous_hangup)
+                if self._previous_terminate is not None:
+                    signal.signal(signal.SIGTERM, self._previous_terminate)
 
     def _hung_up(self, _signum: int, _frame: object) -> None:
         if not self.is_headless:
@@ -500,6 +609,12 @@ class FmnistApp(App[None]):
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
             threading.Thread(target=self._exit_after_hangup, daemon=True).start()
+        if self._trainer is not None:
+            self._trainer.stop("interrupt")
+        self._loop.call_soon_threadsafe(self.call_later, self._stop_then_exit)
+
+    def _terminated(self, _signum: int, _frame: object) -> None:
+        """SIGTERM (``kill``, a shutdown): as quitting, but without asking."""
         if self._trainer is not None:
             self._trainer.stop("interrupt")
         self._loop.call_soon_threadsafe(self.call_later, self._stop_then_exit)
@@ -522,6 +637,11 @@ class FmnistApp(App[None]):
             )
         training = [
             ("start", "Start training", "Train with the Hyperparameters pane's settings (s)"),
+            (
+                "start_detached",
+                "Start training detached",
+                "Train in a process of its own that outlives this app and terminal (S)",
+            ),
             ("pause", "Pause training", "Pause at the next batch (p)"),
             ("resume", "Resume training", "Carry on training (p)"),
             ("stop", "Stop training", "Stop at the next batch, saving a checkpoint (x)"),

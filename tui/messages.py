@@ -8,6 +8,7 @@ the data down to the panes. Each is a dataclass: the generated ``__init__`` call
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -81,4 +82,17 @@ class TrainingFinished(Message):
 
 @dataclass
 class TrainingFailed(Message):
+    reason: str
+
+
+@dataclass
+class DetachedStarted(Message):
+    """A run now trains in a process of its own: the Monitor attaches to it."""
+
+    run_dir: Path
+    epochs: int
+
+
+@dataclass
+class DetachFailed(Message):
     reason: str

@@ -20,6 +20,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         "Everywhere",
         [
             ("s", "start training with the form's settings"),
+            ("S", "start it detached: its own process, which outlives the terminal"),
             ("p", "pause or resume the run"),
             ("x", "stop the run (saves a resumable checkpoint)"),
             ("?", "this help (escape closes it)"),
@@ -45,6 +46,27 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("tab, shift+tab", "move between fields"),
             ("escape", "leave a field, so the keys above work again"),
             ("ctrl+s, ctrl+o", "save, load the settings (JSON, or TOML for .toml)"),
+        ],
+    ),
+    (
+        "Runs",
+        [
+            ("enter, o", "the highlighted run's curves"),
+            ("space, c", "mark runs, compare their curves"),
+            ("r, R", "resume an interrupted run here, or detached"),
+            ("a", "watch a run training in another process (attach)"),
+            ("i", "inspect the run's predictions"),
+            ("d", "delete the run (asks first; not while it trains)"),
+            ("e", "export its best model: state_dict + TorchScript"),
+        ],
+    ),
+    (
+        "Inspect",
+        [
+            ("n, b (→, ←)", "next, previous test image"),
+            ("m", "mistakes only, or every image"),
+            ("c", "confusion matrix: arrows pick a cell, enter browses it"),
+            ("r", "inspect another run"),
         ],
     ),
 ]

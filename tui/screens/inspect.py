@@ -1,0 +1,356 @@
+"""The Inspect pane: a run's model on the test set, one image at a time.
+
+Predictions for the whole test split (the run's own test subset) are made once per
+run in a thread worker, with the run's best checkpoint: torch never runs on the UI
+thread. Then browsing is numpy indexing: every image, the mistakes only, or the
+images of one confusion-matrix cell (true class, predicted class).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.message import Message
+from textual.widgets import ContentSwitcher, Static
+from textual.worker import get_current_worker
+
+from engine.errors import EngineError
+from engine.runs import Run, RunInfo, list_runs, run_info
+from tui.screens.pane import Pane
+from tui.screens.run_picker import RunPicker
+from tui.widgets.confusion_picker import ConfusionPicker
+from tui.widgets.image import HalfBlockImage, render_mode
+from tui.widgets.prob_bars import ProbBars
+
+if TYPE_CHECKING:
+    from engine.data import ImageData
+
+# Columns kept beside the image for the probabilities.
+SIDE_WIDTH = 44
+# (true class, predicted class): the images of one confusion-matrix cell.
+Cell = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A run's model applied to its test images; numpy only, safe on the UI thread."""
+
+    run: RunInfo
+    images: np.ndarray  # uint8, N x H x W
+    labels: np.ndarray  # int64, N
+    predicted: np.ndarray  # int64, N
+    probabilities: np.ndarray  # float32, N x classes
+    classes: tuple[str, ...]
+
+    @property
+    def mistakes(self) -> int:
+        return int((self.labels != self.predicted).sum())
+
+    def confusion_matrix(self) -> list[list[int]]:
+        n = len(self.classes)
+        counts = np.bincount(self.labels * n + self.predicted, minlength=n * n)
+        return counts.reshape(n, n).tolist()
+
+    def commonest_mistake(self) -> Cell:
+        """The off-diagonal cell with the most images (where the confusion matrix opens)."""
+        matrix = np.array(self.confusion_matrix())
+        np.fill_diagonal(matrix, -1)
+        t, p = np.unravel_index(int(matrix.argmax()), matrix.shape)
+        return int(t), int(p)
+
+    def select(self, shown: str | Cell) -> np.ndarray:
+        """Indices of the images to browse: "all", "mistakes" or a (true, predicted) cell."""
+        if shown == "all":
+            return np.arange(len(self.labels))
+        if shown == "mistakes":
+            return np.flatnonzero(self.labels != self.predicted)
+        true_class, predicted = shown
+        return np.flatnonzero((self.labels == true_class) & (self.predicted == predicted))
+
+
+def predict_run(path: Path, data: ImageData | None) -> Predictions:
+    """Load the run's test data and best model, and predict (torch: a worker only)."""
+    from engine.inference import Predictor
+    from engine.trainer import load_data
+
+    run = Run(path)
+    config = run.config()
+    if data is not None and _same_data(config.data, config.data_dir, data):
+        data = data.subset(config.train_subset, config.test_subset, config.seed)
+    else:
+        data = load_data(config)
+    predictor = Predictor.from_run(run, which="best")
+    prediction = predictor.predict(data.test.images)
+    return Predictions(
+        run_info(run),
+        data.test.images,
+        data.test.labels.astype(np.int64),
+        prediction.classes.astype(np.int64),
+        prediction.probabilities,
+        predictor.classes,
+    )
+
+
+def _same_data(kind: str, data_dir: str, data: ImageData) -> bool:
+    """Whether the app's loaded data is what the run trained on (before subsetting)."""
+    if kind == "custom" or data.source.kind == "custom":
+        return False
+    return not data_dir or Path(data_dir).expanduser().resolve() == data.source.path.resolve()
+
+
+class InspectPane(Pane, can_focus=True):
+    """Test images with the model's answer: step through them, the mistakes, or a cell."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n,right", "step(1)", "Next", key_display="n/b"),
+        Binding("b,left", "step(-1)", "Back", show=False),
+        Binding("m", "mistakes", "Mistakes"),
+        Binding("c", "confusion", "Confusion"),
+        Binding("r", "pick_run", "Run"),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    @dataclass
+    class Predicted(Message):
+        bubble: ClassVar[bool] = False
+        path: Path
+        result: Predictions | None
+        problem: str = ""
+
+    @dataclass
+    class Listed(Message):
+        bubble: ClassVar[bool] = False
+        runs: list[RunInfo]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # The run to show (the Runs pane's choice, or one picked here); None: the newest.
+        self.wanted: Path | None = None
+        self.result: Predictions | None = None
+        self.pending: Path | None = None  # being predicted
+        self.shown: str | Cell = "all"
+        self.indices = np.arange(0)
+        self.position = 0
+        self.scale = 1
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="inspect-header")
+        with ContentSwitcher(initial="inspect-image-view", id="inspect-views"):
+            with Horizontal(id="inspect-image-view"):
+                yield Static("", id="inspect-image")
+                with Vertical(id="inspect-side"):
+                    yield Static("", id="inspect-caption")
+                    yield ProbBars(id="inspect-probabilities")
+            yield ConfusionPicker(id="inspect-confusion")
+        yield Static("", id="inspect-status")
+
+    def on_mount(self) -> None:
+        self.mode = render_mode(self.app, getattr(self.app, "image_mode", None))
+        self._say("Choose a run in the Runs pane (4), or press r here.")
+
+    def on_show(self) -> None:
+        self.ensure_predictions()
+
+    def on_resize(self, event: Resize) -> None:
+        shape = self.result.images.shape[1:] if self.result is not None else (28, 28)
+        height, width = int(shape[0]), int(shape[1])
+        room_rows = max(event.size.height - 3, 1)
+        scale = max(1, min((event.size.width - SIDE_WIDTH) // width, room_rows * 2 // height))
+        if scale != self.scale:
+            self.scale = scale
+            self._show_image()
+
+    def _say(self, header: str) -> None:
+        self.query_one("#inspect-header", Static).update(header)
+
+    # --- choosing the run and predicting ------------------------------------------------
+
+    def choose(self, path: Path) -> None:
+        """Show this run (attribute down: the app passes on the Runs pane's choice)."""
+        self.wanted = Path(path)
+        if self.display and self.is_on_screen:
+            self.ensure_predictions()
+
+    def ensure_predictions(self) -> None:
+        target = self.wanted
+        current = self.result.run.path if self.result is not None else None
+        if target is not None and target in (current, self.pending):
+            return
+        if target is None and (current is not None or self.pending is not None):
+            return
+        self.pending = target or Path()
+        what = f"run {target.name}" if target else "the newest run"
+        self._say(f"Predicting the test set with {what}'s best checkpoint…")
+        self._predict(target, self._runs_dir(), getattr(self.app, "data", None))
+
+    def _runs_dir(self) -> str:
+        config = getattr(self.app, "config", None)
+        return str(config.runs_dir) if config is not None else "runs"
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="inspect-predict")
+    def _predict(self, target: Path | None, runs_dir: str, data: ImageData | None) -> None:
+        worker = get_current_worker()
+        if target is None:
+            usable = [i for i in list_runs(runs_dir) if i.resumable]
+            if not usable:
+                self.post_message(
+                    self.Predicted(
+                        Path(),
+                        None,
+                        f"No run with a checkpoint in {runs_dir} yet: train one (s), "
+                        "then come back.",
+                    )
+                )
+                return
+            target = usable[0].path
+        try:
+            result = predict_run(target, data)
+        except (EngineError, OSError, ValueError) as exc:
+            self.post_message(self.Predicted(target, None, f"Cannot inspect {target.name}: {exc}"))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.Predicted(target, result))
+
+    @on(Predicted)
+    def _predicted(self, message: Predicted) -> None:
+        self.pending = None
+        if message.result is None:
+            self._say(f"[b $error]{escape(message.problem)}[/]")
+            return
+        result = message.result
+        self.result = result
+        if self.wanted is None:
+            self.wanted = result.run.path
+        self.shown = "all"
+        picker = self.query_one(ConfusionPicker)
+        picker.show(result.confusion_matrix(), result.classes)
+        picker.move_to(*result.commonest_mistake())
+        n = len(result.labels)
+        right = 1 - result.mistakes / max(n, 1)
+        self._say(
+            f"[b]{result.run.id}[/] · {n:,} test images · "
+            f"{result.mistakes:,} wrong ({right:.1%} right)"
+        )
+        self.indices = result.select(self.shown)
+        self.position = 0
+        self._show_image()
+
+    # --- browsing ---------------------------------------------------------------------
+
+    def _show_image(self) -> None:
+        result = self.result
+        status = self.query_one("#inspect-status", Static)
+        if result is None:
+            return
+        what = {"all": "all images", "mistakes": "mistakes only"}.get(str(self.shown))
+        if isinstance(self.shown, tuple):
+            t, p = self.shown
+            what = escape(f"true {result.classes[t]}, predicted {result.classes[p]}")
+        if not len(self.indices):
+            self.query_one("#inspect-image", Static).update("")
+            self.query_one("#inspect-caption", Static).update(f"No images here ({what}).")
+            self.query_one(ProbBars).clear()
+            status.update(f"0 of 0 · {what} · m: all/mistakes · c: confusion matrix")
+            return
+        self.position %= len(self.indices)
+        index = int(self.indices[self.position])
+        true_class, predicted = int(result.labels[index]), int(result.predicted[index])
+        self.query_one("#inspect-image", Static).update(
+            HalfBlockImage(result.images[index], self.mode, self.scale)
+        )
+        verdict = "[b $success]✓ right[/]" if true_class == predicted else "[b $error]✗ wrong[/]"
+        self.query_one("#inspect-caption", Static).update(
+            f"[b]true[/]       {escape(result.classes[true_class])}\n"
+            f"[b]predicted[/]  {escape(result.classes[predicted])}  {verdict}\n"
+            f"[dim]test image #{index:,}[/]"
+        )
+        self.query_one(ProbBars).show(
+            result.classes, result.probabilities[index].tolist(), true_class, predicted
+        )
+        status.update(
+            f"[b]{self.position + 1:,} of {len(self.indices):,}[/] · {what} · "
+            "n/b: step · m: mistakes · c: matrix"
+        )
+
+    @property
+    def current_index(self) -> int | None:
+        """The test image shown (its index in the run's test split)."""
+        if self.result is None or not len(self.indices):
+            return None
+        return int(self.indices[self.position % len(self.indices)])
+
+    def action_step(self, by: int) -> None:
+        if self.result is not None and len(self.indices):
+            self.position = (self.position + by) % len(self.indices)
+            self._show_image()
+
+    def _browse(self, shown: str | Cell) -> None:
+        assert self.result is not None
+        self.shown = shown
+        self.indices = self.result.select(shown)
+        self.position = 0
+        self.query_one(ContentSwitcher).current = "inspect-image-view"
+        self.focus()
+        self._show_image()
+
+    def action_mistakes(self) -> None:
+        if self.result is not None:
+            self._browse("all" if self.shown == "mistakes" else "mistakes")
+
+    def action_confusion(self) -> None:
+        if self.result is None:
+            return
+        switcher = self.query_one(ContentSwitcher)
+        if switcher.current == "inspect-confusion":
+            switcher.current = "inspect-image-view"
+            self.focus()
+        else:
+            switcher.current = "inspect-confusion"
+            self.query_one(ConfusionPicker).focus()
+            self.query_one("#inspect-status", Static).update(
+                "arrows: choose a cell · enter: browse its images · c or escape: back"
+            )
+
+    @on(ConfusionPicker.Chosen)
+    def _cell_chosen(self, message: ConfusionPicker.Chosen) -> None:
+        cell = (message.true_class, message.predicted)
+        if self.result is not None and not len(self.result.select(cell)):
+            self.app.notify("No test image is in that cell.", severity="warning", timeout=3)
+            return
+        self._browse(cell)
+
+    def action_back(self) -> None:
+        if self.query_one(ContentSwitcher).current == "inspect-confusion":
+            self.action_confusion()
+        elif self.shown != "all" and self.result is not None:
+            self._browse("all")
+
+    def action_pick_run(self) -> None:
+        self._list_runs(self._runs_dir())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="inspect-runs")
+    def _list_runs(self, runs_dir: str) -> None:
+        self.post_message(self.Listed([i for i in list_runs(runs_dir) if i.resumable]))
+
+    @on(Listed)
+    def _listed(self, message: Listed) -> None:
+        if not message.runs:
+            self.app.notify("No run with a checkpoint yet.", severity="warning")
+            return
+        current = self.result.run.path if self.result is not None else None
+
+        def picked(path: Path | None) -> None:
+            if path is not None:
+                self.result = None if path == current else self.result
+                self.choose(path)
+
+        self.app.push_screen(RunPicker("Inspect which run?", message.runs, current), picked)

@@ -1,0 +1,420 @@
+"""The Runs pane: every run under the runs folder, their curves, and what to do with them.
+
+The table is read again every ``REFRESH_SECONDS`` while the pane is shown, in a
+thread worker (status files and locks are I/O). Opening a run or comparing several
+reads their metrics logs in a worker too; deleting and exporting run in workers.
+Resuming, attaching and inspecting are the app's to do: the pane asks by message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.events import Resize
+from textual.message import Message
+from textual.widgets import DataTable, Static
+from textual.worker import get_current_worker
+
+from engine.errors import EngineError
+from engine.runs import Run, RunInfo, list_runs
+from tui.run_curves import RunCurves, read_curves, short_id
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.pane import WIDE, Pane
+from tui.widgets.curve_overlay import CurveOverlay, Series
+from tui.widgets.runs_table import RunsTable
+
+REFRESH_SECONDS = 2.0
+# One colour per compared run: the table's mark and the curves share it.
+PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue")
+HINT = (
+    "enter: curves of the highlighted run · space: mark runs · c: compare them\n"
+    "r: resume here · R: resume detached · a: watch a live run · i: inspect it\n"
+    "d: delete · e: export the best model (state_dict + TorchScript)"
+)
+
+
+class RunsPane(Pane):
+    """Past and live runs: open, compare, resume, attach, delete, export, inspect."""
+
+    DEFAULT_FOCUS = "#runs-table"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("o", "open", "Open", show=False),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("r", "resume(False)", "Resume"),
+        Binding("R", "resume(True)", "Resume detached", show=False),
+        Binding("a", "attach", "Attach"),
+        Binding("d", "delete", "Delete"),
+        Binding("e", "export", "Export"),
+        Binding("i", "inspect", "Inspect", show=False),
+    ]
+
+    # --- messages: from the workers (to this pane), and to the app --------------------
+
+    @dataclass
+    class Listed(Message):
+        bubble: ClassVar[bool] = False
+        infos: list[RunInfo]
+        where: str
+
+    @dataclass
+    class CurvesLoaded(Message):
+        bubble: ClassVar[bool] = False
+        compare: bool
+        curves: list[RunCurves]
+
+    @dataclass
+    class Done(Message):
+        """A delete or an export finished (``ok``) or failed; ``text`` says which."""
+
+        bubble: ClassVar[bool] = False
+        ok: bool
+        text: str
+
+    @dataclass
+    class ResumeRequested(Message):
+        info: RunInfo
+        detached: bool
+
+    @dataclass
+    class AttachRequested(Message):
+        info: RunInfo
+
+    @dataclass
+    class InspectRequested(Message):
+        path: Path
+
+    @dataclass
+    class Highlighted(Message):
+        """The table's cursor is on this run (the Inspect pane's default)."""
+
+        info: RunInfo
+
+    # --- layout ---------------------------------------------------------------------
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.infos: list[RunInfo] = []
+        self.marked: dict[str, str] = {}  # run id -> colour, in marking order
+        # What the charts show: (compare, run folders), read again while one trains.
+        self.showing: tuple[bool, list[Path]] | None = None
+        self._texts: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("Reading the runs folder…", id="runs-header")
+        yield RunsTable(id="runs-table")
+        yield Static("", id="runs-detail")
+        yield Static(HINT, id="runs-hint")
+        with Horizontal(id="runs-charts"):
+            yield CurveOverlay(id="runs-loss")
+            yield CurveOverlay(id="runs-accuracy")
+
+    def on_mount(self) -> None:
+        self.set_interval(REFRESH_SECONDS, self._tick)
+        self._show_hint()
+
+    def on_show(self) -> None:
+        self.refresh_runs()
+
+    def on_resize(self, event: Resize) -> None:
+        self.table.set_narrow(event.size.width < WIDE)
+
+    @property
+    def table(self) -> RunsTable:
+        return self.query_one(RunsTable)
+
+    @property
+    def highlighted(self) -> RunInfo | None:
+        return self.table.highlighted
+
+    def _show_hint(self, hint: bool = True) -> None:
+        """Show the keys where the charts go until a run is opened (and after it is gone)."""
+        self.query_one("#runs-hint").display = hint
+        self.query_one("#runs-charts").display = not hint
+
+    # --- listing --------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if self.display and self.is_on_screen:
+            self.refresh_runs()
+
+    @property
+    def runs_dir(self) -> str:
+        config = getattr(self.app, "config", None)
+        return str(config.runs_dir) if config is not None else "runs"
+
+    def refresh_runs(self) -> None:
+        self._list(self.runs_dir)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-list")
+    def _list(self, runs_dir: str) -> None:
+        infos = list_runs(runs_dir)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Listed(infos, runs_dir))
+
+    @on(Listed)
+    def _listed(self, message: Listed) -> None:
+        self.infos = message.infos
+        ids = {i.id for i in self.infos}
+        self.marked = {k: v for k, v in self.marked.items() if k in ids}
+        running = sum(i.state == "running" for i in self.infos)
+        live = f" · {running} training" if running else ""
+        count = f"{len(self.infos)} run{'s' * (len(self.infos) != 1)}"
+        where = message.where.rstrip("/") + "/"
+        self._update("#runs-header", f"[b]{count}[/]{live} in {escape(where)}")
+        self.table.show(self.infos, self.marked)
+        self._show_detail()
+        if self.showing is not None:
+            by_path = {i.path: i for i in self.infos}
+            shown = [by_path.get(p) for p in self.showing[1]]
+            if any(i is not None and i.state == "running" for i in shown):
+                self._load_curves(self.showing[0], self.showing[1])
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_detail()
+        info = self.highlighted
+        if info is not None:
+            self.post_message(self.Highlighted(info))
+
+    def _update(self, selector: str, content: str) -> None:
+        """Set a line's text; unchanged text is not sent to the terminal again."""
+        if self._texts.get(selector) != content:
+            self._texts[selector] = content
+            self.query_one(selector, Static).update(content)
+
+    def _show_detail(self) -> None:
+        info = self.highlighted
+        if info is None:
+            self._update(
+                "#runs-detail",
+                "[dim]No runs yet: train one (s in any pane) and it shows here.[/]"
+                if not self.infos
+                else "",
+            )
+            return
+        lines = [escape(info.config.summary()) if info.config else "config.json is unreadable"]
+        reason = f": {escape(info.reason)}" if info.reason else ""
+        if info.state == "failed":
+            lines.append(f"[b $error]failed{reason}[/]")
+        elif info.state == "interrupted":
+            how = "r resumes it here, R detached" if info.resumable else "no checkpoint to resume"
+            lines.append(f"[$warning]interrupted{reason}[/] · {how}")
+        elif info.state == "running":
+            lines.append("[$success]training now[/] · a attaches the Monitor to it")
+        self._update("#runs-detail", "\n".join(lines))
+
+    # --- curves ---------------------------------------------------------------------
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        info = self.highlighted
+        if info is not None:
+            self.showing = (False, [info.path])
+            self._load_curves(False, [info.path])
+
+    def action_mark(self) -> None:
+        info = self.highlighted
+        if info is None:
+            return
+        if info.id in self.marked:
+            del self.marked[info.id]
+        elif len(self.marked) >= len(PALETTE):
+            self.app.notify(
+                f"At most {len(PALETTE)} runs can be compared at once.", severity="warning"
+            )
+            return
+        else:
+            free = [c for c in PALETTE if c not in self.marked.values()]
+            self.marked[info.id] = free[0]
+        self.table.show(self.infos, self.marked)
+        if self.table.cursor_row < self.table.row_count - 1:
+            self.table.move_cursor(row=self.table.cursor_row + 1, animate=False)
+
+    def action_compare(self) -> None:
+        paths = [i.path for i in self.infos if i.id in self.marked]
+        if len(paths) < 2:
+            self.app.notify(
+                "Mark two or more runs with space, then press c to compare them.",
+                severity="warning",
+            )
+            return
+        order = list(self.marked)
+        paths.sort(key=lambda p: order.index(p.name))
+        self.showing = (True, paths)
+        self._load_curves(True, paths)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-curves")
+    def _load_curves(self, compare: bool, paths: list[Path]) -> None:
+        curves = [read_curves(p) for p in paths]
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.CurvesLoaded(compare, curves))
+
+    @on(CurvesLoaded)
+    def _curves_loaded(self, message: CurvesLoaded) -> None:
+        self._show_hint(False)
+        loss = self.query_one("#runs-loss", CurveOverlay)
+        accuracy = self.query_one("#runs-accuracy", CurveOverlay)
+        if message.compare:
+            colours = [self.marked.get(c.run_id, "white") for c in message.curves]
+            pairs = list(zip(message.curves, colours, strict=True))
+            loss.show(
+                "test loss",
+                [Series(short_id(c.run_id), c.epochs, c.test_loss, k, "hd") for c, k in pairs],
+                placeholder="no epoch finished yet",
+            )
+            accuracy.show(
+                "test accuracy %",
+                [Series(short_id(c.run_id), c.epochs, c.test_accuracy, k, "hd") for c, k in pairs],
+                ylim=_accuracy_range(message.curves),
+            )
+            return
+        [curves] = message.curves
+        loss.show(
+            f"{short_id(curves.run_id)}: loss",
+            [
+                Series("train", curves.batch_x, curves.train_loss, "cyan"),
+                Series("test", curves.epochs, curves.test_loss, "orange", "hd"),
+            ],
+            placeholder="nothing logged yet",
+        )
+        accuracy.show(
+            "test accuracy %",
+            [Series("", curves.epochs, curves.test_accuracy, "green", "hd")],
+            placeholder="after the first epoch",
+            ylim=_accuracy_range([curves]),
+        )
+
+    # --- acting on a run --------------------------------------------------------------
+
+    def _chosen(self) -> RunInfo | None:
+        info = self.highlighted
+        if info is None:
+            self.app.notify("No run here yet.", severity="warning")
+        return info
+
+    def action_resume(self, detached: bool) -> None:
+        info = self._chosen()
+        if info is None:
+            return
+        if info.state == "running":
+            self.app.notify(
+                f"Run {info.id} is training now; press a to watch it.", severity="warning"
+            )
+        elif info.state == "finished":
+            self.app.notify(
+                f"Run {info.id} finished all its {info.epochs} epochs.", severity="warning"
+            )
+        elif not info.resumable:
+            self.app.notify(
+                f"Run {info.id} stopped before its first checkpoint: nothing to resume.",
+                severity="warning",
+            )
+        else:
+            self.post_message(self.ResumeRequested(info, detached))
+
+    def action_attach(self) -> None:
+        info = self._chosen()
+        if info is None:
+            return
+        if info.state != "running":
+            hint = "; r resumes it" if info.state == "interrupted" and info.resumable else ""
+            self.app.notify(
+                f"Run {info.id} is not training ({info.state}){hint}.", severity="warning"
+            )
+            return
+        self.post_message(self.AttachRequested(info))
+
+    def action_inspect(self) -> None:
+        info = self._chosen()
+        if info is None:
+            return
+        if not info.resumable:
+            self.app.notify(f"Run {info.id} has no checkpoint to inspect.", severity="warning")
+            return
+        self.post_message(self.InspectRequested(info.path))
+
+    def action_delete(self) -> None:
+        info = self._chosen()
+        if info is None:
+            return
+        if info.state == "running":
+            self.app.notify(
+                f"Run {info.id} is training: stop it before deleting it "
+                "(a attaches the Monitor, x stops the run).",
+                title="Not deleted",
+                severity="warning",
+                timeout=8,
+            )
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(info.path)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete run {info.id} ({info.state}) and every file in {info.path}? "
+                "This cannot be undone.",
+                "Delete",
+                "Keep",
+            ),
+            answered,
+        )
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="runs-delete")
+    def _delete(self, path: Path) -> None:
+        try:
+            Run(path).delete()
+        except (EngineError, OSError) as exc:
+            self.post_message(self.Done(False, f"Cannot delete {path.name}: {exc}"))
+        else:
+            self.post_message(self.Done(True, f"Deleted run {path.name}"))
+
+    def action_export(self) -> None:
+        info = self._chosen()
+        if info is None:
+            return
+        if not info.resumable:
+            self.app.notify(f"Run {info.id} has no checkpoint to export.", severity="warning")
+            return
+        self.app.notify(f"Exporting run {info.id}'s best model…", timeout=3)
+        self._export(info.path)
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="runs-export")
+    def _export(self, path: Path) -> None:
+        from engine.export import export_model
+
+        try:
+            files = export_model(Run(path), "best")
+        except (EngineError, OSError, RuntimeError) as exc:
+            self.post_message(self.Done(False, f"Cannot export {path.name}: {exc}"))
+        else:
+            names = ", ".join(f.name for f in files)
+            text = f"Exported run {path.name}'s best model to {files[0].parent}: {names}"
+            self.post_message(self.Done(True, text))
+
+    @on(Done)
+    def _done(self, message: Done) -> None:
+        self.app.notify(message.text, severity="information" if message.ok else "error", timeout=10)
+        if self.showing is not None and not all(p.exists() for p in self.showing[1]):
+            self.showing = None
+            self._show_hint()
+        self.refresh_runs()
+
+
+def _accuracy_range(curves: list[RunCurves]) -> tuple[float, float] | None:
+    """0-100 % while no run has two epochs (plotext would stretch one point's range)."""
+    return (0.0, 100.0) if all(len(c.epochs) < 2 for c in curves) else None
