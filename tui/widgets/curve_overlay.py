@@ -76,7 +76,7 @@ class CurveOverlay(LeanLines, PlotextPlot):
             title = f"{title}: {self.placeholder}" if title else self.placeholder
         plt.title(title)
         plt.xlabel(self.xlabel)
-        plt.ylim(*(self.ylim or (None, None)))
+        plt.ylim(*(self.ylim or self._room_for_legend()))
         columns = max(self.size.width, 10)
         for s in self.series:
             if not len(s.xs):
@@ -88,3 +88,15 @@ class CurveOverlay(LeanLines, PlotextPlot):
             else:
                 plt.plot(xs, ys, marker=s.marker, color=s.color, label=s.label or None)
         self.refresh()
+
+    def _room_for_legend(self) -> tuple[float | None, float | None]:
+        """A y range with the legend's rows free above the points (plotext puts the
+        legend in the top-left corner, where a loss curve starts)."""
+        legend = sum(1 for s in self.series if s.label and len(s.xs))
+        ys = [float(y) for s in self.series for y in s.ys]
+        if not legend or not ys:
+            return None, None
+        low, high = min(ys), max(ys)
+        span = (high - low) or abs(high) or 1.0
+        rows = max(self.size.height - 5, legend + 2)  # less the title, axes and labels
+        return low, high + span * (legend + 0.5) / (rows - legend)
