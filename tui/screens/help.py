@@ -20,7 +20,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         "Everywhere",
         [
             ("s", "start training with the form's settings"),
-            ("S", "start it detached: its own process, which outlives the terminal"),
+            ("S", "start detached: a process that outlives the terminal"),
             ("p", "pause or resume the run"),
             ("x", "stop the run (saves a resumable checkpoint)"),
             ("?", "this help (escape closes it)"),
