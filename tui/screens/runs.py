@@ -63,6 +63,7 @@ class RunsPane(Pane):
         bubble: ClassVar[bool] = False
         infos: list[RunInfo]
         where: str
+        problem: str = ""
 
     @dataclass
     class CurvesLoaded(Message):
@@ -155,9 +156,12 @@ class RunsPane(Pane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-list")
     def _list(self, runs_dir: str) -> None:
-        infos = list_runs(runs_dir)
+        try:
+            infos, problem = list_runs(runs_dir), ""
+        except OSError as exc:
+            infos, problem = [], f"cannot read {runs_dir}: {exc.strerror or exc}"
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Listed(infos, runs_dir))
+            self.post_message(self.Listed(infos, runs_dir, problem))
 
     @on(Listed)
     def _listed(self, message: Listed) -> None:
@@ -168,7 +172,10 @@ class RunsPane(Pane):
         live = f" · {running} training" if running else ""
         count = f"{len(self.infos)} run{'s' * (len(self.infos) != 1)}"
         where = message.where.rstrip("/") + "/"
-        self._update("#runs-header", f"[b]{count}[/]{live} in {escape(where)}")
+        header = f"[b]{count}[/]{live} in {escape(where)}"
+        if message.problem:
+            header = f"[b $error]{escape(message.problem)}[/]"
+        self._update("#runs-header", header)
         self.table.show(self.infos, self.marked)
         self._show_detail()
         if self.showing is not None:
