@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from pane_helpers import make_app, press_now, wait_for
+import pytest
+from pane_helpers import make_app, notes, press_now, wait_for
 
 from engine.data import ImageData
 from engine.events import EpochEnd, RunStarted, StateChanged
@@ -189,3 +190,21 @@ async def test_start_detached_from_the_app_then_resume_it_detached(
     assert run.state() == "interrupted"
     started = [e for e in run.read_metrics().events if isinstance(e, RunStarted)]
     assert [e.resumed for e in started] == [False, True]
+
+
+async def test_a_detached_start_that_cannot_start_says_why(
+    tmp_path: Path, small: ImageData
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without a CUDA GPU")
+    runs = tmp_path / "runs"
+    app = make_app(runs, small, device="cuda")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("S")
+        await wait_for(pilot, lambda: app.run_state == "idle", TIMEOUT)
+        assert any("cuda is not available here" in n for n in notes(app))
+        assert app.monitor.progress.state == "failed"
+        assert app.check_action("start_detached", ()) is True  # ready to try again
+    assert not runs.exists() or not list_runs(runs)
