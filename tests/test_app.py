@@ -148,10 +148,13 @@ async def test_data_pane_first_and_browsing_by_keys(tmp_path: Path, small: Image
 
 
 async def test_bad_value_blocks_start_then_a_run_trains_and_lands_on_disk(
-    tmp_path: Path, small: ImageData
+    tmp_path: Path, fashion: ImageData
 ) -> None:
+    # 20,000 images: an epoch of 1,250 batches outlasts the resume-then-pause below even
+    # when a loaded machine delays the key presses.
+    data = fashion.subset(20000, 500, seed=0)
     seen: list[type] = []
-    app = make_app(tmp_path, small)
+    app = make_app(tmp_path, data)
     async with app.run_test(size=(120, 40), message_hook=lambda m: seen.append(type(m))) as pilot:
         await pilot.press("2")
         assert app.current_pane == "hyperparams"
@@ -201,7 +204,7 @@ async def test_bad_value_blocks_start_then_a_run_trains_and_lands_on_disk(
         assert app.monitor.progress.state == "finished"
         assert len(loss_chart.losses) >= 2 and len(epoch_chart.epochs) == 1
         confusion = app.query_one(ConfusionTable)
-        assert sum(map(sum, confusion.matrix)) == len(small.test)
+        assert sum(map(sum, confusion.matrix)) == len(data.test)
 
     run = the_run(tmp_path)
     assert run.read_status()["state"] == "finished"

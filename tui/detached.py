@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.events import Event, Failed, Finished
+from engine.events import Event
 from engine.runs import MetricsFollower, Run
 
 # How often the run's log is read, in seconds.
@@ -37,16 +37,16 @@ class DetachedRun:
 def follow(run: Run, listener: Callable[[Event], None], cancelled: Callable[[], bool]) -> None:
     """Feed ``run``'s events, past and new, to ``listener`` until the run ends.
 
-    It ends with a Finished or Failed event, or when no process trains it any more
-    (crashed, or never started), or when ``cancelled()``.
+    It ends when no process trains the run any more (finished, stopped, crashed, or
+    never started) or when ``cancelled()``. A Finished event alone does not end it: a
+    resumed run's log still holds the Finished of the session it resumes, until the
+    trainer truncates it.
     """
     follower = MetricsFollower(run)
     while not cancelled():
-        ended = False
         for event in follower.poll():
             listener(event)
-            ended = ended or isinstance(event, (Finished, Failed))
-        if ended or not run.is_locked():
+        if not run.is_locked():
             # One last read: the trainer may have written its last events and let go.
             for event in follower.poll():
                 listener(event)
