@@ -67,7 +67,9 @@ class MonitorPane(Pane):
         narrow = event.size.width < WIDE
         self.query_one("#class-accuracy", ClassBars).display = not narrow
         confusion = self.query_one(ConfusionTable)
-        confusion.cell_width = 3 if narrow else 4
+        # Four columns a cell even when narrow: counts reach three digits on the full test
+        # set, and without colour (NO_COLOR) only a space tells neighbours apart.
+        confusion.cell_width = 4
         confusion.show_accuracy = narrow
         confusion.refresh(layout=True)
 
@@ -200,9 +202,11 @@ class MonitorPane(Pane):
         self.stats.elapsed, self.stats.eta = event.elapsed, 0.0
         self.set_state("finished" if event.status == "finished" else "stopped")
         if event.status == "finished":
+            epochs = f"{event.epochs_completed} epoch" + (
+                "" if event.epochs_completed == 1 else "s"
+            )
             self.log_event(
-                f"Finished {event.epochs_completed} epochs in {duration(event.elapsed)}: "
-                f"best {event.best_accuracy:.1%}"
+                f"Finished {epochs} in {duration(event.elapsed)}: best {event.best_accuracy:.1%}"
             )
         else:
             self.log_event(f"Stopped after {event.epochs_completed} epochs; the run can be resumed")
