@@ -12,14 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from textual import events
-from textual.geometry import Region
+from pane_helpers import press_now, shown, wait_for
 from textual.pilot import Pilot
-from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
 from engine.config import TrainConfig
@@ -49,39 +46,14 @@ def make_app(tmp_path: Path, data: ImageData, **overrides: object) -> FmnistApp:
     return app
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.05)
-
-
 def text_of(app: FmnistApp, selector: str) -> str:
     return str(app.query_one(selector, Static).render())
-
-
-def shown(widget: Widget) -> str:
-    """The text a widget puts on the screen, line by line."""
-    lines = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
-    return "\n".join(line.text for line in lines)
 
 
 def the_run(tmp_path: Path) -> Run:
     runs = sorted((tmp_path / "runs").iterdir())
     assert len(runs) == 1, runs
     return Run(runs[0])
-
-
-async def press_now(pilot: Pilot, *keys: str) -> None:
-    """Press keys without ``Pilot.press``'s wait for an idle process.
-
-    ``Pilot.press`` waits, after each key, until the process stops using the CPU, which
-    it never does while training: a key would land a second or two late.
-    """
-    for key in keys:
-        pilot.app.post_message(events.Key(key, key if len(key) == 1 else None))
-        await pilot.pause(0.02)
 
 
 async def start_paused(pilot: Pilot) -> None:
