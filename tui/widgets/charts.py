@@ -122,4 +122,10 @@ class EpochChart(ThrottledPlot):
         if self.epochs:
             plt.plot(self.epochs, self.losses, marker="hd", color="orange")
             plt.plot(self.epochs, self.accuracies, marker="hd", color="green", yside="right")
+            if len(self.epochs) == 1:
+                # plotext spreads a lone point's axis far either side (an accuracy axis
+                # up to 130%); keep both axes in range.
+                loss, accuracy = self.losses[0], self.accuracies[0]
+                plt.ylim(loss * 0.9, loss * 1.1 + 1e-9)
+                plt.ylim(max(0.0, accuracy - 5), min(100.0, accuracy + 5), yside="right")
             plt.xticks(self.epochs)
