@@ -41,15 +41,26 @@ _EXPORTS = {
     "ModelSummary": "engine.models",
     "Trainer": "engine.trainer",
     "FitResult": "engine.trainer",
-    "Evaluation": "engine.trainer",
+    "Evaluation": "engine.loop",
     "load_data": "engine.trainer",
-    "learning_rate": "engine.trainer",
+    "learning_rate": "engine.optim",
+    "build_optimizer": "engine.optim",
+    "build_loss": "engine.optim",
+    "train_epoch": "engine.loop",
+    "evaluate": "engine.loop",
+    "RunState": "engine.state",
+    "TrainState": "engine.state",
+    "RunControl": "engine.control",
+    "RemoteControl": "engine.control",
+    "RunRecorder": "engine.recorder",
+    "spawn_detached": "engine.detach",
+    "Detached": "engine.detach",
     "Predictor": "engine.inference",
     "Prediction": "engine.inference",
     "Run": "engine.runs",
     "RunInfo": "engine.runs",
     "list_runs": "engine.runs",
-    "load_checkpoint": "engine.runs",
+    "load_checkpoint": "engine.checkpoint",
     "Event": "engine.events",
     "RunStarted": "engine.events",
     "BatchEnd": "engine.events",
@@ -73,6 +84,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from engine.checkpoint import load_checkpoint
     from engine.config import (
         FIELDS,
         PRESET_HELP,
@@ -82,6 +94,7 @@ if TYPE_CHECKING:
         parse_text,
         preset,
     )
+    from engine.control import RemoteControl, RunControl
     from engine.custom import load_custom
     from engine.data import (
         CLASSES,
@@ -92,6 +105,7 @@ if TYPE_CHECKING:
         locate_fashion_mnist,
         read_idx,
     )
+    from engine.detach import Detached, spawn_detached
     from engine.device import available_devices, select_device
     from engine.errors import (
         CheckpointError,
@@ -112,6 +126,10 @@ if TYPE_CHECKING:
         StateChanged,
     )
     from engine.inference import Prediction, Predictor
+    from engine.loop import Evaluation, evaluate, train_epoch
     from engine.models import ModelSummary, build_model, summary
-    from engine.runs import Run, RunInfo, list_runs, load_checkpoint
-    from engine.trainer import Evaluation, FitResult, Trainer, learning_rate, load_data
+    from engine.optim import build_loss, build_optimizer, learning_rate
+    from engine.recorder import RunRecorder
+    from engine.runs import Run, RunInfo, list_runs
+    from engine.state import RunState, TrainState
+    from engine.trainer import FitResult, Trainer, load_data

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from engine.config import TrainConfig
 from engine.data import FILES, ImageData, idx_files, load_fashion_mnist
+from engine.optim import build_loss, build_optimizer
 
 
 @dataclass(frozen=True)
@@ -81,19 +82,6 @@ def _engine_epoch(config: TrainConfig, data: ImageData) -> float:
     return seconds[0]
 
 
-def _optimizer(config: TrainConfig, model: object) -> object:
-    import torch
-
-    params = model.parameters()  # type: ignore[attr-defined]
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr)
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-
-
 def _tutorial_epoch(config: TrainConfig, data: ImageData, root: Path) -> float:
     """The notes' train loop, verbatim in spirit: DataLoader + ToTensor, per-sample decode."""
     import torch
@@ -111,16 +99,16 @@ def _tutorial_epoch(config: TrainConfig, data: ImageData, root: Path) -> float:
     loader = DataLoader(training_data, batch_size=config.batch_size, shuffle=True)
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
-    optimizer = _optimizer(config, model)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = build_optimizer(config, model.parameters())
+    loss_fn = build_loss(config)
     model.train()
     start = time.perf_counter()
     for x, y in loader:
         x, y = x.to(device), y.to(device)
         loss = loss_fn(model(x), y)
         loss.backward()
-        optimizer.step()  # type: ignore[attr-defined]
-        optimizer.zero_grad()  # type: ignore[attr-defined]
+        optimizer.step()
+        optimizer.zero_grad()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - start
@@ -139,8 +127,8 @@ def _bare_epoch(config: TrainConfig, data: ImageData) -> float:
     images, labels = images.to(device), torch.from_numpy(data.train.labels).to(device)
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
-    optimizer = _optimizer(config, model)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = build_optimizer(config, model.parameters())
+    loss_fn = build_loss(config)
     model.train()
     b = config.batch_size
     start = time.perf_counter()
@@ -148,9 +136,9 @@ def _bare_epoch(config: TrainConfig, data: ImageData) -> float:
     for i in range(0, images.shape[0], b):
         idx = perm[i : i + b]
         loss = loss_fn(model(images[idx]), labels[idx])
-        optimizer.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()  # type: ignore[attr-defined]
+        optimizer.step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - start

@@ -3,31 +3,35 @@
 This is the notes' ``CustomImageDataset`` format, decoded once with ``torchvision.io`` into the
 same uint8 arrays as Fashion-MNIST, so training batches it on the device in the same way. Every
 problem in the CSV, the folder or the images is gathered and reported in one ``DataError``.
-Decoded images are cached under the user's cache folder, keyed by the CSV and image files.
+This module reads the CSVs and checks the paths, the class names and the split;
+``engine.image_files`` decodes the images and caches them under the user's cache folder.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import os
 import re
-import tempfile
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.data import DataSource, ImageData, Split, cache_dir
+from engine.data import DataSource, ImageData, Split
 from engine.errors import DataError
+from engine.fields import COLOR_POLICIES, RESIZE_POLICIES
+from engine.image_files import CACHE_FORMAT, decode_images
 
-RESIZE_POLICIES = ("resize", "pad", "reject")
-COLOR_POLICIES = ("grayscale", "reject")
+__all__ = [
+    "CACHE_FORMAT",
+    "COLOR_POLICIES",
+    "MAX_CLASSES",
+    "MAX_LISTED_PROBLEMS",
+    "RESIZE_POLICIES",
+    "load_custom",
+]
+
 MAX_CLASSES = 1000
 MAX_LISTED_PROBLEMS = 50
-# Bump when the cached arrays change meaning, so old cache files are never read as new ones.
-CACHE_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -38,14 +42,6 @@ class _Row:
     filename: str
     label: int
     path: Path
-
-
-@dataclass
-class _Decoded:
-    """Every distinct image, converted to size x size grey, and what was done to get there."""
-
-    images: np.ndarray  # uint8, N x size x size, in the order of the distinct paths
-    notes: tuple[str, ...]
 
 
 def load_custom(
@@ -82,11 +78,14 @@ def load_custom(
     tables = [_read_csv(path, folder if folder.is_dir() else None, problems) for path in csv_paths]
     rows = [row for table in tables for row in table]
 
-    # Each distinct file is decoded once, however many rows name it.
-    paths = list(dict.fromkeys(row.path for row in rows))
+    # Each distinct file is decoded once, however many rows name it; its problems name
+    # the first of them.
+    described: dict[Path, str] = {}
+    for row in rows:
+        described.setdefault(row.path, f"{row.where}: image {row.filename!r}")
     decoded = None
-    if folder.is_dir() and paths:
-        decoded = _decode_all(csv_paths, rows, paths, size, resize, color, use_cache, problems)
+    if folder.is_dir() and described:
+        decoded = decode_images(csv_paths, described, size, resize, color, use_cache, problems)
 
     labels = [row.label for row in rows]
     classes = _class_names(classes_file, max(labels, default=-1), problems)
@@ -104,7 +103,7 @@ def load_custom(
     if problems or decoded is None:
         raise _data_error(csv_path, problems)
 
-    position = {path: i for i, path in enumerate(paths)}
+    position = {path: i for i, path in enumerate(described)}
     row_images = decoded.images[[position[row.path] for row in rows]]
     all_labels = np.array(labels, dtype=np.int64)
     return ImageData(
@@ -286,197 +285,3 @@ def _split_indices(
     n_test = round(len(labels) * test_fraction)
     ranked = np.argsort(position, kind="stable")
     return np.sort(ranked[n_test:]), np.sort(ranked[:n_test])
-
-
-# --- Decoding and the cache ------------------------------------------------------------
-
-
-def _decode_all(
-    csv_paths: list[Path],
-    rows: list[_Row],
-    paths: list[Path],
-    size: int,
-    resize: str,
-    color: str,
-    use_cache: bool,
-    problems: list[str],
-) -> _Decoded | None:
-    """Decode every distinct image, or read them from the cache; None if any image is bad."""
-    cache_file = None
-    if use_cache:
-        key = _cache_key(csv_paths, paths, size, resize, color)
-        cache_file = cache_dir() / "custom" / f"{key}.npz"
-        cached = _read_cache(cache_file, len(paths), size)
-        if cached is not None:
-            return cached
-
-    first_row = {}
-    for row in rows:
-        first_row.setdefault(row.path, row)
-    images = np.zeros((len(paths), size, size), dtype=np.uint8)
-    resized: Counter[tuple[int, int]] = Counter()
-    converted = reduced = 0
-    ok = True
-    for i, path in enumerate(paths):
-        row = first_row[path]
-        try:
-            rgb = _decode(path)
-        except ValueError as exc:
-            problems.append(f"{row.where}: image {row.filename!r} {exc}")
-            ok = False
-            continue
-        if rgb.dtype == np.uint16:
-            rgb = ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
-            reduced += 1
-        grey, is_colour = _to_grey(rgb)
-        if is_colour:
-            if color == "reject":
-                problems.append(
-                    f"{row.where}: image {row.filename!r} is in colour "
-                    "(use color=grayscale to convert it)"
-                )
-                ok = False
-                continue
-            converted += 1
-        height, width = grey.shape
-        if (height, width) != (size, size):
-            if resize == "reject":
-                problems.append(
-                    f"{row.where}: image {row.filename!r} is {width}x{height}, expected "
-                    f"{size}x{size} (use resize=resize or resize=pad to convert it)"
-                )
-                ok = False
-                continue
-            resized[(width, height)] += 1
-            grey = _resize(grey, size) if resize == "resize" else _pad_or_crop(grey, size)
-        images[i] = grey
-    if not ok:
-        return None
-
-    notes = []
-    if converted:
-        notes.append(f"{_images(converted)} in colour converted to grayscale")
-    if reduced:
-        notes.append(f"{_images(reduced)} with 16-bit pixels reduced to 8 bits")
-    if resized:
-        verb = "resized" if resize == "resize" else "padded or cropped"
-        origins = ", ".join(f"{w}x{h}: {n}" for (w, h), n in resized.most_common(5))
-        more = ", ..." if len(resized) > 5 else ""
-        notes.append(f"{_images(resized.total())} {verb} to {size}x{size} (from {origins}{more})")
-    decoded = _Decoded(images, tuple(notes))
-    if cache_file is not None:
-        _write_cache(cache_file, decoded)
-    return decoded
-
-
-def _images(count: int) -> str:
-    return f"{count} image" if count == 1 else f"{count} images"
-
-
-def _decode(path: Path) -> np.ndarray:
-    """One image file as an H x W x 3 array (uint8, or uint16 for 16-bit PNGs).
-
-    Decoding to RGB lets libpng and libjpeg handle palettes, alpha and CMYK; a grey image comes
-    back with three equal channels. Raises ValueError with what is wrong, for the message.
-    """
-    import torch
-    from torchvision.io import ImageReadMode, decode_image
-
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
-    if not data:
-        raise ValueError("is an empty file")
-    try:
-        # Photos often store their rotation in EXIF rather than in the pixels.
-        image = decode_image(
-            torch.frombuffer(bytearray(data), dtype=torch.uint8),
-            mode=ImageReadMode.RGB,
-            apply_exif_orientation=True,
-        )
-    except RuntimeError as exc:
-        if "Unsupported image file" in str(exc):
-            raise ValueError("is not a PNG, JPEG, GIF or WebP image") from None
-        # torchvision prefixes its C++ function, file and line: keep only the reason.
-        reason = re.sub(r"^.*\.cpp:\d+, ", "", str(exc).strip())
-        raise ValueError(f"cannot be decoded ({reason})") from None
-    if image.ndim == 4:
-        if image.shape[0] != 1:
-            raise ValueError(f"is an animation of {image.shape[0]} frames, expected one image")
-        image = image[0]
-    return image.permute(1, 2, 0).numpy()
-
-
-def _to_grey(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
-    """The luminance of an H x W x 3 uint8 image, and whether it had any colour at all."""
-    red, green, blue = (rgb[..., c].astype(np.int32) for c in range(3))
-    if np.array_equal(red, green) and np.array_equal(green, blue):
-        return rgb[..., 0].copy(), False
-    # ITU-R BT.601 weights, as PIL's "L" mode and torchvision's rgb_to_grayscale use.
-    grey = (red * 299 + green * 587 + blue * 114 + 500) // 1000
-    return grey.astype(np.uint8), True
-
-
-def _resize(grey: np.ndarray, size: int) -> np.ndarray:
-    import torch
-
-    x = torch.from_numpy(grey).float()[None, None]
-    # antialias matters when shrinking: plain bilinear would alias fine patterns.
-    y = torch.nn.functional.interpolate(
-        x, size=(size, size), mode="bilinear", align_corners=False, antialias=True
-    )
-    return y[0, 0].round().clamp(0, 255).to(torch.uint8).numpy()
-
-
-def _pad_or_crop(grey: np.ndarray, size: int) -> np.ndarray:
-    """Centre the image on a black size x size canvas, cropping what does not fit."""
-    out = np.zeros((size, size), dtype=np.uint8)
-    height, width = grey.shape
-    src_y, dst_y = max(0, (height - size) // 2), max(0, (size - height) // 2)
-    src_x, dst_x = max(0, (width - size) // 2), max(0, (size - width) // 2)
-    h, w = min(height, size), min(width, size)
-    out[dst_y : dst_y + h, dst_x : dst_x + w] = grey[src_y : src_y + h, src_x : src_x + w]
-    return out
-
-
-def _cache_key(csv_paths: list[Path], paths: list[Path], size: int, resize: str, color: str) -> str:
-    # The split, seed and class names are cheap to redo and stay out of the key, so that
-    # changing them reuses the decoded images.
-    digest = hashlib.sha256(f"v{CACHE_FORMAT} {size} {resize} {color}\n".encode())
-    for csv_path in csv_paths:
-        digest.update(hashlib.sha256(csv_path.read_bytes()).digest())
-    for path in paths:
-        stat = path.stat()
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:32]
-
-
-def _read_cache(cache_file: Path, count: int, size: int) -> _Decoded | None:
-    try:
-        with np.load(cache_file, allow_pickle=False) as archive:
-            images = archive["images"]
-            notes = tuple(str(note) for note in archive["notes"])
-    except Exception:
-        # A missing file is a miss; one cut short or overwritten by anything else is rebuilt,
-        # never trusted, so any failure to read it counts as a miss.
-        return None
-    if images.dtype != np.uint8 or images.shape != (count, size, size):
-        return None
-    return _Decoded(images, notes)
-
-
-def _write_cache(cache_file: Path, decoded: _Decoded) -> None:
-    temp_name = None
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=cache_file.parent, prefix=".tmp-", suffix=".npz", delete=False
-        ) as f:
-            temp_name = f.name
-            np.savez(f, images=decoded.images, notes=np.array(decoded.notes, dtype=np.str_))
-        os.replace(temp_name, cache_file)
-    except OSError:
-        # The cache only saves time: a read-only or full disk must not stop the load.
-        if temp_name is not None:
-            Path(temp_name).unlink(missing_ok=True)

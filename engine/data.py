@@ -1,21 +1,19 @@
 """Fashion-MNIST on disk and in memory.
 
 Finding the dataset (flag or ``FMNIST_DATA``, the user's cache, Debian's
-``dataset-fashion-mnist``, a torchvision download, the bundled sample), parsing IDX
-files into uint8 arrays with every header checked, and ``DeviceData``: a split held
-on the training device as one uint8 tensor and batched by index, with normalisation
-and augmentation done as batched tensor operations.
+``dataset-fashion-mnist``, a torchvision download, the bundled sample), loading its
+IDX files (parsed by ``engine.idx``) into uint8 arrays with every shape and label
+checked, and ``DeviceData``: a split held on the training device as one uint8 tensor
+and batched by index, with normalisation and augmentation done as batched tensor
+operations.
 
 Parsing uses numpy only, so the app can show samples without importing torch.
 """
 
 from __future__ import annotations
 
-import gzip
-import math
 import os
 import socket
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.errors import DataError
+
+# The IDX format has a module of its own; its names are still imported from here too.
+from engine.idx import IMAGES_MAGIC as IMAGES_MAGIC
+from engine.idx import LABELS_MAGIC as LABELS_MAGIC
+from engine.idx import read_idx as read_idx
+from engine.idx import write_idx as write_idx
 
 if TYPE_CHECKING:
     import torch
@@ -55,9 +59,6 @@ FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 
-IMAGES_MAGIC = 0x00000803
-LABELS_MAGIC = 0x00000801
-
 
 def cache_dir() -> Path:
     """The user's cache folder for fmnist-tui (``$XDG_CACHE_HOME/fmnist-tui``)."""
@@ -76,9 +77,11 @@ class Split:
         return int(self.labels.shape[0])
 
     def class_counts(self, num_classes: int) -> list[int]:
-        return np.bincount(self.labels, minlength=num_classes).tolist()
+        """Images per class label 0 .. ``num_classes - 1`` (more if a label is larger)."""
+        return [int(count) for count in np.bincount(self.labels, minlength=num_classes)]
 
     def take(self, indices: np.ndarray) -> Split:
+        """The images and labels at ``indices`` (an int array or a boolean mask), as a copy."""
         return Split(self.images[indices], self.labels[indices])
 
 
@@ -91,6 +94,7 @@ class DataSource:
     is_sample: bool = False
 
     def describe(self) -> str:
+        """Where the data came from, for a log line: ``Debian dataset-fashion-mnist: /usr/...``."""
         if self.is_sample:
             return (
                 f"bundled SAMPLE of Fashion-MNIST ({self.path}), not the full set; "
@@ -119,10 +123,12 @@ class ImageData:
 
     @property
     def image_shape(self) -> tuple[int, int]:
+        """(H, W) of every image, in pixels."""
         return (int(self.train.images.shape[1]), int(self.train.images.shape[2]))
 
     @property
     def num_classes(self) -> int:
+        """How many classes there are: labels run from 0 to this less one."""
         return len(self.classes)
 
     def subset(self, train: int = 0, test: int = 0, seed: int = 0) -> ImageData:
@@ -137,71 +143,6 @@ class ImageData:
 
 
 # --- IDX files ----------------------------------------------------------------------
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise DataError(f"{path}: not a complete gzip file ({exc})") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-
-
-def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
-    """Parse one IDX file (``.gz`` or raw) of unsigned bytes into a numpy array.
-
-    Checks the magic number, the element type, the dimensions and the file length,
-    and raises ``DataError`` naming the file and the problem.
-    """
-    path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise DataError(f"{path}: file is empty or shorter than an IDX header ({len(data)} bytes)")
-    magic = int.from_bytes(data[:4], "big")
-    if expect_magic is not None and magic != expect_magic:
-        raise DataError(
-            f"{path}: wrong magic number 0x{magic:08x}, expected 0x{expect_magic:08x} "
-            f"({'images' if expect_magic == IMAGES_MAGIC else 'labels'} file)"
-        )
-    if data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise DataError(f"{path}: not an unsigned-byte IDX file (magic 0x{magic:08x})")
-    ndim = data[3]
-    if ndim == 0 or ndim > 4:
-        raise DataError(f"{path}: IDX header declares {ndim} dimensions, expected 1 to 4")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(data)} bytes)")
-    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    # Python ints: four 16-bit dimensions overflow int64 to 0 and would pass the check.
-    expected = header + math.prod(dims)
-    if len(data) != expected:
-        problem = "truncated" if len(data) < expected else "has trailing bytes"
-        raise DataError(
-            f"{path}: {problem}: header says {' x '.join(map(str, dims))} "
-            f"({expected} bytes) but the file holds {len(data)} bytes"
-        )
-    # A writable copy: torch refuses to wrap read-only buffers without a warning.
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
-
-
-def write_idx(path: str | Path, array: np.ndarray) -> None:
-    """Write a uint8 array as an IDX file (gzipped when the name ends in ``.gz``)."""
-    path = Path(path)
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape
-    )
-    payload = header + array.tobytes()
-    if path.suffix == ".gz":
-        # mtime=0 keeps the bytes reproducible: the same images give the same file.
-        with gzip.GzipFile(path, "wb", compresslevel=9, mtime=0) as f:
-            f.write(payload)
-    else:
-        path.write_bytes(payload)
 
 
 def _find_file(folder: Path, stem: str) -> Path | None:
@@ -247,7 +188,10 @@ def _load_split(images_path: Path, labels_path: Path, num_classes: int) -> Split
 
 
 def load_idx_folder(folder: Path, source: DataSource) -> ImageData:
-    """Load Fashion-MNIST from a folder holding the four IDX files."""
+    """Load Fashion-MNIST from a folder holding the four IDX files.
+
+    Raises ``DataError`` naming the missing or damaged file.
+    """
     files = idx_files(folder)
     if files is None:
         present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
@@ -293,7 +237,8 @@ def locate_fashion_mnist(
     """Find Fashion-MNIST in DESIGN order and say where it is.
 
     An explicit ``data_dir`` (or ``FMNIST_DATA``) must hold the files: it is never
-    silently passed over for another source.
+    silently passed over for another source. Raises ``DataError`` when it does not, or
+    when no source has the data.
     """
     if data_dir is not None and str(data_dir) != "":
         folder = Path(data_dir).expanduser()
@@ -323,7 +268,11 @@ def locate_fashion_mnist(
 
 
 def load_fashion_mnist(data_dir: str | Path | None = None, *, download: bool = True) -> ImageData:
-    """Locate and load Fashion-MNIST as uint8 arrays (60,000 train, 10,000 test)."""
+    """Locate and load Fashion-MNIST as uint8 N x 28 x 28 images and int64 N labels.
+
+    The full set has 60,000 train and 10,000 test images. Raises ``DataError`` when no
+    source holds it or its files are damaged.
+    """
     source = locate_fashion_mnist(data_dir, download=download)
     return load_idx_folder(source.path, source)
 
@@ -400,6 +349,7 @@ class DeviceData:
         return int(self.labels.shape[0])
 
     def num_batches(self, batch_size: int) -> int:
+        """Batches of ``batch_size`` per pass, the last one possibly short."""
         return (len(self) + batch_size - 1) // batch_size
 
     def permutation(self, generator: torch.Generator) -> torch.Tensor:
@@ -409,6 +359,7 @@ class DeviceData:
         return torch.randperm(len(self), generator=generator).to(self.device, non_blocking=True)
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 B x H x W pixels as the model's float B x 1 x H x W input (see ``model_input``)."""
         return model_input(images, self.normalize)
 
     def batches(
@@ -421,7 +372,12 @@ class DeviceData:
         generator: torch.Generator | None = None,
         one_hot: bool = False,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (inputs, targets) for batches ``start`` onwards, in ``order`` if given."""
+        """Yield (inputs, targets) for batches ``start`` onwards, in ``order`` if given.
+
+        Inputs are float B x 1 x H x W (see ``model_input``); targets int64 B labels, or
+        float B x classes one-hot rows with ``one_hot``. ``order`` is a permutation of
+        the split on its device; ``augment`` applies only when ``generator`` is given.
+        """
         import torch
 
         n = len(self)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from engine.errors import DeviceError
+from engine.fields import DEVICE_PATTERN
 
 if TYPE_CHECKING:
     import torch
-
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def available_devices() -> list[str]:
@@ -27,7 +25,11 @@ def available_devices() -> list[str]:
 
 
 def select_device(spec: str = "auto") -> torch.device:
-    """Resolve ``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N`` to a present device."""
+    """Resolve ``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N`` to a present device.
+
+    Case and surrounding spaces are ignored. Raises ``DeviceError`` for another
+    spelling or a device this machine does not have.
+    """
     import torch
 
     spec = spec.strip().lower()

@@ -14,7 +14,10 @@ from typing import Any, ClassVar
 
 @dataclass(frozen=True)
 class Event:
+    """The base of every event. ``time`` is when it happened (Unix seconds; 0 if unknown)."""
+
     kind: ClassVar[str] = "event"
+    time: float = field(default=0.0, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {"event": self.kind, **dataclasses.asdict(self)}
@@ -36,6 +39,8 @@ class RunStarted(Event):
     parameters: int
     resumed: bool = False
     notes: list[str] = field(default_factory=list)
+    elapsed: float = 0.0  # seconds the run had trained before this session, pauses excluded
+    environment: dict[str, Any] = field(default_factory=dict)  # host, device, versions, argv
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class BatchEnd(Event):
     smoothed_loss: float  # exponential moving average of ``loss``
     samples_per_second: float
     lr: float
-    elapsed: float  # seconds of training in this process
+    elapsed: float  # seconds of training in the whole run, pauses excluded
     eta: float  # seconds left, estimated from the current speed
 
 
@@ -97,9 +102,10 @@ class Finished(Event):
     kind: ClassVar[str] = "finished"
     status: str  # "finished" (all epochs) or "stopped" (asked to stop; resumable)
     epochs_completed: int
-    best_accuracy: float
+    best_accuracy: float  # 0..1; meaningless when epochs_completed is 0
     final_accuracy: float
-    elapsed: float
+    elapsed: float  # seconds of training in the whole run, pauses excluded
+    reason: str = ""  # why it stopped: "stop", "interrupt", "detach"
 
 
 @dataclass(frozen=True)
@@ -116,8 +122,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-def event_from_dict(data: dict[str, Any]) -> Event | None:
+def event_from_dict(data: object) -> Event | None:
     """Rebuild an event from its ``to_dict`` form; None for an unknown or malformed one."""
+    if not isinstance(data, dict):
+        return None
     cls = EVENT_TYPES.get(str(data.get("event")))
     if cls is None:
         return None

@@ -21,7 +21,13 @@ from engine.runs import Run, atomic_write
 def export_model(
     run: Run | str | Path, which: str = "best", out_dir: str | Path | None = None
 ) -> list[Path]:
-    """Write the run's ``which`` model to ``out_dir`` (default: ``RUN/export``)."""
+    """Write the run's ``which`` model to ``out_dir`` (default: ``RUN/export``).
+
+    ``which`` is "best" (falling back to "last") or "last". Returns the paths written:
+    the state dict, the TorchScript module (taking float32 N x 1 x H x W) and
+    ``preprocessing.json``. Raises ``CheckpointError`` when the run or its checkpoint
+    is missing or unusable; ``OSError`` when ``out_dir`` cannot be written.
+    """
     import io
 
     import torch
@@ -44,7 +50,8 @@ def export_model(
         # TorchScript is deprecated in favour of torch.export, but it is still the one
         # format that loads anywhere with a bare `torch.jit.load`.
         warnings.simplefilter("ignore")
-        scripted = torch.jit.trace(model, example)
+        # torch.jit.trace has no annotations in torch's own typing.
+        scripted = torch.jit.trace(model, example)  # type: ignore[no-untyped-call]
         buffer = io.BytesIO()
         torch.jit.save(scripted, buffer)
     script_path = target / "model.torchscript.pt"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Prediction:
+    """What a model makes of N images."""
+
     probabilities: np.ndarray  # float32, N x classes; rows sum to 1
     classes: np.ndarray  # int64, N: the argmax of each row
 
@@ -44,8 +46,15 @@ class Predictor:
         self.device = device
 
     @classmethod
-    def from_checkpoint(cls, state: dict, device: str = "cpu", source: str = "") -> Predictor:
+    def from_checkpoint(
+        cls, state: dict[str, Any], device: str = "cpu", source: str = ""
+    ) -> Predictor:
+        """The model a checkpoint's ``state`` holds, on ``device`` (auto, cpu, cuda:N, ...).
 
+        ``source`` names the checkpoint in messages. Raises ``CheckpointError`` when the
+        state lacks the config, classes, image shape or weights, or they do not fit
+        together, and ``DeviceError`` when ``device`` is not present here.
+        """
         from engine.device import select_device
         from engine.models import build_model
 
@@ -65,6 +74,12 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run: Run | str | Path, which: str = "best", device: str = "cpu") -> Predictor:
+        """The ``which`` model of a run, or of the run folder at a path.
+
+        ``which`` is "best" (falling back to "last") or "last". Raises ``CheckpointError``
+        when the folder is not a run or the checkpoint is missing, corrupt or not one of
+        ours, and ``DeviceError`` for an absent device.
+        """
         from engine.runs import Run
 
         if not isinstance(run, Run):
@@ -73,7 +88,12 @@ class Predictor:
         return cls.from_checkpoint(state, device, str(run.path))
 
     def predict(self, images: np.ndarray | torch.Tensor, batch_size: int = 1000) -> Prediction:
-        """Probabilities and classes for uint8 images (N x H x W, or one H x W image)."""
+        """Probabilities and classes for uint8 images (N x H x W, or one H x W image).
+
+        The images are taken as the dataset stores them (pixels 0-255) and scaled as the
+        model was trained; ``batch_size`` bounds the images on the device at once.
+        Raises ``ValueError`` for an array of another rank.
+        """
         import torch
 
         from engine.data import model_input

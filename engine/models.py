@@ -42,10 +42,36 @@ def output_layer(loss: str) -> list[nn.Module]:
     return []
 
 
+def dense_layers(
+    width: int,
+    hidden_sizes: tuple[int, ...],
+    num_classes: int,
+    activation: str,
+    dropout: float,
+    loss: str,
+) -> list[nn.Module]:
+    """Fully-connected layers from ``width`` features to ``num_classes`` outputs.
+
+    Each hidden size gives Linear, the activation and (when ``dropout`` > 0) Dropout; a
+    last Linear and the loss's output layer follow. The MLP and the CNN's head share
+    it, so both name their parameters alike.
+    """
+    layers: list[nn.Module] = []
+    for size in hidden_sizes:
+        layers += [nn.Linear(width, size), ACTIVATION_LAYERS[activation]()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = size
+    layers.append(nn.Linear(width, num_classes))
+    layers += output_layer(loss)
+    return layers
+
+
 class NeuralNetwork(nn.Module):
     """The tutorial's network, with its attribute names, so its state_dicts load here.
 
-    With the defaults (hidden 512-512, ReLU, no dropout, cross entropy) it is exactly
+    Takes float N x 1 x H x W (or N x H x W) images with H * W = ``in_features``. With
+    the defaults (hidden 512-512, ReLU, no dropout, cross entropy) it is exactly
     the notes' ``NeuralNetwork``.
     """
 
@@ -60,23 +86,22 @@ class NeuralNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.flatten = nn.Flatten()
-        layers: list[nn.Module] = []
-        width = in_features
-        for size in hidden_sizes:
-            layers += [nn.Linear(width, size), ACTIVATION_LAYERS[activation]()]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = size
-        layers.append(nn.Linear(width, num_classes))
-        layers += output_layer(loss)
-        self.linear_relu_stack = nn.Sequential(*layers)
+        self.linear_relu_stack = nn.Sequential(
+            *dense_layers(in_features, hidden_sizes, num_classes, activation, dropout, loss)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear_relu_stack(self.flatten(x))
+        """Logits (or what the loss's output layer makes of them), float N x classes."""
+        logits: torch.Tensor = self.linear_relu_stack(self.flatten(x))
+        return logits
 
 
 class ConvNet(nn.Module):
-    """Conv blocks (conv 3x3, batch norm, activation, 2x2 max pool), then an MLP head."""
+    """Conv blocks (conv 3x3, batch norm, activation, 2x2 max pool), then an MLP head.
+
+    Takes float N x 1 x H x W images, (H, W) = ``image_shape``; a block stops pooling
+    once a side is under 2 pixels.
+    """
 
     def __init__(
         self,
@@ -102,19 +127,15 @@ class ConvNet(nn.Module):
                 h, w = h // 2, w // 2
             channels = out
         self.features = nn.Sequential(*blocks)
-        head: list[nn.Module] = [nn.Flatten()]
-        width = channels * h * w
-        for size in hidden_sizes:
-            head += [nn.Linear(width, size), ACTIVATION_LAYERS[activation]()]
-            if dropout > 0:
-                head.append(nn.Dropout(dropout))
-            width = size
-        head.append(nn.Linear(width, num_classes))
-        head += output_layer(loss)
-        self.classifier = nn.Sequential(*head)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            *dense_layers(channels * h * w, hidden_sizes, num_classes, activation, dropout, loss),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        """float N x 1 x H x W images to logits (or the loss's outputs), float N x classes."""
+        logits: torch.Tensor = self.classifier(self.features(x))
+        return logits
 
 
 def _build_mlp(config: TrainConfig, image_shape: tuple[int, int], num_classes: int) -> nn.Module:
@@ -150,11 +171,16 @@ assert tuple(REGISTRY) == MODELS, "engine.config.MODELS must list the registry's
 def build_model(
     config: TrainConfig, image_shape: tuple[int, int] = (28, 28), num_classes: int = 10
 ) -> nn.Module:
+    """``config``'s network for (H, W) = ``image_shape`` images, on the default device.
+
+    It takes float N x 1 x H x W batches and gives float N x ``num_classes`` outputs:
+    logits, log-probabilities (loss nll) or probabilities (loss mse).
+    """
     return REGISTRY[config.model](config, image_shape, num_classes)
 
 
 def probabilities(outputs: torch.Tensor, loss: str) -> torch.Tensor:
-    """Softmax probabilities from a model's outputs, whatever its output layer."""
+    """Softmax probabilities (float N x classes) from a model's outputs, whatever its loss."""
     if loss == "nll":
         return outputs.exp()
     if loss == "mse":
@@ -164,6 +190,8 @@ def probabilities(outputs: torch.Tensor, loss: str) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class LayerInfo:
+    """One leaf layer: its dotted name, class name, output shape and own parameter count."""
+
     name: str
     type: str
     output_shape: tuple[int, ...]
@@ -172,12 +200,15 @@ class LayerInfo:
 
 @dataclass(frozen=True)
 class ModelSummary:
+    """A model's leaf layers in call order, with parameter counts (shapes for batch 1)."""
+
     layers: list[LayerInfo]
     total_parameters: int
     trainable_parameters: int
     named_parameters: list[tuple[str, tuple[int, ...]]]  # the tutorial's named_parameters loop
 
     def format(self) -> str:
+        """A plain-text table of the layers and the total, for the CLI."""
         rows = [f"{'layer':<28} {'type':<12} {'output':<16} {'params':>10}"]
         for layer in self.layers:
             shape = "x".join(map(str, layer.output_shape))

@@ -2,10 +2,12 @@
 
 A run folder holds ``config.json``, ``metrics.jsonl`` (one event per line, appended and
 flushed as it goes), ``status.json``, and the ``last.pt`` / ``best.pt`` checkpoints.
-Every file but the metrics log is replaced atomically (temporary file, fsync, rename).
-A process training a run holds an exclusive lock on ``lock`` in its folder, so a
-crashed run (lock free, status still "running") is told apart from a live one.
-Checkpoints are loaded with ``weights_only=True``: a checkpoint can never run code.
+Every file but the metrics log is replaced atomically (``engine.files``), with the
+mode the umask gives. The process training a run holds an exclusive ``flock`` on the
+run's folder itself (which no one can delete from under it, unlike a lock file), so
+a run whose trainer died (lock free, status still "running") is told apart from a
+live one, by anyone who can read the folder. Files are read without following
+symlinks, blocking on FIFOs, or reading past a size cap.
 """
 
 from __future__ import annotations
@@ -15,55 +17,34 @@ import datetime as _dt
 import fcntl
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from engine import files
+from engine.checkpoint import encode_checkpoint, load_checkpoint
 from engine.config import TrainConfig
-from engine.errors import CheckpointError, ConfigError
+from engine.errors import CheckpointError
 from engine.events import EpochEnd, Event, event_from_dict
+from engine.state import DISK_STATES, RunState
 
-CHECKPOINT_FORMAT = "fmnist-tui-checkpoint"
-CHECKPOINT_VERSION = 1
-STATES = ("running", "finished", "failed", "interrupted")
+__all__ = ["MetricsFollower", "MetricsLog", "Run", "RunInfo", "list_runs", "load_checkpoint"]
 
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so readers see the old file or the new, never a mix."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 def _now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -75,7 +56,8 @@ def _pid_alive(pid: int) -> bool:
 
 @dataclass(frozen=True)
 class MetricsLog:
-    """What ``metrics.jsonl`` holds: its events, and whether its last line was torn."""
+    """What ``metrics.jsonl`` holds: its events, whether its last line was torn, and how
+    many lines were not events (junk, or valid JSON of the wrong shape)."""
 
     events: list[Event]
     torn_line: bool
@@ -86,31 +68,72 @@ class MetricsLog:
         return [e for e in self.events if isinstance(e, EpochEnd)]
 
 
+def parse_events(chunk: bytes) -> tuple[list[Event], int]:
+    """The events in ``chunk`` (complete JSON lines), and the count of lines that are not."""
+    events: list[Event] = []
+    bad = 0
+    for line in chunk.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            event = event_from_dict(json.loads(line))
+        except ValueError:
+            event = None
+        if event is None:
+            bad += 1
+        else:
+            events.append(event)
+    return events, bad
+
+
 class Run:
     """One run folder. Create with ``Run.create``; open an existing one with ``Run.open``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._metrics_file: Any = None
+        self._metrics_file: BinaryIO | None = None
         self._lock_fd: int | None = None
 
     @property
     def id(self) -> str:
         return self.path.name
 
-    config_path = property(lambda self: self.path / "config.json")
-    metrics_path = property(lambda self: self.path / "metrics.jsonl")
-    status_path = property(lambda self: self.path / "status.json")
-    last_path = property(lambda self: self.path / "last.pt")
-    best_path = property(lambda self: self.path / "best.pt")
-    control_path = property(lambda self: self.path / "control.json")
-    log_path = property(lambda self: self.path / "output.log")
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def last_path(self) -> Path:
+        return self.path / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.path / "best.pt"
+
+    @property
+    def control_path(self) -> Path:
+        return self.path / "control.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "output.log"
 
     # --- creating and opening -----------------------------------------------------
 
     @classmethod
-    def create(cls, config: TrainConfig) -> Run:
-        """Make a new, uniquely named folder under ``config.runs_dir`` and write the config."""
+    def create(cls, config: TrainConfig, state: RunState = RunState.RUNNING) -> Run:
+        """Make a new, uniquely named folder under ``config.runs_dir`` and write the config.
+
+        Raises ``CheckpointError`` if the folder cannot be made or written.
+        """
         runs_dir = Path(config.runs_dir).expanduser()
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
@@ -135,8 +158,8 @@ class Run:
             raise CheckpointError(f"could not find a free run name in {runs_dir}")
         run = cls(path)
         try:
-            atomic_write(run.config_path, config.to_json().encode())
-            run.write_status("running", epochs=config.epochs, epochs_completed=0)
+            files.atomic_write(run.config_path, config.to_json().encode())
+            run.write_status(state, epochs=config.epochs, epochs_completed=0)
         except OSError as exc:
             # A folder without its config is no run at all: leave nothing behind.
             shutil.rmtree(path, ignore_errors=True)
@@ -151,7 +174,7 @@ class Run:
 
         An id or prefix names a folder directly inside ``runs_dir``: one holding a path
         separator or ``..`` is only ever taken as the path it spells, so an id can never
-        reach outside the runs folder.
+        reach outside the runs folder. Raises ``CheckpointError`` if there is no such run.
         """
         path = Path(ref).expanduser()
         if (path / "config.json").is_file():
@@ -172,9 +195,16 @@ class Run:
         raise CheckpointError(f"no run {text!r} in {base}")
 
     def config(self) -> TrainConfig:
+        """The run's settings; ``CheckpointError`` if ``config.json`` is missing or unusable."""
         try:
-            return TrainConfig.load(self.config_path)
-        except ConfigError as exc:
+            text = files.read_text(self.config_path)
+        except OSError as exc:
+            raise CheckpointError(
+                f"{self.path}: cannot read its config.json ({exc.strerror or exc})"
+            ) from None
+        try:
+            return TrainConfig.from_dict(json.loads(text))
+        except ValueError as exc:  # ConfigError is a ValueError, as is bad JSON
             raise CheckpointError(f"{self.path}: its config.json is unusable: {exc}") from None
 
     # --- the lock -------------------------------------------------------------------
@@ -183,7 +213,10 @@ class Run:
         """Take the run's lock for this process; ``CheckpointError`` if another holds it."""
         if self._lock_fd is not None:
             return
-        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDONLY | _DIRECTORY)
+        except OSError as exc:
+            raise CheckpointError(f"cannot open run {self.path}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -191,76 +224,82 @@ class Run:
             raise CheckpointError(f"run {self.id} is being trained by another process") from None
         self._lock_fd = fd
 
-    def remove_temp_files(self) -> None:
-        """Delete what a kill inside ``atomic_write`` left; call only holding the lock."""
-        for name in ("config.json", "status.json", "last.pt", "best.pt"):
-            for leftover in self.path.glob(f".{name}.*.tmp"):
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
-
-    @property
-    def lock_fd(self) -> int:
-        """The descriptor holding the lock (for handing it to a child process)."""
-        if self._lock_fd is None:
-            raise CheckpointError(f"run {self.id} is not locked by this process")
-        return self._lock_fd
-
-    def adopt_lock(self, fd: int) -> None:
-        """Hold the lock through ``fd``, inherited from the process that took it."""
-        self._lock_fd = fd
-
     def release(self) -> None:
+        """Let go of the lock (if held) and close the metrics log."""
+        self.close_metrics()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-        self.close_metrics()
 
     def is_locked(self) -> bool:
-        """True while some process trains this run."""
+        """True while some process trains this run (probed read-only: anyone may ask)."""
         if self._lock_fd is not None:
             return True
         try:
-            fd = os.open(self.path / "lock", os.O_RDWR)
+            fd = os.open(self.path, os.O_RDONLY | _DIRECTORY)
         except OSError:
             return False
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
         finally:
             os.close(fd)
         return False
 
+    def remove_temp_files(self) -> None:
+        """Delete what a kill inside ``atomic_write`` left; call only holding the lock."""
+        for leftover in self.path.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
     # --- status ---------------------------------------------------------------------
 
-    def write_status(self, state: str, **fields: Any) -> None:
+    def write_status(self, state: RunState | str, **fields: Any) -> None:
+        """Update ``status.json``: ``state``, this process's pid and host, and ``fields``.
+
+        ``ValueError`` for a state not in ``RunState``; ``OSError`` if it cannot be written.
+        """
+        state = RunState(state)
         status = self.read_status()
         status.update(fields)
-        status.update(state=state, pid=os.getpid(), host=socket.gethostname(), updated=_now())
+        status.update(state=state.value, host=socket.gethostname(), updated=_now())
+        status.setdefault("pid", os.getpid())
+        if state != RunState.STARTING:
+            status["pid"] = os.getpid()
         status.setdefault("started", _now())
-        atomic_write(self.status_path, (json.dumps(status, indent=2) + "\n").encode())
+        files.atomic_write(self.status_path, (json.dumps(status, indent=2) + "\n").encode())
 
     def read_status(self) -> dict[str, Any]:
+        """``status.json`` as a dict; {} when missing, unreadable, not JSON or not an object."""
         try:
-            status = json.loads(self.status_path.read_text())
-            return status if isinstance(status, dict) else {}
+            status = json.loads(files.read_bytes(self.status_path))
         except (OSError, ValueError):
             return {}
+        return status if isinstance(status, dict) else {}
 
-    def state(self) -> str:
-        """running, finished, failed or interrupted (a dead "running" run is interrupted)."""
+    def state(self) -> RunState:
+        """The run's state on disk; a "running" or "starting" run whose trainer is gone is
+        interrupted."""
         status = self.read_status()
-        state = status.get("state", "interrupted")
-        if state == "running" and not self.is_locked():
-            return "interrupted"
-        return state if state in STATES else "interrupted"
+        state = RunState.parse(status.get("state"), RunState.INTERRUPTED)
+        if state not in DISK_STATES:
+            return RunState.INTERRUPTED
+        if state == RunState.RUNNING and not self.is_locked():
+            return RunState.INTERRUPTED
+        if state == RunState.STARTING and not self.is_locked():
+            pid = status.get("pid")
+            alive = isinstance(pid, int) and status.get("host") == socket.gethostname()
+            return RunState.STARTING if alive and pid_alive(pid) else RunState.INTERRUPTED
+        return state
 
     # --- metrics --------------------------------------------------------------------
 
     def append_event(self, event: Event) -> None:
+        """Append ``event`` as one JSON line to ``metrics.jsonl`` and flush it."""
         if self._metrics_file is None:
-            self._metrics_file = open(self.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
-        self._metrics_file.write(json.dumps(event.to_dict()) + "\n")
+            self._metrics_file = files.open_append(self.metrics_path)
+        self._metrics_file.write((json.dumps(event.to_dict()) + "\n").encode())
         self._metrics_file.flush()
 
     def sync_metrics(self) -> int:
@@ -269,15 +308,26 @@ class Run:
             self._metrics_file.flush()
             os.fsync(self._metrics_file.fileno())
         try:
-            return self.metrics_path.stat().st_size
+            return files.regular_size(self.metrics_path)
         except FileNotFoundError:
             return 0
 
-    def truncate_metrics(self, size: int) -> None:
-        """Drop events logged after the checkpoint being resumed from."""
+    def truncate_metrics(self, size: int) -> int:
+        """Drop events logged after the checkpoint being resumed from.
+
+        Cuts at the last complete line at or before ``size`` bytes and never extends
+        the file; returns where it cut (less than ``size`` when the log had changed).
+        """
         self.close_metrics()
-        with contextlib.suppress(FileNotFoundError), open(self.metrics_path, "r+b") as f:
-            f.truncate(size)
+        try:
+            raw = files.read_bytes(self.metrics_path, files.LOG_FILE_LIMIT)
+        except FileNotFoundError:
+            return 0
+        head = raw[: max(size, 0)]
+        cut = head.rfind(b"\n") + 1
+        if cut < len(raw):
+            files.truncate(self.metrics_path, cut)
+        return cut
 
     def close_metrics(self) -> None:
         if self._metrics_file is not None:
@@ -286,49 +336,34 @@ class Run:
             self._metrics_file = None
 
     def read_metrics(self) -> MetricsLog:
-        """Every event in the log; a torn last line (a kill mid-write) is skipped and reported."""
+        """Every event in the log; a torn last line (a kill mid-write) is skipped and reported,
+        and lines that are not events are counted."""
         try:
-            raw = self.metrics_path.read_bytes()
-        except FileNotFoundError:
+            raw = files.read_bytes(self.metrics_path, files.LOG_FILE_LIMIT)
+        except OSError:
             return MetricsLog([], False, 0)
-        lines = raw.split(b"\n")
-        torn = bool(lines and lines[-1])  # a complete log ends with a newline
-        events, bad = [], 0
-        for i, line in enumerate(lines):
-            if not line:
-                continue
-            try:
-                event = event_from_dict(json.loads(line))
-            except ValueError:
-                event = None
-            if event is None:
-                if not (torn and i == len(lines) - 1):
-                    bad += 1
-                continue
-            events.append(event)
+        torn = bool(raw) and not raw.endswith(b"\n")  # a complete log ends with a newline
+        whole = raw[: raw.rfind(b"\n") + 1] if torn else raw
+        events, bad = parse_events(whole)
         return MetricsLog(events, torn, bad)
 
     # --- checkpoints ----------------------------------------------------------------
 
     def save_checkpoint(self, state: dict[str, Any], *, best: bool = False) -> Path:
-        import io
-
-        import torch
-
-        buffer = io.BytesIO()
-        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, buffer)
-        data = buffer.getvalue()
+        """Write ``last.pt`` (and first ``best.pt`` when ``best``) atomically; returns last.pt."""
+        data = encode_checkpoint(state)
         # best.pt first: a kill between the two leaves the older last.pt, and resuming
         # from it redoes the epoch and writes best.pt again, so the two never disagree.
         if best:
-            atomic_write(self.best_path, data)
-        atomic_write(self.last_path, data)
+            files.atomic_write(self.best_path, data)
+        files.atomic_write(self.last_path, data)
         return self.last_path
 
     def has_checkpoint(self) -> bool:
-        return self.last_path.is_file()
+        return self.last_path.is_file() and not self.last_path.is_symlink()
 
     def load_checkpoint(self, which: str = "last") -> dict[str, Any]:
+        """The ``best`` (falling back to ``last``) or ``last`` checkpoint; ``CheckpointError``."""
         path = self.best_path if which == "best" else self.last_path
         if which == "best" and not path.is_file():
             path = self.last_path
@@ -337,21 +372,22 @@ class Run:
     # --- cross-process control ------------------------------------------------------
 
     def request(self, command: str) -> None:
-        """Ask the process training this run to pause, resume or stop."""
-        if command not in ("pause", "resume", "stop"):
-            raise ValueError(f"unknown command {command!r}")
-        payload = {"command": command, "at": _now(), "nonce": secrets.token_hex(4)}
-        atomic_write(self.control_path, json.dumps(payload).encode())
+        """Ask the process training this run to pause, resume or stop (``RemoteControl``)."""
+        from engine.control import RemoteControl
+
+        RemoteControl(self).request(command)
 
     def read_request(self) -> tuple[str, str] | None:
         """The latest (command, nonce) written by ``request``, if any."""
-        try:
-            payload = json.loads(self.control_path.read_text())
-            return str(payload["command"]), str(payload["nonce"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        from engine.control import read_request
+
+        request = read_request(self)
+        if "command" in request and "nonce" in request:
+            return request["command"], request["nonce"]
+        return None
 
     def delete(self) -> None:
+        """Remove the folder; ``CheckpointError`` while a process trains it."""
         if self.is_locked():
             raise CheckpointError(f"run {self.id} is training now; stop it before deleting")
         shutil.rmtree(self.path)
@@ -362,77 +398,31 @@ class MetricsFollower:
 
     ``poll()`` returns the events appended since the last call (complete lines only; a
     line being written is picked up next time). If the log shrinks, as when a run is
-    resumed from an earlier checkpoint, it starts again from the top and ``reset`` is
-    set so the reader can clear what it showed.
+    resumed from an earlier checkpoint, it starts again from the top.
     """
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self.offset = 0
-        self.reset = False
 
     def poll(self) -> list[Event]:
-        self.reset = False
         try:
-            size = self.run.metrics_path.stat().st_size
-        except FileNotFoundError:
+            size = files.regular_size(self.run.metrics_path)
+        except OSError:
             return []
         if size < self.offset:
-            self.offset, self.reset = 0, True
+            self.offset = 0
         if size == self.offset:
             return []
-        with open(self.run.metrics_path, "rb") as f:
-            f.seek(self.offset)
-            chunk = f.read(size - self.offset)
+        try:
+            chunk = files.read_range(self.run.metrics_path, self.offset, size - self.offset)
+        except OSError:
+            return []
         end = chunk.rfind(b"\n")
         if end < 0:
             return []
         self.offset += end + 1
-        events = []
-        for line in chunk[:end].split(b"\n"):
-            try:
-                event = event_from_dict(json.loads(line))
-            except ValueError:
-                continue
-            if event is not None:
-                events.append(event)
-        return events
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; anything else is a ``CheckpointError``."""
-    import pickle
-
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        match = re.search(r"GLOBAL ([\w.]+)", text)
-        if match:
-            raise CheckpointError(
-                f"{path}: refused: the file holds objects that could run code when loaded "
-                f"(it asks for {match.group(1)}); only tensors and plain data are accepted"
-            ) from None
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint (damaged or not a torch checkpoint)"
-        ) from None
-    except Exception as exc:  # torch raises several types for a damaged zip or pickle
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:160]})"
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an fmnist-tui checkpoint")
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint version {state.get('version')} is not supported "
-            f"(this fmnist-tui reads version {CHECKPOINT_VERSION})"
-        )
-    return state
+        return parse_events(chunk[:end])[0]
 
 
 @dataclass(frozen=True)
@@ -442,7 +432,7 @@ class RunInfo:
     id: str
     path: Path
     started: str
-    state: str
+    state: RunState
     config: TrainConfig | None
     epochs_completed: int
     epochs: int

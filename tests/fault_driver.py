@@ -32,9 +32,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import engine.runs
+import engine.files
+import engine.loop
 from engine.runs import Run, list_runs
-from engine.trainer import Trainer
 from tui.cli import main
 
 KINDS = ("atomic_write", "append", "step")
@@ -92,9 +92,9 @@ def install(kill: dict[str, Any] | None, counters: dict[str, _Counter]) -> None:
     for kind in KINDS:
         counters[kind] = _Counter(kill["call"] if kill.get("kind") == kind else 0)
     only = kill.get("file")
-    real_write = engine.runs.atomic_write
+    real_write = engine.files.atomic_write
     real_append = Run.append_event
-    real_step = Trainer._train_step
+    real_step = engine.loop.train_step
 
     def atomic_write(path: Path, data: bytes) -> None:
         counters.setdefault(path.name, _Counter()).hit()
@@ -116,14 +116,14 @@ def install(kill: dict[str, Any] | None, counters: dict[str, _Counter]) -> None:
                 _TornFile(f, kill["fraction"]).write(line)
         real_append(self, event)
 
-    def train_step(self: Trainer, *args: Any, **kwargs: Any) -> Any:
+    def train_step(*args: Any, **kwargs: Any) -> Any:
         if counters["step"].hit():
             _die()
-        return real_step(self, *args, **kwargs)
+        return real_step(*args, **kwargs)
 
-    engine.runs.atomic_write = atomic_write
+    engine.files.atomic_write = atomic_write
     Run.append_event = append_event
-    Trainer._train_step = train_step
+    engine.loop.train_step = train_step
 
 
 def spawn(argv: list[str], out: Path, kill: dict[str, Any] | None) -> int:

@@ -28,12 +28,14 @@ import pytest
 import torch
 from test_config import bad_texts
 
-import engine.runs
-from engine.config import FIELDS, parse_text
+import engine.files
+import engine.optim
+from engine.config import FIELDS, TrainConfig, parse_text
 from engine.data import FILES, ImageData, write_idx
 from engine.errors import CheckpointError, ConfigError
 from engine.events import CheckpointSaved, EpochEnd
-from engine.runs import Run, atomic_write, list_runs, load_checkpoint
+from engine.files import atomic_write
+from engine.runs import Run, list_runs, load_checkpoint
 from engine.trainer import Trainer
 from helpers import cfg, synthetic
 from tui.cli import main
@@ -537,7 +539,7 @@ def test_signal_stops_the_app_at_a_batch_resumably(
 
 def fail_writes(monkeypatch, code: int, *, name: str, nth: int) -> None:
     """The ``nth`` atomic write of file ``name`` fails with ``code`` (say ENOSPC)."""
-    real = engine.runs.atomic_write
+    real = engine.files.atomic_write
     seen = {"n": 0}
 
     def atomic_write(path: Path, data: bytes) -> None:
@@ -547,7 +549,7 @@ def fail_writes(monkeypatch, code: int, *, name: str, nth: int) -> None:
                 raise OSError(code, os.strerror(code), str(path))
         real(path, data)
 
-    monkeypatch.setattr(engine.runs, "atomic_write", atomic_write)
+    monkeypatch.setattr(engine.files, "atomic_write", atomic_write)
 
 
 def fail_epoch_line(monkeypatch, code: int, epoch: int) -> None:
@@ -655,19 +657,20 @@ def test_failed_atomic_write_keeps_the_old_file_and_no_temporary(
 
 def run_out_of_memory(monkeypatch, where: str) -> None:
     """Raise the device's out-of-memory error in the training forward or the evaluation."""
-    real = Trainer._build_loss
+    real = engine.optim.build_loss
 
-    def build_loss(self: Trainer):
-        loss_fn = real(self)
+    def build_loss(config: TrainConfig):
+        loss_fn = real(config)
 
         def loss(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-            if self.model.training == (where == "train"):
+            # Evaluation runs under inference mode; a training step records gradients.
+            if torch.is_grad_enabled() == (where == "train"):
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 48.00 GiB")
             return loss_fn(outputs, target)
 
         return loss
 
-    monkeypatch.setattr(Trainer, "_build_loss", build_loss)
+    monkeypatch.setattr(engine.optim, "build_loss", build_loss)
 
 
 @pytest.mark.parametrize("where", ["train", "eval"])
@@ -689,11 +692,14 @@ def test_out_of_memory_fails_the_run_suggesting_a_smaller_batch(
 async def test_out_of_memory_in_the_app_is_a_notification_and_the_app_stays_up(
     tmp_path: Path, monkeypatch
 ) -> None:
+    from pane_helpers import Notifications
+
     from tui.app import FmnistApp
 
     run_out_of_memory(monkeypatch, "train")
     app = FmnistApp(cfg(tmp_path, batch_size=512), data=synthetic(256, 64))
-    async with app.run_test(size=(100, 32)) as pilot:
+    notes = Notifications()
+    async with app.run_test(size=(100, 32), message_hook=notes) as pilot:
         await pilot.pause()
         app.action_start()
         for _ in range(400):  # the worker fails within a batch; 20 s is plenty
@@ -701,8 +707,7 @@ async def test_out_of_memory_in_the_app_is_a_notification_and_the_app_stays_up(
             if app.run_state == "idle":
                 break
         assert app.is_running and app.run_state == "idle"
-        messages = [n.message for n in app._notifications]
-        assert any("out of memory" in m and "smaller batch size" in m for m in messages)
+        assert any("out of memory" in m and "smaller batch size" in m for m in notes)
         await pilot.press("1")  # still answering keys
         assert app.current_pane == "data"
     [info] = list_runs(tmp_path / "runs")

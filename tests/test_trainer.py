@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import engine.optim
 from engine.config import TrainConfig
 from engine.errors import TrainingError
 from engine.events import BatchEnd, CheckpointSaved, EpochEnd, Failed, Finished, RunStarted
@@ -130,11 +131,11 @@ def test_stop_through_the_run_folder(tmp_path, monkeypatch) -> None:
 
 def test_nan_loss_fails_the_run_with_a_reason(tmp_path, monkeypatch) -> None:
     # A diverging run, injected: the loss turns NaN from the 6th batch on.
-    original = Trainer._build_loss
+    original = engine.optim.build_loss
     calls = []
 
-    def diverging(self):
-        loss_fn = original(self)
+    def diverging(config):
+        loss_fn = original(config)
 
         def loss(outputs, target):
             calls.append(1)
@@ -143,7 +144,7 @@ def test_nan_loss_fails_the_run_with_a_reason(tmp_path, monkeypatch) -> None:
 
         return loss
 
-    monkeypatch.setattr(Trainer, "_build_loss", diverging)
+    monkeypatch.setattr(engine.optim, "build_loss", diverging)
     events = []
     trainer = Trainer(cfg(tmp_path), data=synthetic(), listeners=(events.append,))
     with pytest.raises(TrainingError, match="loss became"):
@@ -227,6 +228,13 @@ def test_real_set_one_epoch_learns(tmp_path, fashion) -> None:
 
 
 def test_no_torch_threads_leak_across_runs(tmp_path) -> None:
-    before = torch.get_num_threads()
-    Trainer(cfg(tmp_path, epochs=1), data=synthetic(), record=False).fit()
-    assert torch.get_num_threads() == before
+    # torch's thread count is process-wide: a run must leave it as it found it. Start
+    # from a count no trainer would pick by itself (one more than torch's default), so
+    # a trainer that set its own (every core, say) and kept it shows here.
+    default = torch.get_num_threads()
+    torch.set_num_threads(default + 1)
+    try:
+        Trainer(cfg(tmp_path, epochs=1), data=synthetic(), record=False).fit()
+        assert torch.get_num_threads() == default + 1
+    finally:
+        torch.set_num_threads(default)

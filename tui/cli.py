@@ -121,8 +121,6 @@ def build_parser() -> Parser:
         help="train in a background process that outlives this terminal; "
         "watch it with `fmnist-tui attach`",
     )
-    # Used by --detach: train into a run folder the parent already made.
-    train.add_argument("--into-run", metavar="DIR", help=argparse.SUPPRESS)
 
     attach = sub.add_parser("attach", help="open the monitor on a run training elsewhere")
     attach.add_argument(
@@ -205,58 +203,48 @@ def _runs_dir(args: argparse.Namespace) -> str:
     return getattr(args, "runs_dir", None) or os.environ.get("FMNIST_RUNS") or "runs"
 
 
-def _detach(args: argparse.Namespace, config: TrainConfig | None) -> int:
-    """Start training in its own session, logging to the run folder, and return at once."""
-    import subprocess
-
-    from engine.device import select_device
+def _detach(args: argparse.Namespace, config: TrainConfig | None, epochs: int | None) -> int:
+    """Start training in its own session, logging to the run folder, and return once it runs."""
+    from engine.detach import spawn_detached
     from engine.runs import Run
 
-    if args.resume:
-        run = Run.open(args.resume, _runs_dir(args))
-        if run.is_locked():
-            raise UsageError(f"run {run.id} is already training")
-        extra = ["--resume", str(run.path)]
-        if "epochs" in vars(args):
-            extra += ["--epochs", str(args.epochs)]
+    if config is None:
+        source: TrainConfig | Run = Run.open(args.resume, _runs_dir(args))
     else:
-        assert config is not None
-        select_device(config.device)  # an absent device is reported here, not in a log
-        run = Run.create(config)
-        extra = ["--into-run", str(run.path)]
-    # The child inherits the run's lock, so the run never looks dead while it starts.
-    run.acquire()
-    lock_fd = run.lock_fd
-    log = open(run.log_path, "ab")  # noqa: SIM115 - handed to the child
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "train", *extra],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        pass_fds=(lock_fd,),
-        env={**os.environ, "FMNIST_TUI_LOCK_FD": str(lock_fd)},
-    )
-    log.close()
-    run.release()
+        source = config
+    started = spawn_detached(source, epochs=epochs)
+    run = started.run
     if args.json:
-        print(
-            json.dumps(
-                {"event": "detached", "run_id": run.id, "run_dir": str(run.path), "pid": child.pid}
-            )
-        )
+        report = {"event": "detached", "run_id": run.id, "run_dir": str(run.path)}
+        print(json.dumps({**report, "pid": started.pid}))
     else:
-        print(f"training run {run.id} in the background (pid {child.pid})")
+        print(f"training run {run.id} in the background (pid {started.pid})")
         print(f"  log:    {run.log_path}")
         print(f"  watch:  fmnist-tui attach {run.id}")
     return EXIT_OK
 
 
-def _adopt_lock(run: Any) -> None:
-    """Take over the lock a detaching parent passed down, instead of locking anew."""
-    fd = os.environ.pop("FMNIST_TUI_LOCK_FD", None)
-    if fd is not None and fd.isdigit():
-        run.adopt_lock(int(fd))
+def _resume_epochs(args: argparse.Namespace) -> int | None:
+    """The new total of epochs for ``--resume``, checked against the run before torch loads."""
+    from engine.runs import Run
+    from engine.state import RunState
+
+    changed = [n for n in FIELDS if n in vars(args) and n not in ("epochs", "runs_dir")]
+    if changed or args.config or args.preset:
+        raise UsageError(
+            "--resume continues a run with its saved settings; only --epochs may be "
+            f"given with it (got {', '.join(_flag(n) for n in changed) or '--config/--preset'})"
+        )
+    epochs = parse_text("epochs", args.epochs) if "epochs" in vars(args) else None
+    run = Run.open(args.resume, _runs_dir(args))
+    if run.state() == RunState.FINISHED and epochs is None:
+        done = run.read_status().get("epochs_completed")
+        done = done if isinstance(done, int) else run.config().epochs
+        raise UsageError(
+            f"run {run.id} has finished all {done} epochs; to train it further, give the "
+            f"new total with --epochs (e.g. --epochs {done + 5})"
+        )
+    return epochs
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -265,25 +253,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tui.progress import make_reporter
 
     if args.detach:
-        if args.into_run:
-            raise UsageError("--detach and --into-run do not go together")
-        return _detach(args, None if args.resume else config_from_args(args))
-    if args.into_run:
-        run = Run.open(args.into_run)
-        _adopt_lock(run)
-        trainer = Trainer(run.config(), run=run)
-        config = trainer.config
-    elif args.resume:
-        changed = [n for n in FIELDS if n in vars(args) and n not in ("epochs", "runs_dir")]
-        if changed or args.config or args.preset:
-            raise UsageError(
-                "--resume continues a run with its saved settings; only --epochs may be "
-                f"given with it (got {', '.join(_flag(n) for n in changed) or '--config/--preset'})"
-            )
-        epochs = parse_text("epochs", args.epochs) if "epochs" in vars(args) else None
-        run = Run.open(args.resume, _runs_dir(args))
-        _adopt_lock(run)
-        trainer = Trainer.resume(run, epochs=epochs)
+        if args.resume:
+            return _detach(args, None, _resume_epochs(args))
+        return _detach(args, config_from_args(args), None)
+    if args.resume:
+        epochs = _resume_epochs(args)
+        trainer = Trainer.resume(Run.open(args.resume, _runs_dir(args)), epochs=epochs)
         config = trainer.config
     else:
         config = config_from_args(args)

@@ -15,34 +15,11 @@ from typing import Any, TextIO
 from engine.config import TrainConfig
 from engine.events import (
     BatchEnd,
-    CheckpointSaved,
     EpochEnd,
     Event,
-    Failed,
-    Finished,
     RunStarted,
-    StateChanged,
 )
-
-
-def _epoch_line(e: EpochEnd) -> str:
-    best = " best" if e.is_best else ""
-    return (
-        f"epoch {e.epoch}/{e.epochs}  train loss {e.train_loss:.4f} acc {e.train_accuracy:.4f}  "
-        f"test loss {e.test_loss:.4f} acc {e.test_accuracy:.4f}{best}  "
-        f"{e.samples_per_second:,.0f} samples/s  {e.epoch_seconds:.1f} s  lr {e.lr:.2e}"
-    )
-
-
-def _started_lines(e: RunStarted) -> list[str]:
-    resumed = f" (resumed at epoch {e.start_epoch})" if e.resumed else ""
-    lines = [
-        f"run {e.run_id or '(not recorded)'}{resumed}",
-        f"data: {e.data_source}; {e.train_size:,} train / {e.test_size:,} test images",
-        f"device: {e.device}; {e.parameters:,} parameters",
-    ]
-    lines += [f"note: {n}" for n in e.notes]
-    return lines
+from engine.textlog import TextLog
 
 
 class Reporter:
@@ -75,34 +52,15 @@ class PlainReporter(Reporter):
 
     def __init__(self, out: TextIO = sys.stdout) -> None:
         self.out = out
+        self._text = TextLog()
 
     def _say(self, text: str) -> None:
         self.out.write(text + "\n")
         self.out.flush()
 
     def on_event(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
-            for line in _started_lines(event):
-                self._say(line)
-        elif isinstance(event, EpochEnd):
-            self._say(_epoch_line(event))
-        elif isinstance(event, StateChanged) and event.state == "paused":
-            self._say("paused")
-        elif isinstance(event, Finished):
-            self._say(
-                f"{event.status}: {event.epochs_completed} epochs, best test accuracy "
-                f"{event.best_accuracy:.4f}, final {event.final_accuracy:.4f}, "
-                f"{event.elapsed:.1f} s"
-                + (
-                    "; resume with `fmnist-tui train --resume RUN`"
-                    if event.status == "stopped"
-                    else ""
-                )
-            )
-        elif isinstance(event, Failed):
-            self._say(f"failed: {event.reason}")
-        elif isinstance(event, CheckpointSaved) and event.reason in ("stop", "interrupt"):
-            self._say(f"checkpoint saved: {event.path}")
+        for line in self._text.lines(event):
+            self._say(line)
 
 
 class RichReporter(PlainReporter):
@@ -118,6 +76,7 @@ class RichReporter(PlainReporter):
             TimeElapsedColumn,
         )
 
+        self._text = TextLog()
         self.console = Console(stderr=False)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),

@@ -1,0 +1,174 @@
+"""Pause, resume and stop a run: from any thread of its process, or from another process.
+
+``RunControl`` is the trainer's side. Its methods may be called from any thread; the
+loop calls ``poll()`` at every batch boundary, which also reads the run folder's
+``control.json`` (at most every ``poll_seconds``) for requests another process wrote
+there with ``RemoteControl`` (``fmnist-tui attach``, the app's Runs pane). There is
+no network port: the folder is the only link.
+
+A stop is never lost. ``control.json`` holds the latest command and, beside it, the
+nonce of any stop ever asked for; a pause or resume written after a stop carries the
+stop along, so the trainer still stops.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from engine import files
+
+if TYPE_CHECKING:
+    from engine.runs import Run
+
+# How often the loop looks at the run folder for a request, in seconds.
+CONTROL_POLL_SECONDS = 0.25
+COMMANDS = ("pause", "resume", "stop")
+
+
+def read_request(run: Run) -> dict[str, str]:
+    """The run's control file as ``{"command", "nonce", "stop"}`` strings; {} if none or junk.
+
+    Reads without following a symlink or blocking on a FIFO, and at most
+    ``files.SMALL_FILE_LIMIT`` bytes.
+    """
+    try:
+        payload = json.loads(files.read_bytes(run.control_path))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(payload, dict):
+        return {}
+    return {
+        key: str(payload[key])
+        for key in ("command", "nonce", "stop")
+        if isinstance(payload.get(key), (str, int))
+    }
+
+
+class RemoteControl:
+    """Steer a run trained by another process, through its folder."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def request(self, command: str) -> None:
+        """Ask for ``pause``, ``resume`` or ``stop``; the trainer acts within a batch.
+
+        Raises ``ValueError`` for another command and ``OSError`` if the folder cannot
+        be written (full or read-only).
+        """
+        if command not in COMMANDS:
+            raise ValueError(f"unknown command {command!r}; one of {', '.join(COMMANDS)}")
+        nonce = secrets.token_hex(4)
+        payload: dict[str, Any] = {
+            "command": command,
+            "nonce": nonce,
+            "at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        }
+        stop = nonce if command == "stop" else read_request(self.run).get("stop")
+        if stop:
+            payload["stop"] = stop
+        files.atomic_write(self.run.control_path, json.dumps(payload).encode())
+
+    def pause(self) -> None:
+        self.request("pause")
+
+    def resume(self) -> None:
+        self.request("resume")
+
+    def stop(self, reason: str = "stop") -> None:
+        self.request("stop")
+
+
+class RunControl:
+    """The trainer's pause/resume/stop flags, set in-process or read from the run folder."""
+
+    def __init__(self, poll_seconds: float = CONTROL_POLL_SECONDS) -> None:
+        self.poll_seconds = poll_seconds
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+        self._stop_reason = "stop"
+        self._run: Run | None = None
+        self._seen: dict[str, str] = {}
+        self._signature: tuple[int, int, int] | None = None
+        self._next_poll = 0.0
+
+    # --- in-process (any thread) -----------------------------------------------------
+
+    def pause(self) -> None:
+        if not self._stop.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self, reason: str = "stop") -> None:
+        """Stop at the next batch boundary (a paused run wakes to stop)."""
+        if not self._stop.is_set():
+            self._stop_reason = reason
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def stop_reason(self) -> str:
+        return self._stop_reason
+
+    # --- the run folder (the training thread) -----------------------------------------
+
+    def watch(self, run: Run) -> None:
+        """Obey requests written to ``run``'s folder from now on (older ones are done with)."""
+        self._run = run
+        self._seen = read_request(run)
+        self._signature = self._stat()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        assert self._run is not None
+        try:
+            info = os.lstat(self._run.control_path)
+        except OSError:
+            return None
+        return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+    def poll(self, *, force: bool = False) -> None:
+        """Act on a request another process wrote since the last look (if one is due)."""
+        if self._run is None:
+            return
+        now = time.monotonic()
+        if not force and now < self._next_poll:
+            return
+        self._next_poll = now + self.poll_seconds
+        signature = self._stat()
+        if signature == self._signature:
+            return  # unchanged: not even opened
+        self._signature = signature
+        request = read_request(self._run)
+        if request.get("stop") and request.get("stop") != self._seen.get("stop"):
+            self.stop("stop")
+        elif request.get("nonce") and request.get("nonce") != self._seen.get("nonce"):
+            command = request.get("command")
+            if command == "pause":
+                self.pause()
+            elif command == "resume":
+                self.resume()
+            elif command == "stop":
+                self.stop("stop")
+        self._seen = request
+
+    def wait_while_paused(self) -> None:
+        """Block until resumed or stopped, looking at the run folder meanwhile."""
+        while not self._running.wait(self.poll_seconds):
+            self.poll(force=True)

@@ -1,0 +1,199 @@
+"""Detached runs: training in a process of its own that outlives the terminal that asked.
+
+``spawn_detached(config)`` creates the run folder and starts ``python -m engine.detach``
+in a new session; ``spawn_detached(run)`` resumes (or, with ``epochs``, extends) a run
+the same way. The child takes the run's lock itself and records its pid in
+``status.json`` before anything slow (importing torch, loading data), and
+``spawn_detached`` returns once the status shows it, or raises with the child's reason.
+No lock descriptor, environment variable or scraped output passes between them: the
+run folder is the only link. The child writes plain lines to ``output.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine import files
+from engine.config import TrainConfig
+from engine.errors import CheckpointError, EngineError, TrainingError
+from engine.events import Event
+from engine.runs import Run
+from engine.state import RunState
+
+# Seconds the child may take to take the run and record its pid.
+START_TIMEOUT = 30.0
+POLL_SECONDS = 0.05
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class LaunchError(EngineError):
+    """The detached run could not be started; the message says why."""
+
+
+@dataclass(frozen=True)
+class Detached:
+    """A run training in its own process: the run and that process's pid."""
+
+    run: Run
+    pid: int
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.path
+
+
+def spawn_detached(
+    source: TrainConfig | Run | str | Path,
+    *,
+    epochs: int | None = None,
+    timeout: float = START_TIMEOUT,
+) -> Detached:
+    """Start a new run (``source`` a config) or resume one (a run or its folder), detached.
+
+    ``epochs`` sets a resumed run's new total. Returns once the child holds the run and
+    ``status.json`` names it as running, within ``timeout`` seconds. Raises
+    ``CheckpointError`` for a run that is training already or cannot be created, and
+    ``LaunchError`` with the child's reason if it fails or does not start in time.
+    """
+    if isinstance(source, TrainConfig):
+        run = Run.create(source, state=RunState.STARTING)
+        args = ["--new"]
+    else:
+        run = source if isinstance(source, Run) else Run(Path(source))
+        if run.is_locked():
+            raise CheckpointError(f"run {run.id} is already training")
+        args = ["--resume"] + (["--epochs", str(epochs)] if epochs is not None else [])
+    try:
+        log = files.open_append(run.log_path)
+    except OSError as exc:
+        raise LaunchError(f"cannot write {run.log_path}: {exc.strerror or exc}") from None
+    with log:
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "engine.detach", str(run.path.resolve()), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise LaunchError(f"could not start the detached run: {exc}") from None
+    # Reap the child when it ends, so a long-lived caller (the app) keeps no zombie.
+    threading.Thread(target=child.wait, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while True:
+        status = run.read_status()
+        if status.get("pid") == child.pid:
+            if status.get("state") == RunState.RUNNING.value:
+                return Detached(run, child.pid)
+            if status.get("state") == RunState.FAILED.value:
+                raise LaunchError(f"the run did not start: {status.get('reason') or 'no reason'}")
+        if child.poll() is not None:
+            raise LaunchError(f"the run did not start: {_last_line(run.log_path)}")
+        if time.monotonic() > deadline:
+            raise LaunchError(f"the run did not start within {timeout:.0f} s")
+        time.sleep(POLL_SECONDS)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        text = files.read_text(path, files.SMALL_FILE_LIMIT)
+    except OSError:
+        return "no reason given"
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].removeprefix("error: ") if lines else "no reason given"
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
+    """While inside, SIGINT, SIGTERM and SIGHUP call ``stop("interrupt")`` (``trainer.stop``)."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        stop("interrupt")
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The detached child: take the run, record this pid, train, log plain lines."""
+    from engine.textlog import TextLog
+    from engine.trainer import Trainer
+
+    parser = argparse.ArgumentParser(prog="python -m engine.detach")
+    parser.add_argument("run_dir")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--new", action="store_true")
+    mode.add_argument("--resume", action="store_true")
+    parser.add_argument("--epochs", type=int)
+    args = parser.parse_args(argv)
+    run = Run(Path(args.run_dir))
+    try:
+        run.acquire()
+    except CheckpointError as exc:
+        print(f"error: {exc}", flush=True)
+        return 2
+    before = run.read_status()
+    try:
+        run.write_status(RunState.RUNNING, reason="")
+        config = run.config()
+    except (OSError, EngineError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        print(f"error: {reason}", flush=True)
+        return 2
+    text = TextLog()
+
+    def say(event: Event) -> None:
+        for line in text.lines(event):
+            with contextlib.suppress(OSError):
+                print(line, flush=True)
+
+    if args.resume:
+        trainer = Trainer.resume(run, epochs=args.epochs, listeners=(say,))
+    else:
+        trainer = Trainer(config, run=run, listeners=(say,))
+    started = threading.Event()
+    trainer.add_listener(lambda _e: started.set())
+    code = 0
+    with stop_on_signals(trainer.stop):
+        try:
+            result = trainer.fit()
+            interrupted = trainer.control.stop_reason == "interrupt"
+            code = 130 if result.status == RunState.STOPPED and interrupted else 0
+        except TrainingError as exc:
+            print(f"training failed: {exc}", flush=True)
+            code = 1
+        except EngineError as exc:
+            print(f"error: {exc}", flush=True)
+            if args.resume and not started.is_set():
+                _restore_status(run, before)
+            code = 2
+    return code
+
+
+def _restore_status(run: Run, before: dict[str, object]) -> None:
+    """A resume that never started leaves the run's status as it was."""
+    state = RunState.parse(before.get("state"), RunState.INTERRUPTED)
+    if state.live:
+        state = RunState.INTERRUPTED
+    fields = {k: v for k, v in before.items() if k not in ("state", "pid", "host", "updated")}
+    with contextlib.suppress(OSError):
+        run.write_status(state, **fields)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""What one setting accepts: ``FieldSpec``, the allowed choices, and the one validator.
+
+``TrainConfig`` declares its fields with ``setting``, which stores a ``FieldSpec``'s
+parts in the dataclass field's metadata; ``engine.config`` builds ``FIELDS`` from them.
+``parse_field`` turns typed text into a value and ``check_field`` validates a value of
+the right Python type, so a form field, a CLI flag and a config file are checked by the
+same code. No torch import: this module is cheap.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import ConfigError
+
+MODELS = ("mlp", "cnn")
+ACTIVATIONS = (
+    "relu",
+    "leaky_relu",
+    "gelu",
+    "silu",
+    "elu",
+    "selu",
+    "celu",
+    "mish",
+    "relu6",
+    "hardswish",
+    "softplus",
+    "tanh",
+    "sigmoid",
+)
+LOSSES = ("cross_entropy", "nll", "mse")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("none", "cosine", "step", "onecycle")
+PRECISIONS = ("fp32", "bf16", "fp16")
+DATA_SOURCES = ("fashion-mnist", "custom")
+RESIZE_POLICIES = ("resize", "pad", "reject")
+COLOR_POLICIES = ("grayscale", "reject")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{0,64}$")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a field accepts, for validation, form widgets and CLI flags alike.
+
+    ``low`` and ``high`` bound numbers and each item of an "ints" list (inclusive unless
+    ``low_open`` / ``high_open``); ``choices`` lists a "choice" field's values;
+    ``max_items`` caps the length of an "ints" list.
+    """
+
+    name: str
+    kind: str  # "int", "float", "bool", "choice", "ints", "text", "device"
+    default: Any
+    help: str
+    group: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: the value must be strictly greater than ``low``
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    max_items: int = 8
+
+    def allowed(self) -> str:
+        """What this field accepts, in words."""
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "device":
+            return "auto, cpu, mps, cuda or cuda:N"
+        if self.kind == "text":
+            if self.name == "name":
+                return "up to 64 letters, digits, '.', '_' or '-'"
+            return "a path or text"
+        noun = {"int": "a whole number", "float": "a number", "ints": "a list of whole numbers"}[
+            self.kind
+        ]
+        if self.kind == "ints":
+            noun = f"1 to {self.max_items} whole numbers separated by commas, each"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'greater than' if self.low_open else 'at least'} {number(self.low)}")
+        if self.high is not None:
+            parts.append(f"{'less than' if self.high_open else 'at most'} {number(self.high)}")
+        return noun + (" " + " and ".join(parts) if parts else "")
+
+
+# Names people type for a setting, mapped to its real name, for "did you mean" hints.
+ALIASES = {
+    "learning_rate": "lr",
+    "optimiser": "optimizer",
+    "scheduler": "schedule",
+    "lr_schedule": "schedule",
+    "hidden": "hidden_sizes",
+    "hidden_size": "hidden_sizes",
+    "batch": "batch_size",
+    "epoch": "epochs",
+    "wd": "weight_decay",
+    "architecture": "model",
+}
+
+
+def closest_name(key: str, names: Iterable[str]) -> str | None:
+    """The setting an unknown ``key`` probably means: an alias, else a close spelling."""
+    if key in ALIASES:
+        return ALIASES[key]
+    matches = difflib.get_close_matches(key, list(names), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def number(x: float) -> str:
+    """``x`` as a person writes it in a message: ``3`` rather than ``3.0``, ``1e-05``."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def setting(default: Any, help: str, kind: str, group: str, **spec: Any) -> Any:
+    """A dataclass field of ``TrainConfig`` carrying its ``FieldSpec`` parts as metadata.
+
+    ``spec`` takes the optional ``FieldSpec`` attributes (``low``, ``choices``, ...).
+    Typed ``Any`` so that each field's annotation, not this call, gives its type.
+    """
+    return field(default=default, metadata={"kind": kind, "help": help, "group": group, **spec})
+
+
+def parse_field(spec: FieldSpec, text: str) -> Any:
+    """Turn typed text into ``spec``'s value, or raise ``ConfigError`` saying what is allowed.
+
+    "int" gives an ``int`` (``_`` separators allowed), "float" a ``float``, "bool" a
+    ``bool`` (true/yes/on/1, false/no/off/0), "ints" a ``tuple[int, ...]`` (commas or
+    spaces between), "choice" and "device" lower-case text, "text" the text stripped.
+    """
+    name = spec.name
+    raw = text.strip()
+    bad = ConfigError([f"{name}: got {text!r}; expected {spec.allowed()}"])
+    if spec.kind == "int":
+        if not re.fullmatch(r"[+-]?\d+", raw.replace("_", "")):
+            raise bad
+        value: Any = int(raw.replace("_", ""))
+    elif spec.kind == "float":
+        try:
+            value = float(raw)
+        except ValueError:
+            raise bad from None
+    elif spec.kind == "bool":
+        lowered = raw.lower()
+        if lowered in ("true", "yes", "on", "1"):
+            value = True
+        elif lowered in ("false", "no", "off", "0"):
+            value = False
+        else:
+            raise bad
+    elif spec.kind == "ints":
+        parts = [p for p in re.split(r"[,\s]+", raw) if p]
+        if not parts or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
+            raise bad
+        value = tuple(int(p) for p in parts)
+    elif spec.kind == "choice":
+        value = raw.lower()
+        if value not in spec.choices and value.replace("-", "_") in spec.choices:
+            value = value.replace("-", "_")
+    elif spec.kind == "device":
+        value = raw.lower()
+    else:
+        value = raw
+    checked, problem = check_field(spec, value)
+    if problem:
+        raise ConfigError([problem])
+    return checked
+
+
+def check_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
+    """Validate one value of the right Python type; return it (normalised) or a problem.
+
+    Normalised: a "float" field's int becomes a ``float``, an "ints" list a tuple. The
+    problem, when there is one, reads ``name: got VALUE; expected WHAT``.
+    """
+
+    def problem() -> tuple[Any, str]:
+        return value, f"{spec.name}: got {value!r}; expected {spec.allowed()}"
+
+    if spec.kind == "bool":
+        return (value, None) if isinstance(value, bool) else problem()
+    if spec.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return problem()
+        return (value, None) if _in_bounds(spec, value) else problem()
+    if spec.kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return problem()
+        if not math.isfinite(value) or not _in_bounds(spec, value):
+            return problem()
+        return float(value), None
+    if spec.kind == "ints":
+        if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= spec.max_items:
+            return problem()
+        if any(
+            isinstance(v, bool) or not isinstance(v, int) or not _in_bounds(spec, v) for v in value
+        ):
+            return problem()
+        return tuple(value), None
+    if spec.kind == "choice":
+        return (value, None) if isinstance(value, str) and value in spec.choices else problem()
+    if spec.kind == "device":
+        ok = isinstance(value, str) and DEVICE_PATTERN.match(value)
+        return (value, None) if ok else problem()
+    if not isinstance(value, str) or "\x00" in value or len(value) > 4096:
+        return problem()
+    if spec.name == "name" and not NAME_PATTERN.match(value):
+        return problem()
+    if spec.name == "runs_dir" and not value.strip():
+        return value, f"runs_dir: must not be empty; expected {spec.allowed()}"
+    return value, None
+
+
+def _in_bounds(spec: FieldSpec, value: float) -> bool:
+    if spec.low is not None and (value <= spec.low if spec.low_open else value < spec.low):
+        return False
+    return not (
+        spec.high is not None and (value >= spec.high if spec.high_open else value > spec.high)
+    )

@@ -1,0 +1,172 @@
+"""Reading and writing the files of a run folder safely.
+
+A run folder is shared ground: teammates read it, other processes steer it, and its
+files may be damaged or hostile. So every write here replaces a file atomically
+(temporary file, fsync, rename) with the mode the user's umask gives (or the mode the
+file already had, so a ``chmod g+r`` survives the next checkpoint), and every read
+opens without following a symlink or blocking on a FIFO, refuses anything that is not
+a regular file, and reads at most a capped number of bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+# Caps on what is read from a run folder, in bytes.
+SMALL_FILE_LIMIT = 1 << 20  # status.json, control.json, config.json
+LOG_FILE_LIMIT = 512 << 20  # metrics.jsonl
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+class UnsafeFileError(OSError):
+    """A run file that is a symlink, a FIFO, a device, a folder, or too large to read.
+
+    ``strerror`` says which, ``filename`` names the file.
+    """
+
+    def __init__(self, path: Path | str, what: str) -> None:
+        super().__init__(errno.EINVAL, what, str(path))
+
+
+def _check_regular(fd: int, path: Path, limit: int | None) -> os.stat_result:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeFileError(path, "not a regular file")
+    if limit is not None and info.st_size > limit:
+        raise UnsafeFileError(path, f"larger than {limit:,} bytes")
+    return info
+
+
+def _open(path: Path, flags: int, mode: int = 0o666) -> int:
+    try:
+        return os.open(path, flags | _NOFOLLOW | _CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the last component is a symlink
+            raise UnsafeFileError(path, "a symbolic link, not followed") from None
+        raise
+
+
+def read_bytes(path: str | Path, limit: int = SMALL_FILE_LIMIT) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``limit`` bytes).
+
+    Raises ``FileNotFoundError`` if it is missing, ``UnsafeFileError`` if it is a
+    symlink, not a regular file or larger than ``limit``, and ``OSError`` otherwise.
+    Never blocks on a FIFO.
+    """
+    path = Path(path)
+    fd = _open(path, os.O_RDONLY | _NONBLOCK)
+    try:
+        _check_regular(fd, path, limit)
+        chunks = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise UnsafeFileError(path, f"larger than {limit:,} bytes")
+        return data
+    finally:
+        os.close(fd)
+
+
+def read_range(path: str | Path, offset: int, length: int) -> bytes:
+    """Up to ``length`` bytes of the regular file ``path`` from byte ``offset`` (capped at
+    ``LOG_FILE_LIMIT``); the same refusals as ``read_bytes``."""
+    path = Path(path)
+    fd = _open(path, os.O_RDONLY | _NONBLOCK)
+    try:
+        _check_regular(fd, path, None)
+        return os.pread(fd, min(length, LOG_FILE_LIMIT), offset)
+    finally:
+        os.close(fd)
+
+
+def read_text(path: str | Path, limit: int = SMALL_FILE_LIMIT) -> str:
+    """``read_bytes`` decoded as UTF-8 (undecodable bytes replaced)."""
+    return read_bytes(path, limit).decode("utf-8", errors="replace")
+
+
+def regular_size(path: str | Path) -> int:
+    """The size in bytes of the regular file ``path``; ``UnsafeFileError`` for anything else."""
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeFileError(path, "not a regular file")
+    return info.st_size
+
+
+def open_append(path: str | Path) -> BinaryIO:
+    """``path`` opened to append bytes, created if missing; never through a symlink."""
+    path = Path(path)
+    fd = _open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NONBLOCK)
+    try:
+        _check_regular(fd, path, None)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "ab")
+
+
+def truncate(path: str | Path, size: int) -> None:
+    """Cut the regular file ``path`` to ``size`` bytes (never extends it, never follows a link)."""
+    path = Path(path)
+    fd = _open(path, os.O_RDWR | _NONBLOCK)
+    try:
+        info = _check_regular(fd, path, None)
+        if size < info.st_size:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so readers see the old file or the new, never a mix.
+
+    The new file gets the mode of the file it replaces (a regular one), else the mode
+    the umask gives (0644 under umask 0022). A symlink at ``path`` is replaced, never
+    written through. Raises ``OSError`` (the disk is full, the folder read-only).
+    """
+    path = Path(path)
+    keep_mode: int | None = None
+    with contextlib.suppress(OSError):
+        info = os.lstat(path)
+        if stat.S_ISREG(info.st_mode):
+            keep_mode = stat.S_IMODE(info.st_mode)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    fd = _open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        if keep_mode is not None:
+            os.fchmod(fd, keep_mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: some file systems refuse)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

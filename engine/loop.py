@@ -1,0 +1,391 @@
+"""The train and test loops, as functions a reader can hold in their head.
+
+``prepare`` builds what a run trains with (``Parts``: device data, model, optimiser,
+loss, random generators); ``train_epoch`` runs the rest of one epoch from the batch a
+``TrainState`` says, ``close_epoch`` evaluates it, and ``evaluate`` measures the test
+split. They report through ``emit`` (typed events) and obey a ``RunControl`` at every
+batch boundary. In the style of pytorch/examples' ``train()``/``test()`` and nanoGPT:
+the loss is read on the host only every ``log_every`` batches (the one host-device
+sync), never per batch.
+
+All torch work happens on the thread that calls these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine import optim
+from engine.config import TrainConfig
+from engine.control import RunControl
+from engine.data import Augment, DeviceData, ImageData
+from engine.errors import CheckpointError, DeviceError, TrainingError
+from engine.events import BatchEnd, EpochEnd, Event, StateChanged
+from engine.state import EpochMeters, RunState, TrainState
+
+if TYPE_CHECKING:
+    import torch
+
+Emit = Callable[[Event], None]
+
+
+class Stopwatch:
+    """Seconds of training: counts from ``offset`` while running, not while paused."""
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self._offset = offset
+        self._since: float | None = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        running = time.perf_counter() - self._since if self._since is not None else 0.0
+        return self._offset + running
+
+    def pause(self) -> None:
+        if self._since is not None:
+            self._offset, self._since = self.seconds, None
+
+    def resume(self) -> None:
+        if self._since is None:
+            self._since = time.perf_counter()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Test-split figures: mean loss, accuracy (0..1), per-class accuracy (C floats) and the
+    ``C x C`` confusion matrix (rows: true class, columns: predicted class)."""
+
+    loss: float
+    accuracy: float
+    per_class_accuracy: list[float]
+    confusion_matrix: list[list[int]]
+
+
+@dataclass
+class Parts:
+    """What one run trains with, built by ``prepare`` on the training thread."""
+
+    config: TrainConfig
+    device: torch.device
+    data: ImageData
+    train_data: DeviceData
+    test_data: DeviceData
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: optim.LossFunction
+    scaler: Any  # torch.amp.GradScaler for fp16, else None
+    augment: Augment | None
+    shuffle_generator: torch.Generator
+    augment_generator: torch.Generator
+    batches_per_epoch: int
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.batches_per_epoch
+
+    def autocast(self) -> Any:
+        """The mixed-precision context the config asks for (a no-op in fp32)."""
+        import torch
+
+        if self.config.precision == "fp32" or self.device.type not in ("cuda", "cpu"):
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def capture_rng(self, state: TrainState) -> None:
+        """Store every random stream's state in ``state.rng`` (before a checkpoint)."""
+        import torch
+
+        state.rng["torch"] = torch.get_rng_state()
+        state.rng["shuffle"] = self.shuffle_generator.get_state()
+        state.rng["augment"] = self.augment_generator.get_state()
+        if self.device.type == "cuda":
+            state.rng["cuda"] = torch.cuda.get_rng_state(self.device)
+
+    def load(self, checkpoint: dict[str, Any], state: TrainState, where: str) -> None:
+        """Set the model, optimiser, scaler and every random stream from a checkpoint.
+
+        Raises ``CheckpointError`` naming ``where`` when they do not fit (another
+        architecture, a damaged state), with the first line of torch's reason.
+        """
+        import torch
+
+        try:
+            self.model.load_state_dict(checkpoint["model"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            if self.scaler is not None and checkpoint.get("scaler"):
+                self.scaler.load_state_dict(checkpoint["scaler"])
+            rng = state.rng
+            torch.set_rng_state(rng["torch"])
+            self.shuffle_generator.set_state(rng["shuffle"])
+            self.augment_generator.set_state(rng["augment"])
+            if self.device.type == "cuda" and "cuda" in rng:
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CheckpointError(
+                f"{where}: cannot resume from this checkpoint ({first})"
+            ) from None
+
+
+def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
+    """Put ``data`` on the config's device and build the model, optimiser and loss.
+
+    Returns the parts and the state of a run at its start. Raises ``DeviceError`` for
+    an absent device or fp16 off CUDA.
+    """
+    import torch
+
+    from engine.device import select_device
+    from engine.models import build_model
+
+    device = select_device(config.device)
+    if config.precision == "fp16" and device.type != "cuda":
+        raise DeviceError(
+            f"precision fp16 needs a cuda device, but training would run on {device}; "
+            "use bf16 or fp32"
+        )
+    classes = data.num_classes
+    train_data = DeviceData(data.train, device, num_classes=classes, normalize=config.normalize)
+    test_data = DeviceData(data.test, device, num_classes=classes, normalize=config.normalize)
+    torch.manual_seed(config.seed)
+    model = build_model(config, data.image_shape, classes).to(device)
+    parts = Parts(
+        config=config,
+        device=device,
+        data=data,
+        train_data=train_data,
+        test_data=test_data,
+        model=model,
+        optimizer=optim.build_optimizer(config, model.parameters()),
+        loss_fn=optim.build_loss(config),
+        scaler=torch.amp.GradScaler("cuda") if config.precision == "fp16" else None,
+        augment=Augment(flip=True, crop_padding=config.crop_padding) if config.augment else None,
+        shuffle_generator=torch.Generator().manual_seed(config.seed + 1),
+        augment_generator=torch.Generator(device=device).manual_seed(config.seed + 2),
+        batches_per_epoch=train_data.num_batches(config.batch_size),
+    )
+    state = TrainState()
+    state.rng["epoch_start_shuffle"] = parts.shuffle_generator.get_state()
+    return parts, state
+
+
+def train_step(
+    parts: Parts,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    meters: EpochMeters,
+    grad_norm_sum: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on a batch (``x``: ``N x 1 x H x W`` float, ``labels``: ``N`` int64).
+
+    Returns the detached loss (a 0-d tensor) and outputs (``N x C``). When
+    ``grad_norm_sum`` is given, the gradient's norm is added to it (no host sync).
+    """
+    import torch
+
+    config = parts.config
+    target = optim.targets(config, labels, parts.data.num_classes)
+    with parts.autocast():
+        outputs = parts.model(x)
+        loss = parts.loss_fn(outputs.float(), target)
+    parts.optimizer.zero_grad(set_to_none=True)
+    scaler = parts.scaler
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        if config.grad_clip > 0 or grad_norm_sum is not None:
+            scaler.unscale_(parts.optimizer)
+    else:
+        loss.backward()
+    if config.grad_clip > 0 or grad_norm_sum is not None:
+        limit = config.grad_clip if config.grad_clip > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(parts.model.parameters(), limit)
+        if grad_norm_sum is not None:
+            grad_norm_sum += norm
+            meters.grad_norms += 1
+    if scaler is not None:
+        scaler.step(parts.optimizer)
+        scaler.update()
+    else:
+        parts.optimizer.step()
+    return loss.detach(), outputs.detach()
+
+
+def train_epoch(
+    parts: Parts, state: TrainState, *, emit: Emit, control: RunControl, clock: Stopwatch
+) -> bool:
+    """Train epoch ``state.epoch + 1`` from batch ``state.batch`` to its end.
+
+    Returns True when every batch is done (``close_epoch`` comes next), False when
+    ``control`` asked to stop: ``state`` then says exactly where, ready to checkpoint.
+    Raises ``TrainingError`` if the loss stops being finite.
+    """
+    import torch
+
+    config, device = parts.config, parts.device
+    epoch_number = state.epoch + 1
+    # Drawn from the state saved for this epoch's start, so a run resumed at any batch
+    # redraws the same order and continues after the saved batch.
+    parts.shuffle_generator.set_state(state.rng["epoch_start_shuffle"])
+    order = parts.train_data.permutation(parts.shuffle_generator)
+    parts.model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    grad_norm_sum = torch.zeros((), device=device)
+    window_loss = torch.zeros((), device=device)
+    window_batches = window_samples = seen = 0
+    window_start = clock.seconds
+    batches = parts.train_data.batches(
+        config.batch_size,
+        order=order,
+        start=state.batch,
+        augment=parts.augment,
+        generator=parts.augment_generator,
+    )
+
+    def absorb() -> None:
+        """Fold this stretch of the epoch into the state's meters (one host sync)."""
+        state.meters.loss_sum += float(loss_sum.item())
+        state.meters.correct += int(correct.item())
+        state.meters.grad_norm_sum += float(grad_norm_sum.item())
+        state.meters.seen += seen
+
+    while True:
+        # Checked before the next batch is drawn: drawing one advances the
+        # augmentation RNG, which the checkpoint must not include.
+        control.poll()
+        if control.paused:
+            clock.pause()
+            emit(StateChanged(RunState.PAUSED.value, time=time.time()))
+            control.wait_while_paused()
+            clock.resume()
+            if not control.stopping:
+                emit(StateChanged(RunState.RUNNING.value, time=time.time()))
+        if control.stopping:
+            absorb()
+            return False
+        batch = next(batches, None)
+        if batch is None:
+            absorb()
+            return True
+        x, y = batch
+        lr = optim.learning_rate(config, state.step, parts.total_steps, parts.batches_per_epoch)
+        optim.set_learning_rate(parts.optimizer, lr)
+        log_now = (state.batch + 1) % config.log_every == 0 or (
+            state.batch + 1 == parts.batches_per_epoch
+        )
+        loss, outputs = train_step(parts, x, y, state.meters, grad_norm_sum if log_now else None)
+        loss_sum += loss
+        window_loss += loss
+        correct += (outputs.argmax(1) == y).sum()
+        seen += y.shape[0]
+        window_samples += y.shape[0]
+        window_batches += 1
+        state.batch += 1
+        state.step += 1
+        if not log_now:
+            continue
+        mean_loss = window_loss.item() / window_batches  # the periodic host sync
+        if not math.isfinite(mean_loss):
+            raise TrainingError(
+                f"the loss became {mean_loss} at epoch {epoch_number}, batch {state.batch}; "
+                f"lower the learning rate (now {config.lr:g}) or enable grad_clip"
+            )
+        now = clock.seconds
+        window_seconds = max(now - window_start, 1e-9)
+        state.smoothed_loss = (
+            mean_loss
+            if math.isnan(state.smoothed_loss)
+            else 0.9 * state.smoothed_loss + 0.1 * mean_loss
+        )
+        emit(
+            BatchEnd(
+                epoch=epoch_number,
+                batch=state.batch,
+                batches=parts.batches_per_epoch,
+                step=state.step,
+                loss=mean_loss,
+                smoothed_loss=state.smoothed_loss,
+                samples_per_second=window_samples / window_seconds,
+                lr=lr,
+                elapsed=now,
+                eta=(parts.total_steps - state.step) * window_seconds / window_batches,
+            )
+        )
+        window_loss.zero_()
+        window_batches = window_samples = 0
+        window_start = now
+
+
+def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batches: int) -> EpochEnd:
+    """Evaluate the epoch whose batches are done, and move ``state`` to the next one.
+
+    ``epoch_seconds`` and ``batches`` are this session's share of the epoch (a resumed
+    epoch counts only what it trained), for the samples/s figure.
+    """
+    from engine.device import memory_in_use
+
+    evaluation = evaluate(parts)
+    config, meters = parts.config, state.meters
+    is_best = evaluation.accuracy > state.best_accuracy or state.epoch == 0
+    if is_best:
+        state.best_accuracy = evaluation.accuracy
+    last_step = max(state.step - 1, 0)
+    event = EpochEnd(
+        epoch=state.epoch + 1,
+        epochs=config.epochs,
+        train_loss=meters.loss_sum / max(parts.batches_per_epoch, 1),
+        train_accuracy=meters.correct / max(meters.seen, 1),
+        test_loss=evaluation.loss,
+        test_accuracy=evaluation.accuracy,
+        per_class_accuracy=evaluation.per_class_accuracy,
+        confusion_matrix=evaluation.confusion_matrix,
+        lr=optim.learning_rate(config, last_step, parts.total_steps, parts.batches_per_epoch),
+        grad_norm=meters.grad_norm_sum / max(meters.grad_norms, 1),
+        samples_per_second=min(batches * config.batch_size, len(parts.train_data))
+        / max(epoch_seconds, 1e-9),
+        epoch_seconds=epoch_seconds,
+        memory_bytes=memory_in_use(parts.device),
+        best_accuracy=state.best_accuracy,
+        is_best=is_best,
+        time=time.time(),
+    )
+    state.epoch += 1
+    state.batch = 0
+    state.meters = EpochMeters()
+    state.rng["epoch_start_shuffle"] = parts.shuffle_generator.get_state()
+    return event
+
+
+def evaluate(parts: Parts) -> Evaluation:
+    """Loss, accuracy, per-class accuracy and confusion matrix on the test split."""
+    import torch
+
+    config = parts.config
+    c = parts.data.num_classes
+    parts.model.eval()
+    loss_sum = torch.zeros((), device=parts.device)
+    confusion = torch.zeros(c * c, dtype=torch.long, device=parts.device)
+    with torch.inference_mode():
+        for x, labels in parts.test_data.batches(config.eval_batch_size):
+            with parts.autocast():
+                outputs = parts.model(x)
+            target = optim.targets(config, labels, c)
+            loss_sum += parts.loss_fn(outputs.float(), target) * labels.shape[0]
+            confusion += torch.bincount(labels * c + outputs.argmax(1), minlength=c * c)
+    parts.model.train()
+    matrix = confusion.view(c, c).cpu()
+    total = int(matrix.sum())
+    correct = int(matrix.diagonal().sum())
+    per_class = matrix.diagonal().double() / matrix.sum(1).clamp(min=1).double()
+    return Evaluation(
+        loss=float(loss_sum.item()) / max(total, 1),
+        accuracy=correct / max(total, 1),
+        per_class_accuracy=[float(v) for v in per_class.tolist()],
+        confusion_matrix=matrix.tolist(),
+    )

@@ -1,0 +1,108 @@
+"""Optimisers, losses, targets and the learning-rate schedule, built from a ``TrainConfig``.
+
+One copy of each, used by the trainer and the benchmark alike, so the two never
+train differently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from engine.config import TrainConfig
+
+if TYPE_CHECKING:
+    import torch
+
+LossFunction = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+
+
+def build_optimizer(
+    config: TrainConfig, params: Iterable[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
+    """The config's optimiser (SGD, Adam, AdamW or RMSprop) with every setting it names.
+
+    ``lr`` is the base rate; the loop sets each step's rate from ``learning_rate``.
+    """
+    import torch
+
+    c = config
+    if c.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay
+        )
+    if c.optimizer == "adam":
+        return torch.optim.Adam(
+            params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay
+        )
+    if c.optimizer == "adamw":
+        return torch.optim.AdamW(
+            params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay
+        )
+    return torch.optim.RMSprop(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+
+
+def build_loss(config: TrainConfig) -> LossFunction:
+    """The loss on (float outputs ``N x C``, targets from ``targets``), reduced by the mean.
+
+    Cross entropy (with the config's label smoothing), NLL (the model ends in
+    log-softmax) or MSE (the model ends in softmax; one-hot targets), as in the notes.
+    """
+    from torch import nn
+
+    if config.loss == "nll":
+        return nn.NLLLoss()
+    if config.loss == "mse":
+        return nn.MSELoss()
+    return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+
+def targets(config: TrainConfig, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """What the loss compares outputs with: ``labels`` (``N`` int64), or ``N x C`` float32
+    one-hot rows for MSE (the notes' ``target_transform``)."""
+    if config.loss != "mse":
+        return labels
+    import torch
+
+    return torch.nn.functional.one_hot(labels, num_classes).float()
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    """The learning rate for optimiser step ``step`` (0-based) under the config's schedule.
+
+    ``cosine`` anneals from ``lr`` to 0 over ``total_steps``; ``step`` multiplies by
+    ``gamma`` every ``step_size`` epochs; ``onecycle`` warms up from ``lr``/25 over the
+    first 30% and anneals to ``lr``/1e4 (the shape of ``torch.optim.lr_scheduler.OneCycleLR``
+    with cosine annealing); anything else is constant.
+    """
+    base = config.lr
+    progress = min(step / max(total_steps, 1), 1.0)
+    if config.schedule == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if config.schedule == "step":
+        return float(base * config.gamma ** ((step // max(steps_per_epoch, 1)) // config.step_size))
+    if config.schedule == "onecycle":
+        warm = 0.3
+        low, floor = base / 25.0, base / 1e4
+        if progress < warm:
+            return low + (base - low) * 0.5 * (1 - math.cos(math.pi * progress / warm))
+        rest = (progress - warm) / (1 - warm)
+        return floor + (base - floor) * 0.5 * (1 + math.cos(math.pi * rest))
+    return base
+
+
+def schedule_curve(
+    config: TrainConfig, steps_per_epoch: int, points: int = 200
+) -> list[tuple[float, float]]:
+    """(epoch, learning rate) pairs across the whole run, for showing the schedule."""
+    total = config.epochs * steps_per_epoch
+    count = max(2, min(points, total))
+    steps = [round(i * (total - 1) / (count - 1)) for i in range(count)]
+    return [(s / steps_per_epoch, learning_rate(config, s, total, steps_per_epoch)) for s in steps]
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every parameter group's rate to ``lr``."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr

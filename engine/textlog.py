@@ -1,0 +1,73 @@
+"""Plain-text lines for a run's events: what ``fmnist-tui train`` prints to a pipe or a
+log file, and what a detached run writes to its ``output.log``.
+
+No terminal styling: one line per epoch, a few at the start and at the end.
+"""
+
+from __future__ import annotations
+
+from engine.events import (
+    CheckpointSaved,
+    EpochEnd,
+    Event,
+    Failed,
+    Finished,
+    RunStarted,
+    StateChanged,
+)
+
+UNMEASURED = "—"
+
+
+def epoch_line(e: EpochEnd) -> str:
+    """``epoch 3/5  train loss … acc …  test loss … acc … best  N samples/s  T s  lr …``."""
+    best = " best" if e.is_best else ""
+    return (
+        f"epoch {e.epoch}/{e.epochs}  train loss {e.train_loss:.4f} acc {e.train_accuracy:.4f}  "
+        f"test loss {e.test_loss:.4f} acc {e.test_accuracy:.4f}{best}  "
+        f"{e.samples_per_second:,.0f} samples/s  {e.epoch_seconds:.1f} s  lr {e.lr:.2e}"
+    )
+
+
+def started_lines(e: RunStarted) -> list[str]:
+    """The run's id, its data and its device, and any notes (e.g. "this is the sample")."""
+    resumed = f" (resumed at epoch {e.start_epoch})" if e.resumed else ""
+    lines = [
+        f"run {e.run_id or '(not recorded)'}{resumed}",
+        f"data: {e.data_source}; {e.train_size:,} train / {e.test_size:,} test images",
+        f"device: {e.device}; {e.parameters:,} parameters",
+    ]
+    return lines + [f"note: {n}" for n in e.notes]
+
+
+class TextLog:
+    """Turns each event into the lines to print (it remembers the run's id for the end)."""
+
+    def __init__(self) -> None:
+        self.run_id = ""
+
+    def lines(self, event: Event) -> list[str]:
+        if isinstance(event, RunStarted):
+            self.run_id = event.run_id
+            return started_lines(event)
+        if isinstance(event, EpochEnd):
+            return [epoch_line(event)]
+        if isinstance(event, StateChanged) and event.state == "paused":
+            return ["paused"]
+        if isinstance(event, Finished):
+            return [self._finished(event)]
+        if isinstance(event, Failed):
+            return [f"failed: {event.reason}"]
+        if isinstance(event, CheckpointSaved) and event.reason not in ("start", "epoch", "best"):
+            return [f"checkpoint saved: {event.path}"]
+        return []
+
+    def _finished(self, e: Finished) -> str:
+        measured = e.epochs_completed > 0
+        best = f"{e.best_accuracy:.4f}" if measured else UNMEASURED
+        final = f"{e.final_accuracy:.4f}" if measured else UNMEASURED
+        epochs = f"{e.epochs_completed} epoch" + ("" if e.epochs_completed == 1 else "s")
+        line = f"{e.status}: {epochs}, best test accuracy {best}, final {final}, {e.elapsed:.1f} s"
+        if e.status == "stopped" and self.run_id:
+            line += f"; resume with `fmnist-tui train --resume {self.run_id}`"
+        return line
