@@ -5,4 +5,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bash "$root/scripts/setup.sh"
 cd "$root"
 .venv/bin/ruff check engine tui tests scripts
+.venv/bin/ruff format --check engine tui tests scripts
+.venv/bin/python -m mypy engine tui
 .venv/bin/python -m pytest "$@"

@@ -36,13 +36,16 @@ class SampleBrowser:
 
     @property
     def pages(self) -> int:
+        """Pages of ``capacity`` images the filtered images fill (at least one)."""
         return max(1, -(-self.count // self.capacity))
 
     def shuffle(self) -> None:
+        """Draw a new order and go back to the first page."""
         self._order = self._draw()
         self.page = 0
 
     def set_filter(self, class_index: int | None) -> None:
+        """Show only images of label ``class_index`` (None: all), in a new order."""
         self.class_filter = class_index
         self.shuffle()
 
@@ -67,7 +70,7 @@ def augment_preview(
 ) -> np.ndarray:
     """Randomly flip and crop uint8 N x H x W images as training would (zero padding)."""
     images = np.asarray(images, dtype=np.uint8)
-    n, h, w = images.shape
+    n, h, w = (int(size) for size in images.shape)
     out = images.copy()
     if flip:
         flipped = rng.random(n) < 0.5

@@ -43,6 +43,7 @@ class ThrottledPlot(LeanLines, PlotextPlot):
         self._redraw_if_needed()
 
     def mark_changed(self) -> None:
+        """Redraw at the next tick of the timer (the points changed)."""
         self._dirty = True
 
     def redraw_now(self) -> None:
@@ -63,6 +64,7 @@ class ThrottledPlot(LeanLines, PlotextPlot):
         self.refresh()
 
     def plot_series(self, columns: int) -> None:
+        """Plot the points on ``self.plt``, about two per column of ``columns``."""
         raise NotImplementedError
 
 
@@ -80,6 +82,7 @@ class LossChart(ThrottledPlot):
         self.mark_changed()
 
     def add_points(self, epochs: list[float], losses: list[float]) -> None:
+        """Append points: x in epochs (fractional, 0.5 is half of the first), y the loss."""
         self.epochs.extend(epochs)
         self.losses.extend(losses)
         self.mark_changed()
@@ -111,6 +114,7 @@ class EpochChart(ThrottledPlot):
         self.mark_changed()
 
     def add_epoch(self, epoch: int, loss: float, accuracy: float) -> None:
+        """Append an epoch's test loss and accuracy (a fraction, 0-1; plotted in percent)."""
         self.epochs.append(epoch)
         self.losses.append(loss)
         self.accuracies.append(accuracy * 100)
@@ -127,5 +131,10 @@ class EpochChart(ThrottledPlot):
                 # up to 130%); keep both axes in range.
                 loss, accuracy = self.losses[0], self.accuracies[0]
                 plt.ylim(loss * 0.9, loss * 1.1 + 1e-9)
-                plt.ylim(max(0.0, accuracy - 5), min(100.0, accuracy + 5), yside="right")
-            plt.xticks(self.epochs)
+                # The stub types yside as a float; plotext takes "left" or "right".
+                plt.ylim(
+                    max(0.0, accuracy - 5),
+                    min(100.0, accuracy + 5),
+                    yside="right",  # type: ignore[arg-type]
+                )
+            plt.xticks(list(self.epochs))

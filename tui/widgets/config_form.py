@@ -2,8 +2,9 @@
 
 Inputs for numbers, lists and text, a select for each choice, a switch for each
 flag. Every field is checked with the engine's own ``parse_text`` (the validator the
-CLI flags use) and the whole config with ``TrainConfig`` itself, so the cross-field
-rules are the engine's too. A problem is shown under its field.
+CLI flags use) and the whole form with ``parse_texts`` (what ``TrainConfig.with_text``
+uses), so the cross-field rules and the messages are the engine's too. A problem is
+shown under its field.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 
-from engine.config import FIELDS, FieldSpec, TrainConfig, parse_text
+from engine.config import FIELDS, FieldSpec, TrainConfig, parse_text, parse_texts
 from engine.errors import ConfigError
 
 GROUP_TITLES = {
@@ -83,6 +84,8 @@ class ConfigForm(VerticalScroll):
 
     @dataclass
     class FieldFocused(Message):
+        """A field's editor got the focus (the screen shows its help)."""
+
         spec: FieldSpec
 
     def __init__(self, config: TrainConfig, *, id: str | None = None) -> None:
@@ -127,6 +130,7 @@ class ConfigForm(VerticalScroll):
         )
 
     def editor(self, name: str) -> Widget:
+        """The editor of field ``name``: a ``Switch``, a ``Select`` or an ``Input``."""
         return self.query_one(f"#field-{name}")
 
     def texts(self) -> dict[str, str]:
@@ -160,19 +164,7 @@ class ConfigForm(VerticalScroll):
 
     def check(self) -> None:
         """Validate every field and the whole config; show problems; post ``Changed``."""
-        texts = self.texts()
-        values, problems = {}, []
-        for name, text in texts.items():
-            try:
-                values[name] = parse_text(name, text)
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-        config = None
-        if not problems:
-            try:
-                config = TrainConfig.from_dict(values)
-            except ConfigError as exc:
-                problems = exc.problems
+        config, problems = parse_texts(self.texts())
         by_field: dict[str, list[str]] = {}
         for problem in problems:
             by_field.setdefault(field_of(problem) or "", []).append(problem)

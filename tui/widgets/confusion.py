@@ -28,6 +28,24 @@ def compact_count(count: int, width: int) -> str:
 
 # Shades of green and red a cell can take.
 SHADES = 6
+RIGHT = Color.parse("#2e9b4f")
+WRONG = Color.parse("#c0392b")
+
+
+def heat_style(count: int, row_total: int, right: bool, background: Color) -> Style:
+    """A non-zero cell's style: green when ``right`` (on the diagonal), red when not.
+
+    The colour is stronger as ``count`` takes more of its row's ``row_total``, and
+    blended into ``background``.
+    """
+    share = count / row_total
+    # Mistakes are rarer than right answers: stretch their scale so a 10% confusion
+    # already shows strongly. A few shades only: neighbours of one shade share one
+    # style, which keeps each repaint small.
+    strength = share if right else min(1.0, share * 4)
+    shade = round(strength * SHADES) / SHADES
+    tint = background.blend(RIGHT if right else WRONG, 0.15 + 0.85 * shade)
+    return Style(bgcolor=tint.rich_color, bold=right)
 
 
 def merge_runs(cells: list[tuple[str, Style]]) -> list[tuple[str, Style]]:
@@ -76,7 +94,10 @@ class ConfusionTable(LeanLines, Widget):
         self._count = 10
 
     def show(self, matrix: Sequence[Sequence[int]], accuracy: Sequence[float] = ()) -> None:
-        """``accuracy``: per-class accuracy, for the optional last column."""
+        """Show a classes x classes ``matrix`` of counts (true rows, predicted columns).
+
+        ``accuracy``: per-class accuracy (fractions, 0-1), for the optional last column.
+        """
         resized = len(matrix) != self._count
         self.matrix = [list(row) for row in matrix]
         self._accuracy = list(accuracy)
@@ -84,6 +105,7 @@ class ConfusionTable(LeanLines, Widget):
         self.refresh(layout=resized)
 
     def clear(self) -> None:
+        """Show the empty grid (dots) until the next ``show``."""
         self.matrix = []
         self._accuracy = []
         self.refresh(layout=True)
@@ -106,7 +128,6 @@ class ConfusionTable(LeanLines, Widget):
         if self.show_accuracy:
             text.append("  acc", style=header)
         background = self.styles.background if self.styles.background.a else Color(0, 0, 0)
-        right, wrong = Color.parse("#2e9b4f"), Color.parse("#c0392b")
         for i in range(n):
             text.append(f"\n{i} ", style=header)
             row = self.matrix[i] if self.matrix else [0] * n
@@ -120,14 +141,7 @@ class ConfusionTable(LeanLines, Widget):
                 # still sets it apart from its neighbours.
                 digits = str(count)
                 cell = (digits if len(digits) < w else compact_count(count, w)).rjust(w)
-                share = count / total
-                # Mistakes are rarer than right answers: stretch their scale so a 10% confusion
-                # already shows strongly. A few shades only: neighbours of one shade share
-                # one style, which keeps each repaint small.
-                strength = share if i == j else min(1.0, share * 4)
-                shade = round(strength * SHADES) / SHADES
-                tint = background.blend(right if i == j else wrong, 0.15 + 0.85 * shade)
-                cells.append((cell, Style(bgcolor=tint.rich_color, bold=i == j)))
+                cells.append((cell, heat_style(count, total, i == j, background)))
             for cell, style in merge_runs(cells):
                 text.append(cell, style=style)
             if self.show_accuracy:

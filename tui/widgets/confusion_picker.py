@@ -19,13 +19,15 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
 
-from tui.widgets.confusion import SHADES, compact_count, merge_runs
+from tui.widgets.confusion import compact_count, heat_style, merge_runs
 from tui.widgets.lean import LeanLines
 
 CELL = 5
 
 
 class ConfusionPicker(LeanLines, Widget, can_focus=True):
+    """A square matrix of counts (true class rows, predicted columns) with a cell cursor."""
+
     DEFAULT_CSS = """
     ConfusionPicker {
         height: auto;
@@ -52,6 +54,8 @@ class ConfusionPicker(LeanLines, Widget, can_focus=True):
 
     @dataclass
     class Chosen(Message):
+        """Enter was pressed on the cell (``true_class``, ``predicted``)."""
+
         true_class: int
         predicted: int
 
@@ -63,6 +67,7 @@ class ConfusionPicker(LeanLines, Widget, can_focus=True):
         self.column = 0
 
     def show(self, matrix: Sequence[Sequence[int]], names: Sequence[str]) -> None:
+        """Show a classes x classes ``matrix`` of counts; ``names``: the class names."""
         resized = len(matrix) != len(self.matrix)
         self.matrix = [list(r) for r in matrix]
         self.names = list(names)
@@ -72,9 +77,11 @@ class ConfusionPicker(LeanLines, Widget, can_focus=True):
 
     @property
     def cell(self) -> tuple[int, int]:
+        """The cursor's (true class, predicted class)."""
         return self.row, self.column
 
     def move_to(self, row: int, column: int) -> None:
+        """Put the cursor on (``row``, ``column``), wrapping at the edges."""
         n = len(self.matrix)
         if n:
             self.row, self.column = row % n, column % n
@@ -103,7 +110,6 @@ class ConfusionPicker(LeanLines, Widget, can_focus=True):
             return text
         text.append("\n  " + "".join(str(j).rjust(CELL) for j in range(n)), style=header)
         background = self.styles.background if self.styles.background.a else Color(0, 0, 0)
-        right, wrong = Color.parse("#2e9b4f"), Color.parse("#c0392b")
         for i, row in enumerate(self.matrix):
             text.append(f"\n{i} ", style=header)
             total = sum(row) or 1
@@ -111,14 +117,7 @@ class ConfusionPicker(LeanLines, Widget, can_focus=True):
             for j, count in enumerate(row):
                 at_cursor = (i, j) == self.cell
                 cell = ("·" if count == 0 else compact_count(count, CELL - 1)).rjust(CELL)
-                if count == 0:
-                    style = header
-                else:
-                    share = count / total
-                    strength = share if i == j else min(1.0, share * 4)
-                    shade = round(strength * SHADES) / SHADES
-                    tint = background.blend(right if i == j else wrong, 0.15 + 0.85 * shade)
-                    style = Style(bgcolor=tint.rich_color, bold=i == j)
+                style = header if count == 0 else heat_style(count, total, i == j, background)
                 if at_cursor:
                     style = style + Style(reverse=True, bold=True, underline=True)
                 cells.append((cell, style))

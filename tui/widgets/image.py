@@ -36,7 +36,7 @@ def render_mode(app: App, forced: str | None = None) -> RenderMode:
     """The mode for ``app``'s terminal: ``forced``, then the environment, then detection."""
     for choice in (forced, os.environ.get(MODE_ENV)):
         if choice in RENDER_MODES:
-            return choice  # type: ignore[return-value]
+            return choice
     if app.no_color:
         return "ascii"
     return "blocks" if app.console.color_system in ("truecolor", "256") else "ascii"
@@ -72,6 +72,7 @@ class HalfBlockImage:
 
     @property
     def width(self) -> int:
+        """Columns of text: one pixel per column."""
         return int(self.pixels.shape[1])
 
     @property

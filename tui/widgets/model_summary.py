@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from engine import ModelSummary
+    from engine.models import ModelSummary
 
 
 class ModelSummaryView(Static):
@@ -25,14 +25,17 @@ class ModelSummaryView(Static):
     summary: ModelSummary | None = None
 
     def show_pending(self) -> None:
+        """Say the summary is being worked out."""
         self.summary = None
         self.update(Text("Model: working it out…", style="dim"))
 
     def show_problem(self, text: str) -> None:
+        """Say why there is no summary (``text``: the engine's message)."""
         self.summary = None
         self.update(Text(f"Model: {text}", style="dim"))
 
     def show(self, summary: ModelSummary) -> None:
+        """Show the layers, their output shapes (batch dimension dropped) and parameters."""
         self.summary = summary
         table = Table(
             box=None,
