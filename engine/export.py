@@ -14,8 +14,9 @@ import warnings
 from pathlib import Path
 
 from engine.data import MEAN, STD
+from engine.files import atomic_write
 from engine.inference import Predictor
-from engine.runs import Run, atomic_write
+from engine.runs import Run
 
 
 def export_model(
