@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from textual import events
 from textual.geometry import Region
+from textual.message import Message
+from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
 from textual.widget import Widget
 
@@ -82,5 +84,18 @@ def shown(widget: Widget) -> str:
     return "\n".join(line.text for line in lines)
 
 
-def notes(app: FmnistApp) -> list[str]:
-    return [n.message for n in app._notifications]
+class Notifications:
+    """Every notification the app shows, caught as it is posted.
+
+    Pass one to ``app.run_test(message_hook=...)``; iterating gives the texts shown so far.
+    """
+
+    def __init__(self) -> None:
+        self.shown: list[Notification] = []
+
+    def __call__(self, message: Message) -> None:
+        if isinstance(message, Notify):
+            self.shown.append(message.notification)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([n.message for n in self.shown])

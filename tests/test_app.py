@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from pane_helpers import press_now, shown, wait_for
+from pane_helpers import Notifications, press_now, shown, wait_for
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
@@ -63,6 +64,15 @@ async def start_paused(pilot: Pilot) -> None:
     await wait_for(pilot, lambda: app.query_one(ModelSummaryView).summary is not None)
     await press_now(pilot, "s", "p")
     await wait_for(pilot, lambda: app.monitor.progress.state == "paused")
+
+
+def highlighted_command(app: FmnistApp) -> str | None:
+    """The command the open command palette would run on enter (its search is gathered
+    in the background, a batch at a time)."""
+    if not isinstance(app.screen, CommandPalette):
+        return None
+    option = app.screen.query_one(CommandList).highlighted_option
+    return None if option is None else str(option.prompt).split("\n")[0]
 
 
 async def focus_field(pilot: Pilot, name: str) -> None:
@@ -166,8 +176,7 @@ async def test_bad_value_blocks_start_then_a_run_trains_and_lands_on_disk(
         assert 0 < app.monitor.progress.batch < app.monitor.progress.batches
         assert app.monitor.stats.samples_per_second > 0
         assert "samples/s" in shown(app.monitor.stats)
-        await pilot.pause(0.6)  # one chart redraw period
-        assert shown(loss_chart) != blank_chart
+        await wait_for(pilot, lambda: shown(loss_chart) != blank_chart)  # its next redraw
 
         await press_now(pilot, "p")  # resume to the end of the epoch
         await app.workers.wait_for_complete()
@@ -212,10 +221,13 @@ async def test_quit_mid_run_asks_then_stops_and_saves(tmp_path: Path, small: Ima
         assert not isinstance(app.screen, ConfirmScreen) and app.run_state == "paused"
         await pilot.press("q", "y")
         await wait_for(pilot, lambda: not app.is_running)
-    assert app.return_code in (0, None)
-    run = the_run(tmp_path)
-    assert run.read_status() == run.read_status() | {"state": "interrupted", "reason": "interrupt"}
-    assert run.has_checkpoint()
+        # It quit by itself, cleanly, and only once the run was saved: at that moment
+        # the run's status and checkpoint are already on disk.
+        assert app.return_code == 0
+        run = the_run(tmp_path)
+        status = run.read_status()
+        assert status == status | {"state": "interrupted", "reason": "interrupt"}
+        assert run.has_checkpoint()
 
 
 async def test_sighup_stops_and_saves_without_asking(tmp_path: Path, small: ImageData) -> None:
@@ -237,14 +249,14 @@ async def test_engine_failure_is_a_notification_and_a_failed_run(
     app = make_app(
         tmp_path, small, optimizer="sgd", lr=9.0, momentum=0.9, normalize=False, schedule="none"
     )
-    async with app.run_test(size=(120, 40)) as pilot:
+    notes = Notifications()
+    async with app.run_test(size=(120, 40), message_hook=notes) as pilot:
         await pilot.press("s")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.is_running
         assert app.monitor.progress.state == "failed"
-        notes = [n.message for n in app._notifications]
-        assert any("lower the learning rate" in n for n in notes), notes
+        assert any("lower the learning rate" in n for n in notes), list(notes)
         assert app.run_state == "idle"
     status = json.loads(the_run(tmp_path).status_path.read_text())
     assert status["state"] == "failed" and "nan" in status["reason"]
@@ -305,11 +317,11 @@ async def test_command_palette_reaches_panes_and_presets(tmp_path: Path, small: 
     app = make_app(tmp_path, small)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+p", *"Show Monitor")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: highlighted_command(app) == "Show Monitor")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.current_pane == "monitor")
         await pilot.press("ctrl+p", *"Preset: tutorial")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: highlighted_command(app) == "Preset: tutorial")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.config.optimizer == "sgd")
         assert (app.config.lr, app.config.batch_size, app.config.epochs) == (1e-3, 64, 5)
@@ -319,7 +331,8 @@ async def test_command_palette_reaches_panes_and_presets(tmp_path: Path, small: 
 async def test_save_and_load_settings_by_keys(tmp_path: Path, small: ImageData) -> None:
     path = tmp_path / "settings.toml"
     app = make_app(tmp_path, small)
-    async with app.run_test(size=(80, 24)) as pilot:
+    notes = Notifications()
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
         await pilot.press("2", "ctrl+s", "ctrl+u", *str(path), "enter")
         assert path.exists()
         assert TrainConfig.load(path).batch_size == 16
@@ -332,5 +345,5 @@ async def test_save_and_load_settings_by_keys(tmp_path: Path, small: ImageData) 
         assert app.query_one("#field-batch_size", Input).value == "16"
 
         await pilot.press("ctrl+o", "ctrl+u", *str(tmp_path / "missing.toml"), "enter")
-        assert any("cannot read" in n.message for n in app._notifications)
+        assert any("cannot read" in n for n in notes)
         assert app.config.batch_size == 16

@@ -2,21 +2,27 @@
 
 Made deterministic: injected data with a fixed seed, half-block images forced, the
 event log's clock fixed, and the Monitor's run made of fixed events rather than a
-timed training run.
+timed training run. Each waits for the state it shows, never for a time: a busy CPU
+only makes it wait longer.
 """
 
 from __future__ import annotations
 
 import pytest
+from pane_helpers import shown, wait_for
 from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Static
 
 from engine.config import TrainConfig
 from engine.data import ImageData
 from engine.events import BatchEnd, EpochEnd, RunStarted
 from tui import messages
 from tui.app import FmnistApp
+from tui.screens.help import HelpScreen
 from tui.widgets import event_log
 from tui.widgets.charts import EpochChart, LossChart
+from tui.widgets.event_log import EventLog
 from tui.widgets.model_summary import ModelSummaryView
 
 SIZES = [(80, 24), (120, 40)]
@@ -36,10 +42,19 @@ def make_app(data: ImageData) -> FmnistApp:
 
 
 async def summary_shown(pilot: Pilot) -> None:
-    app = pilot.app
-    while app.query_one(ModelSummaryView).summary is None:
-        await pilot.pause(0.05)
+    view = pilot.app.query_one(ModelSummaryView)
+    await wait_for(pilot, lambda: view.summary is not None)
     await pilot.pause()
+
+
+def text(widget: Widget) -> str:
+    """The words a widget shows, wrapped lines joined again."""
+    return " ".join(shown(widget).split())
+
+
+def logged(pilot: Pilot) -> str:
+    """Every entry the Monitor's event log has written, wrapped lines joined again."""
+    return " ".join(" ".join(line.text.split()) for line in pilot.app.query_one(EventLog).lines)
 
 
 def run_events(classes: tuple[str, ...]) -> list[object]:
@@ -112,13 +127,17 @@ async def replay_run(pilot: Pilot) -> None:
     await pilot.press("3")
     for message in run_events(app.data.classes if app.data else ()):
         app.monitor.post_message(message)
-        await pilot.pause()
+    # The Monitor handles its messages in order: the last epoch's means all of them.
+    epochs = app.query_one(EpochChart)
+    await wait_for(pilot, lambda: len(epochs.epochs) == 2)
     app.monitor.set_state("running")
     for chart in app.query(LossChart).results():
         chart.redraw_now()
     for chart in app.query(EpochChart).results():
         chart.redraw_now()
-    await pilot.pause(0.6)  # the event log writes twice a second
+    # The event log writes what it has at most twice a second.
+    await wait_for(pilot, lambda: "Epoch 2/2:" in logged(pilot))
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
@@ -130,7 +149,14 @@ def test_data_pane(snap_compare, small: ImageData, size: tuple[int, int]) -> Non
 def test_data_pane_filtered_test_split_augmented(
     snap_compare, small: ImageData, size: tuple[int, int]
 ) -> None:
-    assert snap_compare(make_app(small), press=["f", "t", "a"], terminal_size=size)
+    async def run_before(pilot: Pilot) -> None:
+        await summary_shown(pilot)
+        await pilot.press("f", "t", "a")
+        status = pilot.app.query_one("#data-status")
+        await wait_for(pilot, lambda: "test · T-shirt/top" in text(status))
+        await wait_for(pilot, lambda: "augmentation on" in text(status))
+
+    assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
@@ -155,6 +181,11 @@ def test_hyperparameters_pane_with_a_bad_value(
                 break
             await pilot.press("tab")
         await pilot.press("minus", "1", "escape")
+        reason = pilot.app.query_one("#error-lr", Static)
+        view = pilot.app.query_one(ModelSummaryView)
+        # The reason's own text: at 80x24 it is cut to fit (the snapshot shows what fits).
+        await wait_for(pilot, lambda: "got -1" in str(reason.render()))
+        await wait_for(pilot, lambda: "fix the problems above" in text(view))
 
     assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
 
@@ -164,6 +195,7 @@ def test_monitor_pane_idle(snap_compare, small: ImageData, size: tuple[int, int]
     async def run_before(pilot: Pilot) -> None:
         await summary_shown(pilot)
         await pilot.press("3")
+        await wait_for(pilot, lambda: "No run yet" in logged(pilot))
 
     assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
 
@@ -174,4 +206,8 @@ def test_monitor_pane_during_a_run(snap_compare, small: ImageData, size: tuple[i
 
 
 def test_help_screen(snap_compare, small: ImageData) -> None:
-    assert snap_compare(make_app(small), press=["question_mark"], terminal_size=(80, 24))
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+
+    assert snap_compare(make_app(small), terminal_size=(80, 24), run_before=run_before)

@@ -3,16 +3,18 @@
 Deterministic: the run folders are written by hand with fixed ids, times and
 numbers (no training), under a relative runs folder in a temporary working folder;
 the Inspect pane is given fixed predictions for real test images instead of running
-a model.
+a model. Each waits for the state it shows, never for a time.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pane_helpers import shown, wait_for
 from textual.pilot import Pilot
 
 from engine.config import TrainConfig
@@ -21,6 +23,8 @@ from engine.events import BatchEnd, EpochEnd, Event, RunStarted
 from engine.runs import Run, RunInfo, run_info
 from tui.app import FmnistApp
 from tui.screens.inspect import InspectPane, Predictions
+from tui.widgets.confusion_picker import ConfusionPicker
+from tui.widgets.curve_overlay import CurveOverlay
 from tui.widgets.runs_table import RunsTable
 
 SIZES = [(80, 24), (120, 40)]
@@ -106,8 +110,7 @@ def make_app(data: ImageData) -> FmnistApp:
 async def runs_listed(pilot: Pilot) -> RunsTable:
     await pilot.press("4")
     table = pilot.app.query_one(RunsTable)
-    while table.row_count < 3:
-        await pilot.pause(0.05)
+    await wait_for(pilot, lambda: table.row_count == 3)
     return table
 
 
@@ -115,16 +118,16 @@ async def open_finished(pilot: Pilot) -> None:
     table = await runs_listed(pilot)
     await pilot.press("down", "down", "enter")
     assert table.highlighted is not None and table.highlighted.id == FINISHED
-    while not pilot.app.query_one("#runs-charts").display:
-        await pilot.pause(0.05)
+    accuracy = pilot.app.query_one("#runs-accuracy", CurveOverlay)
+    await wait_for(pilot, lambda: [len(s.xs) for s in accuracy.series] == [3])
     await pilot.pause()
 
 
 async def compare_two(pilot: Pilot) -> None:
     await runs_listed(pilot)
     await pilot.press("down", "space", "space", "c")
-    while not pilot.app.query_one("#runs-charts").display:
-        await pilot.pause(0.05)
+    accuracy = pilot.app.query_one("#runs-accuracy", CurveOverlay)
+    await wait_for(pilot, lambda: [len(s.xs) for s in accuracy.series] == [1, 3])
     await pilot.pause()
 
 
@@ -139,18 +142,35 @@ def fixed_predictions(path: Path, data: ImageData) -> Predictions:
     return Predictions(info, data.test.images, labels, predicted, probabilities, data.classes)
 
 
-def inspect_with(*keys: str):
+def inspect_with(*keys: str, shows: Callable[[Pilot, Predictions], bool]):
+    """Give the Inspect pane fixed predictions, press ``keys`` there, and wait until it
+    ``shows`` what the snapshot is of."""
+
     async def run_before(pilot: Pilot) -> None:
         app = pilot.app
         assert isinstance(app, FmnistApp) and app.data is not None
         pane = app.query_one(InspectPane)
         result = fixed_predictions(Path("runs") / FINISHED, app.data)
         pane.post_message(InspectPane.Predicted(result.run.path, result))
-        await pilot.pause()
+        # Given before it is shown, or showing it would predict with the newest run.
+        await wait_for(pilot, lambda: pane.result is result)
         await pilot.press("5", *keys)
+        await wait_for(pilot, lambda: shows(pilot, result))
         await pilot.pause()
 
     return run_before
+
+
+def second_mistake(pilot: Pilot, result: Predictions) -> bool:
+    status = " ".join(shown(pilot.app.query_one("#inspect-status")).split())
+    return status.startswith(f"2 of {result.mistakes:,} · mistakes only")
+
+
+def cell_below_commonest_mistake(pilot: Pilot, result: Predictions) -> bool:
+    picker = pilot.app.query_one(ConfusionPicker)
+    true_class, predicted = result.commonest_mistake()
+    below = ((true_class + 1) % len(result.classes), predicted)
+    return pilot.app.focused is picker and picker.cell == below
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
@@ -168,9 +188,10 @@ def test_runs_pane_comparing_two_runs(snap_compare, runs_folder: Path, small: Im
 def test_inspect_pane_on_a_mistake(
     snap_compare, runs_folder: Path, small: ImageData, size: tuple[int, int]
 ) -> None:
-    assert snap_compare(make_app(small), terminal_size=size, run_before=inspect_with("m", "n"))
+    run_before = inspect_with("m", "n", shows=second_mistake)
+    assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
 
 
 def test_inspect_pane_confusion_matrix(snap_compare, runs_folder: Path, small: ImageData) -> None:
-    run_before = inspect_with("c", "down")
+    run_before = inspect_with("c", "down", shows=cell_below_commonest_mistake)
     assert snap_compare(make_app(small), terminal_size=(80, 24), run_before=run_before)

@@ -246,9 +246,16 @@ def test_sample_browser_filters_shuffles_and_pages() -> None:
     browser.set_filter(1)
     assert browser.count == 10 and browser.page == 0
     assert set(labels[browser.visible()]) == {1}
-    shown = browser.visible().tolist()
-    browser.shuffle()
-    assert sorted(shown) != shown or browser.visible().tolist() != shown
+    browser.set_capacity(10)  # the whole class on one page
+    order = browser.visible().tolist()
+    browser.set_capacity(4)
+    browser.turn(1)
+    browser.shuffle()  # a new order of the same images, from the first page
+    assert browser.page == 0 and browser.count == 10
+    browser.set_capacity(10)
+    shuffled = browser.visible().tolist()
+    assert shuffled != order
+    assert sorted(shuffled) == sorted(order) == np.flatnonzero(labels == 1).tolist()
 
 
 def test_augment_preview_flips_and_crops_with_zero_padding() -> None:

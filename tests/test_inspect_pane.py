@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pane_helpers import QUICK, make_app, notes, shown, wait_for
+from pane_helpers import QUICK, Notifications, make_app, shown, wait_for
 from textual.pilot import Pilot
 
 from engine.config import TrainConfig
@@ -180,11 +180,12 @@ async def test_choose_another_run_here_or_in_the_runs_pane(
 
 async def test_no_run_yet_says_what_to_do(tmp_path: Path, small: ImageData) -> None:
     app = make_app(tmp_path / "runs", small)
-    async with app.run_test(size=(80, 24)) as pilot:
+    notes = Notifications()
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
         await pilot.press("5")
         header = app.query_one("#inspect-header")
         await wait_for(pilot, lambda: "No run with a checkpoint" in shown(header))
         await pilot.press("m", "n", "c")  # nothing to browse: nothing happens
         assert app.query_one(InspectPane).result is None
         await pilot.press("r")
-        await wait_for(pilot, lambda: any("No run with a checkpoint" in n for n in notes(app)))
+        await wait_for(pilot, lambda: any("No run with a checkpoint" in n for n in notes))

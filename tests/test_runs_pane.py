@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pane_helpers import copy_runs, make_app, make_runs, notes, press_now, shown, wait_for
+from pane_helpers import Notifications, copy_runs, make_app, make_runs, press_now, shown, wait_for
 from textual.pilot import Pilot
 
 from engine.config import TrainConfig
@@ -108,7 +108,8 @@ async def test_open_a_run_and_compare_marked_runs(
     runs: dict[str, Run], tmp_path: Path, small: ImageData
 ) -> None:
     app = make_app(tmp_path / "runs", small)
-    async with app.run_test(size=(120, 40)) as pilot:
+    notes = Notifications()
+    async with app.run_test(size=(120, 40), message_hook=notes) as pilot:
         table = await show_runs(pilot, 3)
         loss = app.query_one("#runs-loss", CurveOverlay)
         accuracy = app.query_one("#runs-accuracy", CurveOverlay)
@@ -132,7 +133,7 @@ async def test_open_a_run_and_compare_marked_runs(
         assert loss.title.startswith(short_id(runs["interrupted"].id))
 
         await pilot.press("c")  # nothing marked yet
-        assert any("Mark two or more runs" in n for n in notes(app))
+        assert any("Mark two or more runs" in n for n in notes)
 
         await go_to(pilot, table, runs["finished"])
         await pilot.press("space")
@@ -162,13 +163,14 @@ async def test_delete_asks_first_and_refuses_a_running_run(
     live.acquire()  # as a training process would: the run is "running"
     try:
         app = make_app(tmp_path / "runs", small)
-        async with app.run_test(size=(80, 24)) as pilot:
+        notes = Notifications()
+        async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
             table = await show_runs(pilot, 4)
             await go_to(pilot, table, live)
             assert row(table, live)[-1] == "running"
             await pilot.press("d")
             assert not isinstance(app.screen, ConfirmScreen)
-            assert any("is training: stop it before deleting" in n for n in notes(app))
+            assert any("is training: stop it before deleting" in n for n in notes)
             assert live.path.exists()
 
             await go_to(pilot, table, runs["finished"])
@@ -179,7 +181,7 @@ async def test_delete_asks_first_and_refuses_a_running_run(
             await pilot.press("d", "y")
             await wait_for(pilot, lambda: not runs["finished"].path.exists())
             await wait_for(pilot, lambda: table.row_count == 3)
-            assert any(f"Deleted run {runs['finished'].id}" in n for n in notes(app))
+            assert any(f"Deleted run {runs['finished'].id}" in n for n in notes)
     finally:
         live.release()
 
@@ -188,12 +190,13 @@ async def test_export_writes_the_best_model(
     runs: dict[str, Run], tmp_path: Path, small: ImageData
 ) -> None:
     app = make_app(tmp_path / "runs", small)
-    async with app.run_test(size=(80, 24)) as pilot:
+    notes = Notifications()
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
         table = await show_runs(pilot, 3)
         await go_to(pilot, table, runs["finished"])
         await pilot.press("e")
         folder = runs["finished"].path / "export"
-        await wait_for(pilot, lambda: any(f"to {folder}" in n for n in notes(app)))
+        await wait_for(pilot, lambda: any(f"to {folder}" in n for n in notes))
     names = sorted(p.name for p in folder.iterdir())
     assert names == ["model.torchscript.pt", "model_state_dict.pt", "preprocessing.json"]
 
@@ -228,11 +231,12 @@ async def test_resume_an_interrupted_run_in_the_app(
     runs: dict[str, Run], tmp_path: Path, small: ImageData
 ) -> None:
     app = make_app(tmp_path / "runs", small)
-    async with app.run_test(size=(120, 40)) as pilot:
+    notes = Notifications()
+    async with app.run_test(size=(120, 40), message_hook=notes) as pilot:
         table = await show_runs(pilot, 3)
         await go_to(pilot, table, runs["finished"])
         await pilot.press("r")
-        assert any("finished all its 2 epochs" in n for n in notes(app))
+        assert any("finished all its 2 epochs" in n for n in notes)
         assert app.run_state == "idle"
 
         await go_to(pilot, table, runs["interrupted"])
@@ -259,11 +263,12 @@ async def test_attach_from_the_table_watches_a_live_run(
         live.append_event(event)
     try:
         app = make_app(tmp_path / "runs", small)
-        async with app.run_test(size=(120, 40)) as pilot:
+        notes = Notifications()
+        async with app.run_test(size=(120, 40), message_hook=notes) as pilot:
             table = await show_runs(pilot, 4)
             await go_to(pilot, table, runs["interrupted"])
             await pilot.press("a")
-            assert any("is not training (interrupted); r resumes it" in n for n in notes(app))
+            assert any("is not training (interrupted); r resumes it" in n for n in notes)
             assert app.current_pane == "runs"
 
             await go_to(pilot, table, live)
