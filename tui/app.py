@@ -51,7 +51,12 @@ if TYPE_CHECKING:
 # Panes in key order. Keys 4 and 5 are kept for the Runs and Inspect panes: adding one
 # is adding its module and a line here.
 PANES: list[PaneSpec] = [
-    PaneSpec("1", "data", "Data", lambda app: DataPane(seed=app.config.seed, id="data")),
+    PaneSpec(
+        "1",
+        "data",
+        "Data",
+        lambda app: DataPane(seed=app.config.seed, image_mode=app.image_mode, id="data"),
+    ),
     PaneSpec(
         "2",
         "hyperparams",
@@ -59,8 +64,15 @@ PANES: list[PaneSpec] = [
         lambda app: HyperparamsPane(app.config, id="hyperparams"),
     ),
     PaneSpec("3", "monitor", "Monitor", lambda app: MonitorPane(id="monitor")),
-    PaneSpec("4", "runs", "Runs", lambda app: RunsPane(id="runs")),
-    PaneSpec("5", "inspect", "Inspect", lambda app: InspectPane(id="inspect")),
+    PaneSpec("4", "runs", "Runs", lambda app: RunsPane(runs_dir=app.config.runs_dir, id="runs")),
+    PaneSpec(
+        "5",
+        "inspect",
+        "Inspect",
+        lambda app: InspectPane(
+            runs_dir=app.config.runs_dir, data=app.data, image_mode=app.image_mode, id="inspect"
+        ),
+    ),
 ]
 
 # Set to 1 to start training as soon as the data is loaded (for scripts/bench_app.py).
@@ -204,6 +216,7 @@ class FmnistApp(App[None]):
 
     def _data_ready(self, data: ImageData) -> None:
         self.query_one(DataPane).set_data(data)
+        self.query_one(InspectPane).data = data
         self._after_first_samples()
         if self._autostart and self._startable():
             self._autostart = False
@@ -223,6 +236,8 @@ class FmnistApp(App[None]):
         if message.config is not None:
             self.config = message.config
             self.query_one(DataPane).crop_padding = message.config.crop_padding
+            self.query_one(RunsPane).runs_dir = message.config.runs_dir
+            self.query_one(InspectPane).runs_dir = message.config.runs_dir
             self._want_summary(message.config)
         else:
             self.query_one(HyperparamsPane).summary_view.show_problem(

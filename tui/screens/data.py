@@ -41,9 +41,13 @@ class DataPane(Pane):
         Binding("z,enter", "zoom", "Zoom"),
     ]
 
-    def __init__(self, *, seed: int = 0, id: str | None = None) -> None:
+    def __init__(
+        self, *, seed: int = 0, image_mode: str | None = None, id: str | None = None
+    ) -> None:
+        """``image_mode``: "blocks" or "ascii" forces how images are drawn; None detects."""
         super().__init__(id=id)
         self.seed = seed
+        self.image_mode = image_mode
         self.data: ImageData | None = None
         self.split = "train"
         self.browsers: dict[str, SampleBrowser] = {}
@@ -62,7 +66,7 @@ class DataPane(Pane):
         yield Static("", id="data-status")
 
     def on_mount(self) -> None:
-        self.grid.mode = render_mode(self.app, getattr(self.app, "image_mode", None))
+        self.grid.mode = render_mode(self.app, self.image_mode)
         self.grid.show_message("Loading Fashion-MNIST…")
 
     @property

@@ -131,8 +131,21 @@ class InspectPane(Pane, can_focus=True):
         bubble: ClassVar[bool] = False
         runs: list[RunInfo]
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        runs_dir: str = "runs",
+        data: ImageData | None = None,
+        image_mode: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        """``runs_dir``: where the runs are; ``data``: the app's loaded data, used when a
+        run trained on it; ``image_mode``: "blocks" or "ascii" forces how images are
+        drawn (None detects). The app keeps the first two up to date (attributes down)."""
         super().__init__(id=id)
+        self.runs_dir = str(runs_dir)
+        self.data = data
+        self.image_mode = image_mode
         # The run to show (the Runs pane's choice, or one picked here); None: the newest.
         self.wanted: Path | None = None
         self.result: Predictions | None = None
@@ -154,7 +167,7 @@ class InspectPane(Pane, can_focus=True):
         yield Static("", id="inspect-status")
 
     def on_mount(self) -> None:
-        self.mode = render_mode(self.app, getattr(self.app, "image_mode", None))
+        self.mode = render_mode(self.app, self.image_mode)
         self._say("Choose a run in the Runs pane (4), or press r here.")
 
     def on_show(self) -> None:
@@ -190,11 +203,7 @@ class InspectPane(Pane, can_focus=True):
         self.pending = target or Path()
         what = f"run {target.name}" if target else "the newest run"
         self._say(f"Predicting the test set with {what}'s best checkpoint…")
-        self._predict(target, self._runs_dir(), getattr(self.app, "data", None))
-
-    def _runs_dir(self) -> str:
-        config = getattr(self.app, "config", None)
-        return str(config.runs_dir) if config is not None else "runs"
+        self._predict(target, self.runs_dir, self.data)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inspect-predict")
     def _predict(self, target: Path | None, runs_dir: str, data: ImageData | None) -> None:
@@ -335,7 +344,7 @@ class InspectPane(Pane, can_focus=True):
             self._browse("all")
 
     def action_pick_run(self) -> None:
-        self._list_runs(self._runs_dir())
+        self._list_runs(self.runs_dir)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inspect-runs")
     def _list_runs(self, runs_dir: str) -> None:

@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
@@ -98,10 +99,14 @@ class RunsPane(Pane):
 
         info: RunInfo
 
+    runs_dir: reactive[str] = reactive("runs", init=False)
+    """The folder listed: the app passes on the form's ``runs_dir`` (attribute down)."""
+
     # --- layout ---------------------------------------------------------------------
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, runs_dir: str = "runs", id: str | None = None) -> None:
         super().__init__(id=id)
+        self.set_reactive(RunsPane.runs_dir, str(runs_dir))
         self.infos: list[RunInfo] = []
         self.marked: dict[str, str] = {}  # run id -> colour, in marking order
         # What the charts show: (compare, run folders), read again while one trains.
@@ -146,10 +151,9 @@ class RunsPane(Pane):
         if self.display and self.is_on_screen:
             self.refresh_runs()
 
-    @property
-    def runs_dir(self) -> str:
-        config = getattr(self.app, "config", None)
-        return str(config.runs_dir) if config is not None else "runs"
+    def watch_runs_dir(self) -> None:
+        # Settings loaded from the command palette can change it while the pane shows.
+        self._tick()
 
     def refresh_runs(self) -> None:
         self._list(self.runs_dir)
