@@ -25,7 +25,7 @@ from engine.data import ImageData
 from engine.runs import Run
 from tui import messages
 from tui.app import FmnistApp
-from tui.screens.confirm import ConfirmScreen
+from tui.screens.quit import QuitScreen
 from tui.screens.help import HelpScreen
 from tui.screens.zoom import ZoomScreen
 from tui.widgets.charts import EpochChart, LossChart
@@ -216,10 +216,10 @@ async def test_quit_mid_run_asks_then_stops_and_saves(tmp_path: Path, small: Ima
     async with app.run_test(size=(80, 24)) as pilot:
         await start_paused(pilot)
         await pilot.press("q")
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")  # keep training
-        assert not isinstance(app.screen, ConfirmScreen) and app.run_state == "paused"
-        await pilot.press("q", "y")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("k")  # keep training
+        assert not isinstance(app.screen, QuitScreen) and app.run_state == "paused"
+        await pilot.press("q", "s")  # stop and quit
         await wait_for(pilot, lambda: not app.is_running)
         # It quit by itself, cleanly, and only once the run was saved: at that moment
         # the run's status and checkpoint are already on disk.

@@ -30,7 +30,7 @@ SIZES = [(80, 24), (120, 40)]
 
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(event_log, "timestamp", lambda: "12:00:00")
+    monkeypatch.setattr(event_log, "timestamp", lambda at=None: "12:00:00")
 
 
 def make_app(data: ImageData) -> FmnistApp:

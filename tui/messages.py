@@ -7,6 +7,7 @@ the data down to the panes. Each is a dataclass: the generated ``__init__`` call
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,12 +19,32 @@ if TYPE_CHECKING:
         BatchEnd,
         CheckpointSaved,
         EpochEnd,
+        Event,
         Finished,
         ImageData,
         ModelSummary,
         RunStarted,
+        RunState,
         TrainConfig,
     )
+
+
+class BatchBuffer:
+    """Batch events handed from the training thread to the UI thread, oldest first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[BatchEnd] = []
+
+    def add(self, event: BatchEnd) -> None:
+        with self._lock:
+            self._events.append(event)
+
+    def drain(self) -> list[BatchEnd]:
+        """Every event added since the last drain (possibly none)."""
+        with self._lock:
+            events, self._events = self._events, []
+        return events
 
 
 @dataclass
@@ -55,9 +76,20 @@ class TrainingStarted(Message):
 
 @dataclass
 class BatchProgress(Message):
-    """Every batch event since the previous message, oldest first (never empty)."""
+    """New batch events wait in ``buffer``. A later one for the same buffer replaces a
+    pending one: a busy UI drains the buffer once for both, losing nothing."""
 
-    events: list[BatchEnd]
+    buffer: BatchBuffer
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, BatchProgress) and message.buffer is self.buffer
+
+
+@dataclass
+class HistoryReplayed(Message):
+    """What a resumed run logged before this session: shown as history."""
+
+    events: list[Event]
 
 
 @dataclass
@@ -73,6 +105,7 @@ class CheckpointWritten(Message):
 @dataclass
 class TrainingStateChanged(Message):
     state: str  # "paused", "running", "stopping"
+    time: float = 0.0  # when (Unix seconds; 0 if unknown)
 
 
 @dataclass
@@ -83,16 +116,27 @@ class TrainingFinished(Message):
 @dataclass
 class TrainingFailed(Message):
     reason: str
+    time: float = 0.0
+
+
+@dataclass
+class SessionState(Message):
+    """The session's run changed state (posted from any thread)."""
+
+    state: RunState
+
+
+@dataclass
+class WorkDone(Message):
+    """A run's worker has ended: training here, following, or starting detached."""
+
+    error: str = ""  # why it failed, if it did
+    title: str = ""
 
 
 @dataclass
 class DetachedStarted(Message):
-    """A run now trains in a process of its own: the Monitor attaches to it."""
+    """A run now trains in a process of its own (pid), and the session follows it."""
 
     run_dir: Path
-    epochs: int
-
-
-@dataclass
-class DetachFailed(Message):
-    reason: str
+    pid: int

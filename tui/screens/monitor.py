@@ -12,12 +12,16 @@ change of state (paused, finished) is shown at once.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.events import Resize
+from textual.message import Message
 
-from engine.events import EpochEnd
+from engine.events import BatchEnd, EpochEnd, Finished, RunStarted
 from tui import messages
 from tui.screens.pane import WIDE, Pane
 from tui.throttle import RateLimiter
@@ -43,6 +47,7 @@ class MonitorPane(Pane):
         self._figures_changed = False
         self._latest_epoch: EpochEnd | None = None  # waiting to be shown in the tables
         self._tables_limiter = RateLimiter(1 / TABLES_PER_SECOND)
+        self._started_here = False  # whether the log has said how this run started
 
     def compose(self) -> ComposeResult:
         yield RunProgress(id="run-progress")
@@ -59,7 +64,8 @@ class MonitorPane(Pane):
 
     def on_mount(self) -> None:
         self.set_interval(1 / FIGURES_PER_SECOND, self._repaint)
-        self.log_event("No run yet: press s to train with the Hyperparameters pane's settings.")
+        if not self._started_here:
+            self.log_event("No run yet: press s to train with the Hyperparameters pane's settings.")
 
     def on_resize(self, event: Resize) -> None:
         # Below WIDE columns the per-class accuracy moves into the confusion table, so
@@ -81,8 +87,9 @@ class MonitorPane(Pane):
     def stats(self) -> RunStats:
         return self.query_one(RunStats)
 
-    def log_event(self, text: str) -> None:
-        self.query_one(EventLog).add(text)
+    def log_event(self, text: str, at: float | None = None) -> None:
+        """Add a line to the log, stamped with ``at`` (Unix seconds) or now."""
+        self.query_one(EventLog).add(text, at)
 
     def _repaint(self, *, now: bool = False) -> None:
         """Show what changed since the last repaint (all of it when ``now``)."""
@@ -104,20 +111,29 @@ class MonitorPane(Pane):
 
     # --- attributes down (from the app) -------------------------------------------------
 
-    def begin(self, epochs: int) -> None:
-        """A run was asked for: clear the last one's numbers."""
+    def begin(self, epochs: int, note: str = "") -> None:
+        """A run was asked for: clear the last one's numbers, and log ``note``."""
         progress = self.progress
         progress.state, progress.epoch, progress.epochs = "starting", 0, epochs
         progress.batch = progress.batches = 0
         self.stats.clear()
         self._latest_epoch = None
+        self._started_here = False
         self._figures_changed = True
         self._repaint(now=True)
         self.query_one(LossChart).reset()
         self.query_one(EpochChart).reset()
         self.query_one("#class-accuracy", ClassBars).clear()
         self.query_one(ConfusionTable).clear()
-        self.log_event("Starting: loading torch and the data…")
+        if note:
+            self.log_event(note)
+
+    def begin_attached(self, run_id: str, started: str) -> None:
+        """Watching a run trained by another process: its history arrives as events."""
+        self.begin(0)
+        self.query_one(EventLog).clear_entries()
+        when = f" (started {_clock(started)})" if started else ""
+        self.log_event(f"Attached to {run_id}{when}")
 
     def set_state(self, state: str) -> None:
         self.progress.state = state
@@ -136,20 +152,53 @@ class MonitorPane(Pane):
         progress.epochs = int(event.config["epochs"])
         progress.batches = event.batches_per_epoch
         self.stats.device = event.device
+        if math.isnan(self.stats.elapsed):
+            self.stats.elapsed = event.elapsed
         self._figures_changed = True
         self._repaint(now=True)
-        verb = "resumed" if event.resumed else "started"
-        self.log_event(f"Run {event.run_id} {verb} on {event.device}, in {event.run_dir}")
-        self.log_event(
-            f"{event.train_size:,} train, {event.test_size:,} test images; "
-            f"{event.parameters:,} parameters"
-        )
+        if event.resumed and self._started_here:
+            self.log_event(f"Resumed at epoch {event.start_epoch} on {event.device}", event.time)
+        else:
+            verb = "resumed" if event.resumed else "started"
+            self.log_event(
+                f"Run {event.run_id} {verb} on {event.device}, in {event.run_dir}", event.time
+            )
+            self.log_event(
+                f"{event.train_size:,} train, {event.test_size:,} test images; "
+                f"{event.parameters:,} parameters",
+                event.time,
+            )
+        self._started_here = True
         for note in event.notes:
-            self.log_event(note)
+            self.log_event(note, event.time)
 
-    @on(messages.BatchProgress)
-    def _batches(self, message: messages.BatchProgress) -> None:
-        latest = message.events[-1]
+    @on(messages.HistoryReplayed)
+    def _history(self, message: messages.HistoryReplayed) -> None:
+        """A resumed run's past, logged before this session: its curves and its story."""
+        batches: list[BatchEnd] = []
+        for event in message.events:
+            if isinstance(event, BatchEnd):
+                batches.append(event)
+                continue
+            self._add_batches(batches)
+            batches = []
+            if isinstance(event, RunStarted):
+                self._post_to_self(messages.TrainingStarted(event))
+            elif isinstance(event, EpochEnd):
+                self._post_to_self(messages.EpochFinished(event))
+            elif isinstance(event, Finished) and event.status != "finished":
+                self.log_event(f"Stopped after {event.epochs_completed} epochs", event.time)
+        self._add_batches(batches)
+
+    def _post_to_self(self, message: Message) -> None:
+        # Handled now, in order, by the same code as live events.
+        handler = {messages.TrainingStarted: self._started, messages.EpochFinished: self._epoch}
+        handler[type(message)](message)  # type: ignore[operator]
+
+    def _add_batches(self, events: list[BatchEnd]) -> None:
+        if not events:
+            return
+        latest = events[-1]
         progress = self.progress
         progress.epoch, progress.batch, progress.batches = (
             latest.epoch,
@@ -161,9 +210,13 @@ class MonitorPane(Pane):
         stats.elapsed, stats.eta, stats.lr = latest.elapsed, latest.eta, latest.lr
         self._figures_changed = True
         self.query_one(LossChart).add_points(
-            [e.epoch - 1 + e.batch / e.batches for e in message.events],
-            [e.smoothed_loss for e in message.events],
+            [e.epoch - 1 + e.batch / e.batches for e in events],
+            [e.smoothed_loss for e in events],
         )
+
+    @on(messages.BatchProgress)
+    def _batches(self, message: messages.BatchProgress) -> None:
+        self._add_batches(message.buffer.drain())
 
     @on(messages.EpochFinished)
     def _epoch(self, message: messages.EpochFinished) -> None:
@@ -178,7 +231,8 @@ class MonitorPane(Pane):
         self.log_event(
             f"Epoch {event.epoch}/{event.epochs}: test {event.test_accuracy:.1%}{best}, "
             f"loss {event.test_loss:.3f}; train {event.train_accuracy:.1%} "
-            f"in {duration(event.epoch_seconds)}"
+            f"in {duration(event.epoch_seconds)}",
+            event.time,
         )
 
     @on(messages.CheckpointWritten)
@@ -193,25 +247,40 @@ class MonitorPane(Pane):
     def _state(self, message: messages.TrainingStateChanged) -> None:
         self.set_state(message.state)
         self.log_event(
-            {"paused": "Paused", "running": "Resumed"}.get(message.state, message.state.title())
+            {"paused": "Paused", "running": "Resumed"}.get(message.state, message.state.title()),
+            message.time,
         )
 
     @on(messages.TrainingFinished)
     def _finished(self, message: messages.TrainingFinished) -> None:
         event = message.event
-        self.stats.elapsed, self.stats.eta = event.elapsed, 0.0
-        self.set_state("finished" if event.status == "finished" else "stopped")
+        # A stopped run has no time left to estimate: ETA "—".
+        finished = event.status == "finished"
+        self.stats.elapsed, self.stats.eta = event.elapsed, 0.0 if finished else math.nan
+        self.set_state("finished" if finished else "stopped")
         if event.status == "finished":
             epochs = f"{event.epochs_completed} epoch" + (
                 "" if event.epochs_completed == 1 else "s"
             )
             self.log_event(
-                f"Finished {epochs} in {duration(event.elapsed)}: best {event.best_accuracy:.1%}"
+                f"Finished {epochs} in {duration(event.elapsed)}: best {event.best_accuracy:.1%}",
+                event.time,
             )
         else:
-            self.log_event(f"Stopped after {event.epochs_completed} epochs; the run can be resumed")
+            self.log_event(
+                f"Stopped after {event.epochs_completed} epochs; the run can be resumed",
+                event.time,
+            )
 
     @on(messages.TrainingFailed)
     def _failed(self, message: messages.TrainingFailed) -> None:
         self.set_state("failed")
-        self.log_event(f"Failed: {message.reason}")
+        self.log_event(f"Failed: {message.reason}", message.time)
+
+
+def _clock(iso: str) -> str:
+    """``HH:MM`` of an ISO time from ``status.json`` (the text itself if it is not one)."""
+    try:
+        return dt.datetime.fromisoformat(iso).strftime("%H:%M")
+    except ValueError:
+        return iso[:40]

@@ -84,6 +84,13 @@ class RunsPane(Pane):
     class ResumeRequested(Message):
         info: RunInfo
         detached: bool
+        epochs: int | None = None  # a new total, to extend the run
+
+    @dataclass
+    class ExtendRequested(Message):
+        """Train a finished run for more epochs (the app asks how many)."""
+
+        info: RunInfo
 
     @dataclass
     class AttachRequested(Message):
@@ -324,10 +331,8 @@ class RunsPane(Pane):
             self.app.notify(
                 f"Run {info.id} is training now; press a to watch it.", severity="warning"
             )
-        elif info.state == "finished":
-            self.app.notify(
-                f"Run {info.id} finished all its {info.epochs} epochs.", severity="warning"
-            )
+        elif info.state == "finished" and info.resumable:
+            self.post_message(self.ExtendRequested(info))
         elif not info.resumable:
             self.app.notify(
                 f"Run {info.id} stopped before its first checkpoint: nothing to resume.",

@@ -15,8 +15,9 @@ MAX_ENTRIES = 500
 WRITES_PER_SECOND = 2
 
 
-def timestamp() -> str:
-    return time.strftime("%H:%M:%S")
+def timestamp(at: float | None = None) -> str:
+    """``HH:MM:SS`` local time of ``at`` (Unix seconds), or of now."""
+    return time.strftime("%H:%M:%S", time.localtime(at) if at else time.localtime())
 
 
 class EventLog(RichLog):
@@ -58,11 +59,18 @@ class EventLog(RichLog):
     def on_mount(self) -> None:
         self.set_interval(1 / WRITES_PER_SECOND, self._flush)
 
-    def add(self, text: str) -> None:
-        entry = Text.assemble((timestamp(), "dim"), " ", text)
+    def add(self, text: str, at: float | None = None) -> None:
+        """Log ``text``, stamped with the time ``at`` (Unix seconds; now if None or 0)."""
+        entry = Text.assemble((timestamp(at) if at else timestamp(), "dim"), " ", text)
         self._entries.append(entry)
         self._pending.append(entry)
         self._flush()
+
+    def clear_entries(self) -> None:
+        """Forget every entry (a new story begins, e.g. attaching to a run)."""
+        self._entries.clear()
+        self._pending.clear()
+        self.clear()
 
     def _flush(self) -> None:
         if self._pending and self._limiter.ready():

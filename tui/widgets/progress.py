@@ -18,6 +18,7 @@ STATE_MARKS = {
     "finished": ("✓", "green"),
     "stopped": ("■", "yellow"),
     "failed": ("✗", "red"),
+    "interrupted": ("■", "red"),
 }
 
 

@@ -1,0 +1,297 @@
+"""The app's run keys and workers: start, resume, extend, attach, pause, stop, detach, quit.
+
+``RunActions`` is mixed into ``FmnistApp``. It drives the app's ``Session`` (which has
+no Textual in it) and reflects the session's state in the ``run_state`` reactive:
+the pane bar, the footer's keys and the form's Start button follow it. Each worker
+posts ``WorkDone`` when it ends, so nothing is dispatched on worker group names.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from engine.errors import EngineError
+from engine.runs import Run
+from engine.state import RunState
+from tui import messages
+from tui.palette import app_commands
+from tui.screens.extend import ExtendScreen
+from tui.screens.hyperparams import HyperparamsPane
+from tui.screens.monitor import MonitorPane
+from tui.screens.quit import QuitScreen
+from tui.screens.runs import RunsPane
+from tui.session import Session
+from tui.widgets.pane_bar import PaneBar
+from tui.widgets.progress import STATE_MARKS
+
+if TYPE_CHECKING:
+    from engine.config import TrainConfig
+    from engine.data import ImageData
+
+
+STARTING = "Starting: loading torch and the data…"
+
+
+class RunActions(App[None]):
+    """The run half of the app (see the module docstring)."""
+
+    run_state: reactive[RunState] = reactive(RunState.IDLE, init=False)
+
+    session: Session
+    config: TrainConfig
+    config_problems: list[str]
+    data: ImageData | None
+    _data_key: tuple[str, str]
+    _training_done: threading.Event
+    _quit_when_done: bool
+
+    @property
+    def monitor(self) -> MonitorPane:
+        return self.query_one(MonitorPane)
+
+    def action_show_pane(self, pane_id: str) -> None:
+        raise NotImplementedError
+
+    # --- the run: state -------------------------------------------------------------
+
+    def _startable(self) -> bool:
+        return not self.session.busy and not self.config_problems
+
+    def _update_startable(self) -> None:
+        self.query_one(HyperparamsPane).set_startable(self._startable())
+        self.refresh_bindings()
+
+    @on(messages.SessionState)
+    def _session_state(self, message: messages.SessionState) -> None:
+        self.run_state = message.state
+
+    def watch_run_state(self, old: RunState, state: RunState) -> None:
+        # Idle again (the run's worker ended): the bar still says how the run ended.
+        shown = old if state == RunState.IDLE and not old.live else state
+        mark, _style = STATE_MARKS.get(shown.value, ("", ""))
+        bar = self.query_one(PaneBar)
+        bar.status = f"{mark} {shown.value}"
+        bar.refresh()
+        if state == RunState.INTERRUPTED and self.session.gone:
+            self.monitor.set_state(RunState.INTERRUPTED.value)
+            self.monitor.log_event("Interrupted: the training process is gone")
+        self._update_startable()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        state = self.run_state
+        if action in ("start", "start_detached"):
+            # Hidden while attached: nothing would start; the keys that act are shown.
+            return None if self.session.attached else (True if self._startable() else None)
+        if action == "pause":
+            return self.session.busy and state in (RunState.STARTING, RunState.RUNNING)
+        if action == "resume":
+            return self.session.busy and state == RunState.PAUSED
+        if action == "stop":
+            return self.session.busy and state in (
+                RunState.STARTING,
+                RunState.RUNNING,
+                RunState.PAUSED,
+            )
+        return True
+
+    # --- the run: starting ------------------------------------------------------------
+
+    def _data_for(self, config: TrainConfig) -> ImageData | None:
+        """The loaded data, if ``config`` trains on it (a run with other data loads its own)."""
+        return self.data if (config.data, config.data_dir) == self._data_key else None
+
+    def _refuse_start(self) -> bool:
+        if self._startable():
+            return False
+        if self.config_problems:
+            self.notify("Fix the problems in the Hyperparameters pane first.", severity="warning")
+        elif self.session.busy:
+            self.notify(
+                "The Monitor is busy with a run: stop it (x) or let it finish first.",
+                severity="warning",
+            )
+        return True
+
+    def action_start(self) -> None:
+        """Train with the form's settings in this app's worker thread (``S``: detached)."""
+        if self._refuse_start():
+            return
+        self.session.start(self.config, self._data_for(self.config))
+        self._show_new_run(self.config.epochs)
+        self._train()
+
+    def action_start_detached(self) -> None:
+        """Train with the form's settings in a process of its own, and watch it.
+
+        The run outlives this app and its terminal; ``fmnist-tui attach`` (or the Runs
+        pane) watches it again later.
+        """
+        if self._refuse_start():
+            return
+        self._show_new_run(self.config.epochs, "Starting the run in a process of its own…")
+        self._spawn(self.config, None)
+
+    def _show_new_run(
+        self, epochs: int, note: str = "Starting: loading torch and the data…"
+    ) -> None:
+        self._training_done.clear()
+        self.monitor.begin(epochs, note)
+        self.action_show_pane("monitor")
+
+    @on(RunsPane.ResumeRequested)
+    def _resume_requested(self, message: RunsPane.ResumeRequested) -> None:
+        info = message.info
+        if info.config is None or self._refuse_start():
+            return
+        if message.detached:
+            self._show_new_run(info.epochs, "Resuming the run in a process of its own…")
+            self._spawn(Run(info.path), message.epochs)
+            return
+        self.session.resume(Run(info.path), self._data_for(info.config), message.epochs)
+        self._show_new_run(message.epochs or info.epochs, f"Resuming {info.id}…")
+        self._train()
+
+    @on(RunsPane.ExtendRequested)
+    def _extend_requested(self, message: RunsPane.ExtendRequested) -> None:
+        info = message.info
+
+        def confirmed(epochs: int | None) -> None:
+            if epochs:
+                self.post_message(RunsPane.ResumeRequested(info, False, epochs))
+
+        if not self._refuse_start():
+            self.push_screen(ExtendScreen(info), confirmed)
+
+    @on(RunsPane.AttachRequested)
+    def _attach_requested(self, message: RunsPane.AttachRequested) -> None:
+        run = self.session.run
+        if self.session.attached and run is not None and run.path == message.info.path:
+            self.action_show_pane("monitor")
+        elif not self._refuse_start():
+            self._attach(Run(message.info.path))
+
+    def _attach(self, run: Run) -> None:
+        self.session.attach(run)
+        self.monitor.begin_attached(run.id, str(run.read_status().get("started", "")))
+        self.action_show_pane("monitor")
+        self._follow()
+
+    # --- the run: workers (each posts WorkDone when it ends) ----------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
+    def _train(self) -> None:
+        worker, session, error = get_current_worker(), self.session, ""
+        trainer = session.trainer
+        if trainer is not None:
+            trainer.add_listener(
+                lambda _e: trainer.stop("interrupt") if worker.is_cancelled else None
+            )
+        try:
+            session.train()
+            if session.detach_requested and session.run is not None:
+                started = session.spawn(session.run)
+                self.post_message(messages.DetachedStarted(started.run_dir, started.pid))
+        except Exception as exc:
+            error = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+        finally:
+            self._training_done.set()
+        self.post_message(messages.WorkDone(error, "Training failed"))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detach")
+    def _spawn(self, source: TrainConfig | Run, epochs: int | None) -> None:
+        try:
+            started = self.session.spawn(source, epochs)
+        except EngineError as exc:
+            self._training_done.set()
+            self.post_message(messages.WorkDone(str(exc), "Not started"))
+            return
+        self.post_message(messages.DetachedStarted(started.run_dir, started.pid))
+
+    @on(messages.DetachedStarted)
+    def _detached_started(self, message: messages.DetachedStarted) -> None:
+        name = message.run_dir.name
+        if self._quit_when_done:
+            self.exit(
+                message=f"Run {name} trains on in the background (pid {message.pid}); "
+                f"`fmnist-tui attach {name}` watches it."
+            )
+            return
+        self.monitor.log_event(
+            f"Detached: it trains on after this app quits; `fmnist-tui attach {name}` "
+            "watches it again."
+        )
+        self._follow()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
+    def _follow(self) -> None:
+        worker = get_current_worker()
+        self.session.follow(lambda: worker.is_cancelled)
+        self._training_done.set()
+        self.post_message(messages.WorkDone())
+
+    @on(messages.WorkDone)
+    def _work_done(self, message: messages.WorkDone) -> None:
+        if message.error:
+            self.notify(message.error, title=message.title, severity="error", timeout=15)
+            self.monitor.set_state(RunState.FAILED.value)
+            self.monitor.log_event(f"Failed: {message.error}")
+        if not self.session.busy:
+            self.run_state = RunState.IDLE
+        self._update_startable()
+        if self._quit_when_done and not self.session.busy:
+            self.exit()
+
+    # --- the run: control -------------------------------------------------------------
+
+    def action_pause(self) -> None:
+        self.session.pause()
+
+    def action_resume(self) -> None:
+        self.session.resume_training()
+
+    def action_stop(self) -> None:
+        if self.session.busy:
+            self.session.stop("stop")
+            self.monitor.log_event("Stopping at the next batch…")
+
+    # --- quitting -------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        # An attached run trains on in its own process: leaving it needs no question.
+        if not self.session.trains_here:
+            self.exit()
+            return
+        if self._quit_when_done or isinstance(self.screen, QuitScreen):
+            return
+        self.push_screen(QuitScreen(), self._quit_chosen)
+
+    def _quit_chosen(self, choice: str | None) -> None:
+        if choice == "detach":
+            self._quit_when_done = True
+            self.session.detach()
+            self.monitor.log_event(
+                "Detaching: saving a checkpoint, then training on in the background…"
+            )
+        elif choice == "stop":
+            self._stop_then_exit()
+
+    def _stop_then_exit(self) -> None:
+        if not self.session.trains_here:
+            self.exit()
+            return
+        self._quit_when_done = True
+        self.session.stop("interrupt")
+        self.monitor.log_event("Stopping to quit: saving a checkpoint…")
+        self.notify("Stopping at the next batch and saving a checkpoint…", timeout=30)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from app_commands(self)

@@ -1,0 +1,215 @@
+"""``Session``: the app's run, whichever way it trains, with no Textual in it.
+
+A run is trained here (a ``Trainer`` on the app's worker thread) or in another process
+(attached: followed through its folder's ``metrics.jsonl``, steered with a
+``RemoteControl``). The session starts, resumes, extends, attaches, pauses, stops and
+detaches runs, turns their events into one ``RunState``, and hands every event to
+``on_event`` and every change of state to ``on_state``. Both are called on whatever
+thread the work runs on (the app passes functions that post messages).
+
+The blocking parts (``train``, ``follow``, ``spawn``) are meant for a worker thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.control import RemoteControl
+from engine.events import Event, Failed, Finished, RunStarted, StateChanged
+from engine.runs import MetricsFollower, Run
+from engine.state import RunState
+
+if TYPE_CHECKING:
+    from engine.config import TrainConfig
+    from engine.data import ImageData
+    from engine.detach import Detached
+    from engine.trainer import FitResult, Trainer
+
+# How often an attached run's log is read, in seconds.
+FOLLOW_POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """Events a run logged before this session saw it (shown as history, not as news)."""
+
+    events: list[Event]
+
+
+class Session:
+    """The one run the app shows: trained here, or attached to in another process."""
+
+    def __init__(
+        self,
+        on_event: Callable[[Event | Replayed], None],
+        on_state: Callable[[RunState], None],
+    ) -> None:
+        self.on_event = on_event
+        self.on_state = on_state
+        self.state = RunState.IDLE
+        self.trainer: Trainer | None = None
+        self.remote: RemoteControl | None = None
+        self.run: Run | None = None
+        self.detach_requested = False
+        self.gone = False  # an attached run's trainer let go without a last word
+
+    # --- what the session holds ---------------------------------------------------------
+
+    @property
+    def attached(self) -> bool:
+        return self.remote is not None
+
+    @property
+    def trains_here(self) -> bool:
+        return self.trainer is not None
+
+    @property
+    def busy(self) -> bool:
+        """True while a run trains here or is attached (a new one must wait)."""
+        return self.trainer is not None or self.remote is not None
+
+    def _set(self, state: RunState) -> None:
+        if state != self.state:
+            self.state = state
+            self.on_state(state)
+
+    def _listen(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            if event.run_dir:
+                self.run = Run(Path(event.run_dir))
+            if event.resumed and self.trainer is not None and self.run is not None:
+                # The trainer has cut the log to its checkpoint and logged this start:
+                # everything before it is the run's history.
+                self.on_event(Replayed(self.run.read_metrics().events[:-1]))
+            self._set(RunState.RUNNING)
+        elif isinstance(event, StateChanged):
+            if self.state != RunState.STOPPING:
+                self._set(RunState.PAUSED if event.state == "paused" else RunState.RUNNING)
+        elif isinstance(event, Finished):
+            self._set(RunState.FINISHED if event.status == "finished" else RunState.STOPPED)
+        elif isinstance(event, Failed):
+            self._set(RunState.FAILED)
+        self.on_event(event)
+
+    # --- runs trained here ----------------------------------------------------------------
+
+    def start(self, config: TrainConfig, data: ImageData | None = None) -> Trainer:
+        """Prepare a new run with ``config``; ``train()`` (on a worker thread) trains it."""
+        from engine.trainer import Trainer
+
+        return self._hold(Trainer(config, data=data, listeners=(self._listen,)))
+
+    def resume(self, run: Run, data: ImageData | None = None, epochs: int | None = None) -> Trainer:
+        """Prepare to continue ``run`` here; ``epochs`` extends it to a new total."""
+        from engine.trainer import Trainer
+
+        return self._hold(Trainer.resume(run, data=data, epochs=epochs, listeners=(self._listen,)))
+
+    def _hold(self, trainer: Trainer) -> Trainer:
+        self.trainer, self.run, self.detach_requested, self.gone = (
+            trainer,
+            trainer.run,
+            False,
+            False,
+        )
+        self._set(RunState.STARTING)
+        return trainer
+
+    def train(self) -> FitResult | None:
+        """Train the prepared run to its end (blocking). Errors propagate after a FAILED state."""
+        trainer = self.trainer
+        if trainer is None:
+            return None
+        try:
+            return trainer.fit()
+        except BaseException:
+            self._set(RunState.FAILED)
+            raise
+        finally:
+            self.run = trainer.run
+            self.trainer = None
+
+    # --- runs in another process ----------------------------------------------------------
+
+    def spawn(self, source: TrainConfig | Run, epochs: int | None = None) -> Detached:
+        """Start ``source`` (a config, or a run to resume) in a process of its own and attach."""
+        from engine.detach import spawn_detached
+
+        self._set(RunState.STARTING)
+        try:
+            started = spawn_detached(source, epochs=epochs)
+        except BaseException:
+            self._set(RunState.FAILED)
+            raise
+        self.attach(started.run)
+        return started
+
+    def attach(self, run: Run) -> None:
+        """Watch and steer ``run``, trained by another process; ``follow()`` feeds its events."""
+        self.run, self.remote, self.gone = run, RemoteControl(run), False
+        self._set(RunState.STARTING)
+
+    def follow(self, cancelled: Callable[[], bool]) -> None:
+        """Feed the attached run's events, past and new, until its trainer lets go (blocking).
+
+        A resumed run's log holds the Finished of the session it resumes, so only the
+        lock's release ends the watch. A trainer that let go without a Finished or
+        Failed event died: the state becomes INTERRUPTED and ``gone`` is set.
+        """
+        run = self.run
+        if run is None or self.remote is None:
+            return
+        follower = MetricsFollower(run)
+        ended = True
+        try:
+            while not cancelled():
+                for event in follower.poll():
+                    ended = isinstance(event, (Finished, Failed))
+                    self._listen(event)
+                if not run.is_locked():
+                    # One last read: the trainer may have written its last events and let go.
+                    for event in follower.poll():
+                        ended = isinstance(event, (Finished, Failed))
+                        self._listen(event)
+                    if not ended:
+                        self.gone = True
+                        self._set(RunState.INTERRUPTED)
+                    return
+                time.sleep(FOLLOW_POLL_SECONDS)
+        finally:
+            self.remote = None
+
+    # --- control (any thread) -------------------------------------------------------------
+
+    def pause(self) -> None:
+        if self.trainer is not None:
+            self.trainer.pause()
+        elif self.remote is not None:
+            self.remote.pause()
+
+    def resume_training(self) -> None:
+        if self.trainer is not None:
+            self.trainer.resume_training()
+        elif self.remote is not None:
+            self.remote.resume()
+
+    def stop(self, reason: str = "stop") -> None:
+        """Stop at the next batch boundary with a resumable checkpoint."""
+        if self.trainer is not None:
+            self.trainer.stop(reason)
+        elif self.remote is not None:
+            self.remote.stop()
+        else:
+            return
+        self._set(RunState.STOPPING)
+
+    def detach(self) -> None:
+        """Stop the run trained here at a batch boundary; ``train()``'s caller then spawns
+        it (``spawn(session.run)``) to continue, exactly, in a process of its own."""
+        if self.trainer is not None:
+            self.detach_requested = True
+            self.stop("detach")
