@@ -88,8 +88,10 @@ class RunActions(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         state = self.run_state
         if action in ("start", "start_detached"):
-            # Hidden while attached: nothing would start; the keys that act are shown.
-            return None if self.session.attached else (True if self._startable() else None)
+            # Hidden while attached: the footer shows only the keys that act on that run.
+            if self.session.attached:
+                return False
+            return True if self._startable() else None
         if action == "pause":
             return self.session.busy and state in (RunState.STARTING, RunState.RUNNING)
         if action == "resume":
