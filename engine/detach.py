@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from engine import files
 from engine.config import TrainConfig
+from engine.device import training_device
 from engine.errors import CheckpointError, EngineError, TrainingError
 from engine.events import Event
 from engine.runs import Run
@@ -48,6 +51,7 @@ class Detached:
 
     @property
     def run_dir(self) -> Path:
+        """The run's folder."""
         return self.run.path
 
 
@@ -91,18 +95,28 @@ def spawn_detached(
     # Reap the child when it ends, so a long-lived caller (the app) keeps no zombie.
     threading.Thread(target=child.wait, daemon=True).start()
     deadline = time.monotonic() + timeout
-    while True:
-        status = run.read_status()
-        if status.get("pid") == child.pid:
-            if status.get("state") == RunState.RUNNING.value:
-                return Detached(run, child.pid)
-            if status.get("state") == RunState.FAILED.value:
-                raise LaunchError(f"the run did not start: {status.get('reason') or 'no reason'}")
-        if child.poll() is not None:
-            raise LaunchError(f"the run did not start: {_last_line(run.log_path)}")
-        if time.monotonic() > deadline:
-            raise LaunchError(f"the run did not start within {timeout:.0f} s")
-        time.sleep(POLL_SECONDS)
+    try:
+        while True:
+            status = run.read_status()
+            if status.get("pid") == child.pid:
+                if status.get("state") == RunState.RUNNING.value:
+                    return Detached(run, child.pid)
+                if status.get("state") == RunState.FAILED.value:
+                    reason = status.get("reason") or "no reason"
+                    raise LaunchError(f"the run did not start: {reason}")
+            if child.poll() is not None:
+                raise LaunchError(f"the run did not start: {_last_line(run.log_path)}")
+            if time.monotonic() > deadline:
+                raise LaunchError(f"the run did not start within {timeout:.0f} s")
+            time.sleep(POLL_SECONDS)
+    except LaunchError:
+        if isinstance(source, TrainConfig) and not run.has_checkpoint():
+            # A new run that never started is no run at all: leave nothing behind.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=10)
+            if child.poll() is not None:
+                shutil.rmtree(run.path, ignore_errors=True)
+        raise
 
 
 def _last_line(path: Path) -> str:
@@ -130,7 +144,11 @@ def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The detached child: take the run, record this pid, train, log plain lines."""
+    """The detached child: take the run, record this pid, train, log plain lines.
+
+    Returns the exit status: 0 finished or stopped, 130 stopped by a signal, 1 training
+    failed, 2 the run could not be taken, read or started (the reason is logged).
+    """
     from engine.textlog import TextLog
     from engine.trainer import Trainer
 
@@ -149,11 +167,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     before = run.read_status()
     try:
+        config = run.config()  # first: a run it cannot read is never marked running
+        # The pid at once, then the device (importing torch takes a second or two): a
+        # device this machine lacks is the parent's answer, not a line in a log.
+        run.write_status(RunState.STARTING, pid=os.getpid(), reason="")
+        training_device(config.device, config.precision)
         run.write_status(RunState.RUNNING, reason="")
-        config = run.config()
     except (OSError, EngineError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         print(f"error: {reason}", flush=True)
+        with contextlib.suppress(OSError):
+            if args.new:
+                run.write_status(RunState.FAILED, reason=reason)
+            else:
+                _restore_status(run, before)
         return 2
     text = TextLog()
 
@@ -162,27 +189,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.suppress(OSError):
                 print(line, flush=True)
 
-    if args.resume:
-        trainer = Trainer.resume(run, epochs=args.epochs, listeners=(say,))
-    else:
-        trainer = Trainer(config, run=run, listeners=(say,))
     started = threading.Event()
-    trainer.add_listener(lambda _e: started.set())
-    code = 0
-    with stop_on_signals(trainer.stop):
-        try:
+    try:
+        # Inside the try: Trainer.resume refuses an --epochs out of bounds (ConfigError).
+        if args.resume:
+            trainer = Trainer.resume(run, epochs=args.epochs, listeners=(say,))
+        else:
+            trainer = Trainer(config, run=run, listeners=(say,))
+        trainer.add_listener(lambda _e: started.set())
+        with stop_on_signals(trainer.stop):
             result = trainer.fit()
-            interrupted = trainer.control.stop_reason == "interrupt"
-            code = 130 if result.status == RunState.STOPPED and interrupted else 0
-        except TrainingError as exc:
-            print(f"training failed: {exc}", flush=True)
-            code = 1
-        except EngineError as exc:
-            print(f"error: {exc}", flush=True)
-            if args.resume and not started.is_set():
-                _restore_status(run, before)
-            code = 2
-    return code
+    except TrainingError as exc:
+        print(f"training failed: {exc}", flush=True)
+        return 1
+    except EngineError as exc:
+        print(f"error: {exc}", flush=True)
+        if args.resume and not started.is_set():
+            _restore_status(run, before)
+        return 2
+    interrupted = trainer.control.stop_reason == "interrupt"
+    return 130 if result.status == RunState.STOPPED and interrupted else 0
 
 
 def _restore_status(run: Run, before: dict[str, object]) -> None:

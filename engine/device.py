@@ -87,3 +87,17 @@ def memory_in_use(device: torch.device) -> int:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def training_device(spec: str, precision: str) -> torch.device:
+    """The device to train on for a config's ``device`` and ``precision``.
+
+    Raises ``DeviceError`` for an absent device, or fp16 anywhere but CUDA.
+    """
+    device = select_device(spec)
+    if precision == "fp16" and device.type != "cuda":
+        raise DeviceError(
+            f"precision fp16 needs a cuda device, but training would run on {device}; "
+            "use bf16 or fp32"
+        )
+    return device

@@ -24,12 +24,14 @@ from engine import optim
 from engine.config import TrainConfig
 from engine.control import RunControl
 from engine.data import Augment, DeviceData, ImageData
-from engine.errors import CheckpointError, DeviceError, TrainingError
-from engine.events import BatchEnd, EpochEnd, Event, StateChanged
+from engine.errors import CheckpointError, TrainingError
+from engine.events import BatchEnd, EpochEnd, Event, RunStarted, StateChanged
 from engine.state import EpochMeters, RunState, TrainState
 
 if TYPE_CHECKING:
     import torch
+
+    from engine.runs import Run
 
 Emit = Callable[[Event], None]
 
@@ -43,14 +45,17 @@ class Stopwatch:
 
     @property
     def seconds(self) -> float:
+        """Seconds counted so far (``offset`` included), read from ``time.perf_counter``."""
         running = time.perf_counter() - self._since if self._since is not None else 0.0
         return self._offset + running
 
     def pause(self) -> None:
+        """Stop counting (a no-op while paused)."""
         if self._since is not None:
             self._offset, self._since = self.seconds, None
 
     def resume(self) -> None:
+        """Count again from now (a no-op while running)."""
         if self._since is None:
             self._since = time.perf_counter()
 
@@ -68,7 +73,9 @@ class Evaluation:
 
 @dataclass
 class Parts:
-    """What one run trains with, built by ``prepare`` on the training thread."""
+    """What one run trains with, built by ``prepare`` on the training thread: the data on
+    ``device`` (uint8 images, int64 labels), the model, optimiser, loss and random
+    generators (``shuffle_generator`` on the CPU, ``augment_generator`` on ``device``)."""
 
     config: TrainConfig
     device: torch.device
@@ -78,7 +85,7 @@ class Parts:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     loss_fn: optim.LossFunction
-    scaler: Any  # torch.amp.GradScaler for fp16, else None
+    scaler: torch.amp.GradScaler | None  # fp16 only
     augment: Augment | None
     shuffle_generator: torch.Generator
     augment_generator: torch.Generator
@@ -86,10 +93,12 @@ class Parts:
 
     @property
     def total_steps(self) -> int:
+        """Optimiser steps in the whole run: epochs times batches per epoch."""
         return self.config.epochs * self.batches_per_epoch
 
-    def autocast(self) -> Any:
-        """The mixed-precision context the config asks for (a no-op in fp32)."""
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
+        """The mixed-precision context the config asks for: bf16 or fp16 autocast on CUDA
+        and CPU, a no-op in fp32 (and on other devices)."""
         import torch
 
         if self.config.precision == "fp32" or self.device.type not in ("cuda", "cpu"):
@@ -106,6 +115,18 @@ class Parts:
         state.rng["augment"] = self.augment_generator.get_state()
         if self.device.type == "cuda":
             state.rng["cuda"] = torch.cuda.get_rng_state(self.device)
+
+    def checkpoint_payload(self) -> dict[str, Any]:
+        """The checkpoint keys the parts own: config, class names, image shape
+        (``[H, W]`` pixels), and the model's, optimiser's and scaler's ``state_dict``."""
+        return {
+            "config": self.config.to_dict(),
+            "classes": list(self.data.classes),
+            "image_shape": list(self.data.image_shape),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+        }
 
     def load(self, checkpoint: dict[str, Any], state: TrainState, where: str) -> None:
         """Set the model, optimiser, scaler and every random stream from a checkpoint.
@@ -141,15 +162,10 @@ def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
     """
     import torch
 
-    from engine.device import select_device
+    from engine.device import training_device
     from engine.models import build_model
 
-    device = select_device(config.device)
-    if config.precision == "fp16" and device.type != "cuda":
-        raise DeviceError(
-            f"precision fp16 needs a cuda device, but training would run on {device}; "
-            "use bf16 or fp32"
-        )
+    device = training_device(config.device, config.precision)
     classes = data.num_classes
     train_data = DeviceData(data.train, device, num_classes=classes, normalize=config.normalize)
     test_data = DeviceData(data.test, device, num_classes=classes, normalize=config.normalize)
@@ -175,6 +191,35 @@ def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
     return parts, state
 
 
+def run_started(
+    parts: Parts, state: TrainState, run: Run | None, *, resumed: bool, notes: list[str]
+) -> RunStarted:
+    """The event that opens a session of ``run`` (None: not recorded) at ``state``:
+    config, device and environment, data sizes, parameter count, where it starts, and
+    ``notes`` for the user after the data's own."""
+    from engine.device import describe_device
+    from engine.environment import describe_environment
+
+    return RunStarted(
+        run_id=run.id if run else "",
+        run_dir=str(run.path) if run else "",
+        config=parts.config.to_dict(),
+        device=describe_device(parts.device),
+        data_source=parts.data.source.describe(),
+        train_size=len(parts.train_data),
+        test_size=len(parts.test_data),
+        classes=list(parts.data.classes),
+        start_epoch=state.epoch + 1,
+        batches_per_epoch=parts.batches_per_epoch,
+        parameters=sum(p.numel() for p in parts.model.parameters()),
+        resumed=resumed,
+        notes=[*parts.data.notes, *notes],
+        elapsed=state.elapsed,
+        environment=describe_environment(parts.device),
+        time=time.time(),
+    )
+
+
 def train_step(
     parts: Parts,
     x: torch.Tensor,
@@ -196,12 +241,13 @@ def train_step(
         loss = parts.loss_fn(outputs.float(), target)
     parts.optimizer.zero_grad(set_to_none=True)
     scaler = parts.scaler
+    # torch leaves Tensor.backward unannotated, hence the two ignores.
     if scaler is not None:
-        scaler.scale(loss).backward()
+        scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         if config.grad_clip > 0 or grad_norm_sum is not None:
             scaler.unscale_(parts.optimizer)
     else:
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
     if config.grad_clip > 0 or grad_norm_sum is not None:
         limit = config.grad_clip if config.grad_clip > 0 else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(parts.model.parameters(), limit)
@@ -363,7 +409,8 @@ def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batche
 
 
 def evaluate(parts: Parts) -> Evaluation:
-    """Loss, accuracy, per-class accuracy and confusion matrix on the test split."""
+    """Loss, accuracy, per-class accuracy and confusion matrix on the test split, in
+    batches of ``eval_batch_size`` without gradients; leaves the model in train mode."""
     import torch
 
     config = parts.config

@@ -25,8 +25,8 @@ from engine.data import ImageData
 from engine.runs import Run
 from tui import messages
 from tui.app import FmnistApp
-from tui.screens.quit import QuitScreen
 from tui.screens.help import HelpScreen
+from tui.screens.quit import QuitScreen
 from tui.screens.zoom import ZoomScreen
 from tui.widgets.charts import EpochChart, LossChart
 from tui.widgets.confusion import ConfusionTable

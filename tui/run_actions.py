@@ -63,7 +63,8 @@ class RunActions(App[None]):
     # --- the run: state -------------------------------------------------------------
 
     def _startable(self) -> bool:
-        return not self.session.busy and not self.config_problems
+        busy = self.session.busy or self.run_state.live
+        return not busy and not self.config_problems
 
     def _update_startable(self) -> None:
         self.query_one(HyperparamsPane).set_startable(self._startable())
@@ -115,7 +116,7 @@ class RunActions(App[None]):
             return False
         if self.config_problems:
             self.notify("Fix the problems in the Hyperparameters pane first.", severity="warning")
-        elif self.session.busy:
+        elif self.session.busy or self.run_state.live:
             self.notify(
                 "The Monitor is busy with a run: stop it (x) or let it finish first.",
                 severity="warning",
@@ -141,9 +142,8 @@ class RunActions(App[None]):
         self._show_new_run(self.config.epochs, "Starting the run in a process of its own…")
         self._spawn(self.config, None)
 
-    def _show_new_run(
-        self, epochs: int, note: str = "Starting: loading torch and the data…"
-    ) -> None:
+    def _show_new_run(self, epochs: int, note: str = STARTING) -> None:
+        self.run_state = RunState.STARTING  # at once; the session says so from its worker
         self._training_done.clear()
         self.monitor.begin(epochs, note)
         self.action_show_pane("monitor")
@@ -182,6 +182,7 @@ class RunActions(App[None]):
 
     def _attach(self, run: Run) -> None:
         self.session.attach(run)
+        self.run_state = RunState.STARTING
         self.monitor.begin_attached(run.id, str(run.read_status().get("started", "")))
         self.action_show_pane("monitor")
         self._follow()

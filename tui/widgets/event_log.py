@@ -66,6 +66,12 @@ class EventLog(RichLog):
         self._pending.append(entry)
         self._flush()
 
+    @property
+    def entry_texts(self) -> list[str]:
+        """The entries' texts, oldest first, without their time stamps."""
+        # A stamp is HH:MM:SS, with no space in it: the text follows the first space.
+        return [entry.plain.partition(" ")[2] for entry in self._entries]
+
     def clear_entries(self) -> None:
         """Forget every entry (a new story begins, e.g. attaching to a run)."""
         self._entries.clear()
