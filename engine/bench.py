@@ -106,7 +106,7 @@ def _tutorial_epoch(config: TrainConfig, data: ImageData, root: Path) -> float:
     for x, y in loader:
         x, y = x.to(device), y.to(device)
         loss = loss_fn(model(x), y)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
         optimizer.step()
         optimizer.zero_grad()
     if device.type == "cuda":
@@ -137,7 +137,7 @@ def _bare_epoch(config: TrainConfig, data: ImageData) -> float:
         idx = perm[i : i + b]
         loss = loss_fn(model(images[idx]), labels[idx])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
         optimizer.step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -39,7 +39,7 @@ def read_request(run: Run) -> dict[str, str]:
     """
     try:
         payload = json.loads(files.read_bytes(run.control_path))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return {}
     if not isinstance(payload, dict):
         return {}
@@ -76,12 +76,16 @@ class RemoteControl:
         files.atomic_write(self.run.control_path, json.dumps(payload).encode())
 
     def pause(self) -> None:
+        """``request("pause")``; ``OSError`` if the folder cannot be written."""
         self.request("pause")
 
     def resume(self) -> None:
+        """``request("resume")``; ``OSError`` if the folder cannot be written."""
         self.request("resume")
 
     def stop(self, reason: str = "stop") -> None:
+        """``request("stop")``; ``OSError`` if the folder cannot be written. ``reason`` is
+        accepted to match ``RunControl.stop`` and not sent: the trainer records "stop"."""
         self.request("stop")
 
 
@@ -102,10 +106,12 @@ class RunControl:
     # --- in-process (any thread) -----------------------------------------------------
 
     def pause(self) -> None:
+        """Pause at the next batch boundary (ignored once a stop is asked for)."""
         if not self._stop.is_set():
             self._running.clear()
 
     def resume(self) -> None:
+        """Go on after a pause."""
         self._running.set()
 
     def stop(self, reason: str = "stop") -> None:
@@ -117,14 +123,19 @@ class RunControl:
 
     @property
     def paused(self) -> bool:
-        return not self._running.is_set()
+        """True while asked to pause (and not to stop)."""
+        # The stop test closes a race: a pause() that checked for a stop just before
+        # stop() ran clears the flag stop() had set.
+        return not self._running.is_set() and not self._stop.is_set()
 
     @property
     def stopping(self) -> bool:
+        """True once a stop was asked for, here or through the run folder."""
         return self._stop.is_set()
 
     @property
     def stop_reason(self) -> str:
+        """The reason given with the first stop ("stop", "interrupt", "detach")."""
         return self._stop_reason
 
     # --- the run folder (the training thread) -----------------------------------------
@@ -170,5 +181,5 @@ class RunControl:
 
     def wait_while_paused(self) -> None:
         """Block until resumed or stopped, looking at the run folder meanwhile."""
-        while not self._running.wait(self.poll_seconds):
+        while not self._running.wait(self.poll_seconds) and not self._stop.is_set():
             self.poll(force=True)

@@ -81,6 +81,8 @@ class RunRecorder:
             ) from None
 
     def __call__(self, event: Event) -> None:
+        """Log ``event`` and update ``status.json``; ``TrainingError`` if a write fails
+        (a ``Failed`` event is recorded as far as the disk allows, never raising)."""
         if isinstance(event, Failed):
             self._failed(event)
             return

@@ -29,10 +29,20 @@ from engine import files
 from engine.checkpoint import encode_checkpoint, load_checkpoint
 from engine.config import TrainConfig
 from engine.errors import CheckpointError
-from engine.events import EpochEnd, Event, event_from_dict
+from engine.events import Event
+from engine.metrics import MetricsFollower, MetricsLog, parse_events
 from engine.state import DISK_STATES, RunState
 
-__all__ = ["MetricsFollower", "MetricsLog", "Run", "RunInfo", "list_runs", "load_checkpoint"]
+# MetricsFollower, MetricsLog and parse_events live in engine.metrics; imported from here too.
+__all__ = [
+    "MetricsFollower",
+    "MetricsLog",
+    "Run",
+    "RunInfo",
+    "list_runs",
+    "load_checkpoint",
+    "parse_events",
+]
 
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
@@ -54,38 +64,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class MetricsLog:
-    """What ``metrics.jsonl`` holds: its events, whether its last line was torn, and how
-    many lines were not events (junk, or valid JSON of the wrong shape)."""
-
-    events: list[Event]
-    torn_line: bool
-    bad_lines: int
-
-    @property
-    def epochs(self) -> list[EpochEnd]:
-        return [e for e in self.events if isinstance(e, EpochEnd)]
-
-
-def parse_events(chunk: bytes) -> tuple[list[Event], int]:
-    """The events in ``chunk`` (complete JSON lines), and the count of lines that are not."""
-    events: list[Event] = []
-    bad = 0
-    for line in chunk.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            event = event_from_dict(json.loads(line))
-        except ValueError:
-            event = None
-        if event is None:
-            bad += 1
-        else:
-            events.append(event)
-    return events, bad
-
-
 class Run:
     """One run folder. Create with ``Run.create``; open an existing one with ``Run.open``."""
 
@@ -96,6 +74,7 @@ class Run:
 
     @property
     def id(self) -> str:
+        """The folder's name (``YYYYmmdd-HHMMSS-model[-name]-xxxx`` when made here)."""
         return self.path.name
 
     @property
@@ -204,7 +183,8 @@ class Run:
             ) from None
         try:
             return TrainConfig.from_dict(json.loads(text))
-        except ValueError as exc:  # ConfigError is a ValueError, as is bad JSON
+        # ConfigError is a ValueError, as is bad JSON; absurd nesting is a RecursionError.
+        except (ValueError, RecursionError) as exc:
             raise CheckpointError(f"{self.path}: its config.json is unusable: {exc}") from None
 
     # --- the lock -------------------------------------------------------------------
@@ -274,7 +254,7 @@ class Run:
         """``status.json`` as a dict; {} when missing, unreadable, not JSON or not an object."""
         try:
             status = json.loads(files.read_bytes(self.status_path))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return {}
         return status if isinstance(status, dict) else {}
 
@@ -288,22 +268,24 @@ class Run:
         if state == RunState.RUNNING and not self.is_locked():
             return RunState.INTERRUPTED
         if state == RunState.STARTING and not self.is_locked():
-            pid = status.get("pid")
-            alive = isinstance(pid, int) and status.get("host") == socket.gethostname()
-            return RunState.STARTING if alive and pid_alive(pid) else RunState.INTERRUPTED
+            # Not yet locked: the process that asked for it must still be alive, here.
+            pid = _count(status.get("pid"), 0)
+            here = status.get("host") == socket.gethostname()
+            return RunState.STARTING if here and pid_alive(pid) else RunState.INTERRUPTED
         return state
 
     # --- metrics --------------------------------------------------------------------
 
     def append_event(self, event: Event) -> None:
-        """Append ``event`` as one JSON line to ``metrics.jsonl`` and flush it."""
+        """Append ``event`` as one JSON line to ``metrics.jsonl`` and flush it (not fsync);
+        ``OSError`` (``UnsafeFileError`` if the log is a symlink or not a file)."""
         if self._metrics_file is None:
             self._metrics_file = files.open_append(self.metrics_path)
         self._metrics_file.write((json.dumps(event.to_dict()) + "\n").encode())
         self._metrics_file.flush()
 
     def sync_metrics(self) -> int:
-        """Make the log durable; returns its length in bytes (the resume point)."""
+        """Make the log durable; returns its length in bytes (the resume point); ``OSError``."""
         if self._metrics_file is not None:
             self._metrics_file.flush()
             os.fsync(self._metrics_file.fileno())
@@ -317,6 +299,8 @@ class Run:
 
         Cuts at the last complete line at or before ``size`` bytes and never extends
         the file; returns where it cut (less than ``size`` when the log had changed).
+        Raises ``OSError`` (``UnsafeFileError`` for a symlink, a non-file or a log over
+        ``files.LOG_FILE_LIMIT`` bytes).
         """
         self.close_metrics()
         try:
@@ -330,6 +314,7 @@ class Run:
         return cut
 
     def close_metrics(self) -> None:
+        """Close the log if this object has it open for appending (errors ignored)."""
         if self._metrics_file is not None:
             with contextlib.suppress(OSError):
                 self._metrics_file.close()
@@ -350,7 +335,8 @@ class Run:
     # --- checkpoints ----------------------------------------------------------------
 
     def save_checkpoint(self, state: dict[str, Any], *, best: bool = False) -> Path:
-        """Write ``last.pt`` (and first ``best.pt`` when ``best``) atomically; returns last.pt."""
+        """Write ``state`` (tensors and plain data) to ``last.pt``, and first to ``best.pt``
+        when ``best``, atomically; returns last.pt's path. ``OSError`` if the disk refuses."""
         data = encode_checkpoint(state)
         # best.pt first: a kill between the two leaves the older last.pt, and resuming
         # from it redoes the epoch and writes best.pt again, so the two never disagree.
@@ -360,6 +346,7 @@ class Run:
         return self.last_path
 
     def has_checkpoint(self) -> bool:
+        """Whether ``last.pt`` exists as a regular file (not a symlink): resumable."""
         return self.last_path.is_file() and not self.last_path.is_symlink()
 
     def load_checkpoint(self, which: str = "last") -> dict[str, Any]:
@@ -372,7 +359,8 @@ class Run:
     # --- cross-process control ------------------------------------------------------
 
     def request(self, command: str) -> None:
-        """Ask the process training this run to pause, resume or stop (``RemoteControl``)."""
+        """Ask the process training this run to pause, resume or stop (``RemoteControl``);
+        ``ValueError`` for another command, ``OSError`` if it cannot be written."""
         from engine.control import RemoteControl
 
         RemoteControl(self).request(command)
@@ -387,47 +375,17 @@ class Run:
         return None
 
     def delete(self) -> None:
-        """Remove the folder; ``CheckpointError`` while a process trains it."""
+        """Remove the folder; ``CheckpointError`` while a process trains it, ``OSError``
+        if it cannot be removed."""
         if self.is_locked():
             raise CheckpointError(f"run {self.id} is training now; stop it before deleting")
         shutil.rmtree(self.path)
 
 
-class MetricsFollower:
-    """Reads a run's ``metrics.jsonl`` as it grows, for a monitor in another process.
-
-    ``poll()`` returns the events appended since the last call (complete lines only; a
-    line being written is picked up next time). If the log shrinks, as when a run is
-    resumed from an earlier checkpoint, it starts again from the top.
-    """
-
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        self.offset = 0
-
-    def poll(self) -> list[Event]:
-        try:
-            size = files.regular_size(self.run.metrics_path)
-        except OSError:
-            return []
-        if size < self.offset:
-            self.offset = 0
-        if size == self.offset:
-            return []
-        try:
-            chunk = files.read_range(self.run.metrics_path, self.offset, size - self.offset)
-        except OSError:
-            return []
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            return []
-        self.offset += end + 1
-        return parse_events(chunk[:end])[0]
-
-
 @dataclass(frozen=True)
 class RunInfo:
-    """A row of the runs table."""
+    """A row of the runs table: ``state`` as ``Run.state`` tells it, ``config`` None when
+    unusable, ``best_accuracy`` a fraction (0..1) or None before any epoch ends."""
 
     id: str
     path: Path
@@ -442,6 +400,7 @@ class RunInfo:
 
 
 def run_info(run: Run) -> RunInfo:
+    """``run``'s row, from its status and config; junk in either reads as unknown."""
     status = run.read_status()
     try:
         config: TrainConfig | None = run.config()
@@ -468,6 +427,8 @@ def _count(value: Any, default: int) -> int:
 
 
 def iter_runs(runs_dir: str | Path) -> Iterator[Run]:
+    """The run folders (those with a ``config.json``) directly in ``runs_dir``, by name;
+    none if it is missing."""
     base = Path(runs_dir).expanduser()
     if not base.is_dir():
         return

@@ -68,6 +68,7 @@ class EpochMeters:
     grad_norms: int = 0  # batches whose gradient norm was measured
 
     def to_dict(self) -> dict[str, Any]:
+        """The checkpoint's ``partial`` entry: these five numbers by name."""
         return {
             "loss_sum": self.loss_sum,
             "correct": self.correct,
@@ -78,6 +79,8 @@ class EpochMeters:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EpochMeters:
+        """Read ``to_dict``'s form back; ``KeyError``, ``TypeError`` or ``ValueError`` if
+        an entry is missing or not a number."""
         return cls(
             loss_sum=float(data["loss_sum"]),
             correct=int(data["correct"]),

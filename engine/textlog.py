@@ -47,6 +47,7 @@ class TextLog:
         self.run_id = ""
 
     def lines(self, event: Event) -> list[str]:
+        """The lines to print for ``event``; [] for those not worth a line (batches)."""
         if isinstance(event, RunStarted):
             self.run_id = event.run_id
             return started_lines(event)

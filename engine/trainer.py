@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.config import TrainConfig
 from engine.control import CONTROL_POLL_SECONDS, RunControl
 from engine.data import ImageData, load_fashion_mnist
 from engine.errors import CheckpointError, EngineError, TrainingError
-from engine.events import EpochEnd, Event, Failed, Finished, RunStarted
+from engine.events import EpochEnd, Event, Failed, Finished
 from engine.loop import (
     Emit,
     Evaluation,
@@ -31,6 +31,7 @@ from engine.loop import (
     close_epoch,
     evaluate,
     prepare,
+    run_started,
     train_epoch,
 )
 from engine.optim import learning_rate
@@ -49,12 +50,13 @@ __all__ = ["CONTROL_POLL_SECONDS", "Evaluation", "FitResult", "Trainer", "learni
 Listener = Callable[[Event], None]
 
 
-def load_data(config: TrainConfig) -> ImageData:
-    """The dataset ``config`` names (Fashion-MNIST or a custom one), cut to its subsets.
+def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
+    """The dataset ``config`` names (Fashion-MNIST or a custom one), or ``data`` when
+    given, cut to the config's subsets (``train_subset``/``test_subset`` images, seeded).
 
     Raises ``DataError`` naming the file when the data is missing or malformed.
     """
-    if config.data == "custom":
+    if data is None and config.data == "custom":
         from engine.custom import load_custom
 
         data = load_custom(
@@ -68,15 +70,20 @@ def load_data(config: TrainConfig) -> ImageData:
             color=config.color,
             classes_file=config.classes_file or None,
         )
-    else:
+    elif data is None:
         data = load_fashion_mnist(config.data_dir or None)
     return data.subset(config.train_subset, config.test_subset, config.seed)
+
+
+def _reason(exc: BaseException) -> str:
+    """What a failure says: an engine error's own message, else its type and message."""
+    return str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True)
 class FitResult:
     """How ``fit()`` ended: ``status`` is ``RunState.FINISHED`` or ``RunState.STOPPED``;
-    accuracies are fractions (0..1) of the test split."""
+    accuracies are fractions (0..1) of the test split, 0.0 before any epoch ends."""
 
     run_dir: Path | None
     status: RunState
@@ -84,6 +91,18 @@ class FitResult:
     best_accuracy: float
     final_accuracy: float
     history: list[EpochEnd]
+
+
+@dataclass(frozen=True)
+class _Session:
+    """One call of ``fit()`` once training begins: what it trains, where its events go,
+    who writes its folder (None: not recorded) and its clock."""
+
+    parts: Parts
+    state: TrainState
+    emit: Emit
+    recorder: RunRecorder | None
+    clock: Stopwatch
 
 
 class Trainer:
@@ -126,7 +145,11 @@ class Trainer:
         epochs: int | None = None,
         listeners: tuple[Listener, ...] = (),
     ) -> Trainer:
-        """Continue a run from its last checkpoint; ``epochs`` may extend it (a new total)."""
+        """Continue a run from its last checkpoint; ``epochs`` may extend it (a new total).
+
+        Raises ``CheckpointError`` if there is no such run or its config is unusable, and
+        ``ConfigError`` for an ``epochs`` out of bounds.
+        """
         if not isinstance(run, Run):
             run = Run.open(run)
         config = run.config()
@@ -141,9 +164,11 @@ class Trainer:
         self._listeners.append(listener)
 
     def pause(self) -> None:
+        """Pause at the next batch boundary (the training clock stops too)."""
         self.control.pause()
 
     def resume_training(self) -> None:
+        """Go on after ``pause()``."""
         self.control.resume()
 
     def stop(self, reason: str = "stop") -> None:
@@ -152,10 +177,12 @@ class Trainer:
 
     @property
     def paused(self) -> bool:
+        """True while asked to pause (the loop waits at a batch boundary)."""
         return self.control.paused
 
     @property
     def stopping(self) -> bool:
+        """True once a stop was asked for; ``fit()`` returns at the next batch boundary."""
         return self.control.stopping
 
     # --- the run --------------------------------------------------------------------
@@ -183,9 +210,9 @@ class Trainer:
             parts = self._ready_parts()
             if self._resuming and run is not None and recorder is not None:
                 self._restore(run, parts, recorder)
-        except EngineError as exc:
-            if recorder is not None and not self._resuming:
-                recorder.fail(str(exc))
+        except BaseException as exc:
+            if recorder is not None and not self._resuming and isinstance(exc, Exception):
+                recorder.fail(_reason(exc))
             if run is not None:
                 run.release()
             raise
@@ -195,14 +222,15 @@ class Trainer:
             recorder = RunRecorder(run)
         if run is not None:
             self.control.watch(run)
-        listeners = [recorder, *self._listeners] if recorder is not None else self._listeners
 
         def emit(event: Event) -> None:
-            for listener in list(listeners):
+            if recorder is not None:
+                recorder(event)
+            for listener in list(self._listeners):
                 listener(event)
 
         try:
-            return self._train(parts, self.state, emit, recorder)
+            return self._train(parts, emit, recorder)
         except TrainingError as exc:
             self._fail(emit, str(exc))
             raise
@@ -218,9 +246,8 @@ class Trainer:
                 recorder.fail(str(exc))
             raise
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            self._fail(emit, reason)
-            raise TrainingError(reason) from exc
+            self._fail(emit, _reason(exc))
+            raise TrainingError(_reason(exc)) from exc
         finally:
             if run is not None:
                 run.release()
@@ -233,44 +260,17 @@ class Trainer:
         self._notes += recorder.resume(self.state, self.config)
         self.history = run.read_metrics().epochs
 
-    def _train(
-        self,
-        parts: Parts,
-        state: TrainState,
-        emit: Emit,
-        recorder: RunRecorder | None,
-    ) -> FitResult:
-        from engine.device import describe_device
-        from engine.environment import describe_environment
-
-        run, config = self.run, self.config
-        emit(
-            RunStarted(
-                run_id=run.id if run else "",
-                run_dir=str(run.path) if run else "",
-                config=config.to_dict(),
-                device=describe_device(parts.device),
-                data_source=parts.data.source.describe(),
-                train_size=len(parts.train_data),
-                test_size=len(parts.test_data),
-                classes=list(parts.data.classes),
-                start_epoch=state.epoch + 1,
-                batches_per_epoch=parts.batches_per_epoch,
-                parameters=sum(p.numel() for p in parts.model.parameters()),
-                resumed=self._resuming,
-                notes=[*parts.data.notes, *self._notes],
-                elapsed=state.elapsed,
-                environment=describe_environment(parts.device),
-                time=time.time(),
-            )
-        )
-        clock = Stopwatch(state.elapsed)
+    def _train(self, parts: Parts, emit: Emit, recorder: RunRecorder | None) -> FitResult:
+        state = self.state
+        emit(run_started(parts, state, self.run, resumed=self._resuming, notes=self._notes))
+        session = _Session(parts, state, emit, recorder, Stopwatch(state.elapsed))
+        clock = session.clock
         if not self._resuming:
-            self._checkpoint(emit, recorder, parts, state, clock, "start")
-        while state.epoch < config.epochs:
+            self._checkpoint(session, "start")
+        while state.epoch < self.config.epochs:
             started, start_batch = clock.seconds, state.batch
             if not train_epoch(parts, state, emit=emit, control=self.control, clock=clock):
-                return self._end(emit, recorder, parts, state, clock, RunState.STOPPED)
+                return self._end(session, RunState.STOPPED)
             event = close_epoch(
                 parts,
                 state,
@@ -279,63 +279,31 @@ class Trainer:
             )
             self.history.append(event)
             emit(event)
-            reason = "best" if event.is_best else "epoch"
-            self._checkpoint(emit, recorder, parts, state, clock, reason, best=event.is_best)
-        return self._end(emit, recorder, parts, state, clock, RunState.FINISHED)
+            self._checkpoint(session, "best" if event.is_best else "epoch", best=event.is_best)
+        return self._end(session, RunState.FINISHED)
 
-    def _checkpoint(
-        self,
-        emit: Emit,
-        recorder: RunRecorder | None,
-        parts: Parts,
-        state: TrainState,
-        clock: Stopwatch,
-        reason: str,
-        *,
-        best: bool = False,
-    ) -> None:
+    def _checkpoint(self, session: _Session, reason: str, *, best: bool = False) -> None:
+        recorder, state = session.recorder, session.state
         if recorder is None:
             return
-        state.elapsed = clock.seconds
-        parts.capture_rng(state)
-        payload: dict[str, Any] = {
-            "config": self.config.to_dict(),
-            "classes": list(parts.data.classes),
-            "image_shape": list(parts.data.image_shape),
-            "model": parts.model.state_dict(),
-            "optimizer": parts.optimizer.state_dict(),
-            "scaler": parts.scaler.state_dict() if parts.scaler is not None else {},
-        }
-        emit(recorder.checkpoint(payload, state, reason=reason, best=best))
+        state.elapsed = session.clock.seconds
+        session.parts.capture_rng(state)
+        payload = session.parts.checkpoint_payload()
+        session.emit(recorder.checkpoint(payload, state, reason=reason, best=best))
 
-    def _end(
-        self,
-        emit: Emit,
-        recorder: RunRecorder | None,
-        parts: Parts,
-        state: TrainState,
-        clock: Stopwatch,
-        status: RunState,
-    ) -> FitResult:
-        reason = self.control.stop_reason if status == RunState.STOPPED else ""
-        if status == RunState.STOPPED:
-            self._checkpoint(emit, recorder, parts, state, clock, reason)
+    def _end(self, session: _Session, status: RunState) -> FitResult:
+        stopped = status == RunState.STOPPED
+        reason = self.control.stop_reason if stopped else ""
+        if stopped:
+            self._checkpoint(session, reason)
+        epochs, best = session.state.epoch, session.state.best_accuracy
         final = self.history[-1].test_accuracy if self.history else 0.0
-        emit(
-            Finished(
-                status.value,
-                state.epoch,
-                state.best_accuracy,
-                final,
-                clock.seconds,
-                reason=reason,
-                time=time.time(),
-            )
+        elapsed = session.clock.seconds
+        session.emit(
+            Finished(status.value, epochs, best, final, elapsed, reason=reason, time=time.time())
         )
         run_dir = self.run.path if self.run else None
-        return FitResult(
-            run_dir, status, state.epoch, state.best_accuracy, final, list(self.history)
-        )
+        return FitResult(run_dir, status, epochs, best, final, list(self.history))
 
     def _fail(self, emit: Emit, reason: str) -> None:
         emit(Failed(reason, self.state.epoch + 1, self.state.batch, time=time.time()))
@@ -344,20 +312,20 @@ class Trainer:
 
     def _ready_parts(self) -> Parts:
         if self.parts is None:
-            data = self._data if self._data is not None else load_data(self.config)
-            if self._data is not None:
-                data = data.subset(
-                    self.config.train_subset, self.config.test_subset, self.config.seed
-                )
-            self.parts, self.state = prepare(self.config, data)
+            self.parts, self.state = prepare(self.config, load_data(self.config, self._data))
         return self.parts
 
     def evaluate(self) -> Evaluation:
-        """Loss, accuracy, per-class accuracy and confusion matrix on the test split."""
+        """Loss, accuracy (0..1), per-class accuracy and confusion matrix on the test split.
+
+        Loads the data and builds the model first if ``fit()`` has not: ``DataError`` or
+        ``DeviceError`` then as for ``fit()``.
+        """
         return evaluate(self._ready_parts())
 
     def predict(self, images: np.ndarray | torch.Tensor) -> Prediction:
-        """Softmax probabilities and argmax classes for ``N x H x W`` uint8 images."""
+        """Softmax probabilities (``N x C`` float32) and argmax classes (``N``) for
+        ``N x H x W`` (or one ``H x W``) uint8 images; ``ValueError`` for another rank."""
         from engine.inference import Predictor
 
         parts = self._ready_parts()
