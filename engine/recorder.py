@@ -30,6 +30,7 @@ class RunRecorder:
         self.run = run
         self.saved: tuple[int, int] | None = None  # (epoch, batch) of the last checkpoint
         self.best_known = False  # whether any epoch has been evaluated
+        self.pending: dict[str, Any] = {}  # status fields for the next status write
 
     def resume(self, state: TrainState, config: TrainConfig) -> list[str]:
         """The run continues from ``state``, loaded from its last checkpoint, with ``config``
@@ -90,13 +91,16 @@ class RunRecorder:
             self.run.append_event(event)
         with self.writing("update status.json"):
             if isinstance(event, RunStarted):
-                self.run.write_status(
-                    RunState.RUNNING,
-                    epochs=int(event.config.get("epochs", 0)),
-                    reason="",
-                    paused=False,
-                    environment=event.environment,
-                )
+                started = {
+                    "epochs": int(event.config.get("epochs", 0)),
+                    "reason": "",
+                    "paused": False,
+                    "environment": event.environment,
+                }
+                if event.resumed:  # running again now, not at its next checkpoint
+                    self.run.write_status(RunState.RUNNING, **started)
+                else:  # a new run's start checkpoint comes next: one write for both
+                    self.pending = started
             elif isinstance(event, StateChanged) and event.state in ("paused", "running"):
                 self.run.write_status(RunState.RUNNING, paused=event.state == "paused")
             elif isinstance(event, Finished):
@@ -149,8 +153,10 @@ class RunRecorder:
         with self.writing("update status.json"):
             self.run.write_status(
                 RunState.RUNNING,
+                **self.pending,
                 epochs_completed=state.epoch,
                 best_accuracy=state.best_accuracy if self.best_known else None,
                 elapsed=state.elapsed,
             )
+        self.pending = {}
         return CheckpointSaved(str(path), state.epoch, state.batch, reason)

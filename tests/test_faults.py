@@ -262,7 +262,11 @@ def test_killed_run_resumes_to_the_same_metrics_or_says_it_cannot(
     assert not resume["ended"]["hung"]
     before = trial["steps"][-1]["after"]
     resumable = bool(before["listed"]) and before["listed"][0]["resumable"]
-    if resumable:
+    if resumable and before["listed"][0]["state"] == "finished":
+        # A timed kill that came after the end: a finished run resumes only with --epochs.
+        assert resume["ended"]["exit"] == 2, resume
+        assert "has finished all" in one_line(resume["stderr"])
+    elif resumable:
         assert resume["ended"]["exit"] == 0, resume["stderr"]
         [run] = resume["after"]["runs"]
         assert run["state"] == "finished"
