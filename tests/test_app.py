@@ -173,7 +173,7 @@ async def test_bad_value_blocks_start_then_a_run_trains_and_lands_on_disk(
         await wait_for(pilot, lambda: loss_chart.losses)
         await press_now(pilot, "p")  # ...and pause again, mid-epoch
         await wait_for(pilot, lambda: app.monitor.progress.state == "paused")
-        assert 0 < app.monitor.progress.batch < app.monitor.progress.batches
+        assert 0 < app.monitor.progress.batch_done < app.monitor.progress.batches
         assert app.monitor.stats.samples_per_second > 0
         assert "samples/s" in shown(app.monitor.stats)
         await wait_for(pilot, lambda: shown(loss_chart) != blank_chart)  # its next redraw

@@ -12,22 +12,26 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.events import Resize
+from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import get_current_worker
 
 from engine.config import TrainConfig
 from engine.errors import ConfigError, EngineError
+from engine.events import Event
 from engine.runs import Run
 from engine.state import RunState
 from tui import messages
 from tui.bridge import EventBridge
+from tui.palette import app_commands
 from tui.run_actions import RunActions
 from tui.screens.data import DataPane
 from tui.screens.help import HelpScreen
@@ -37,7 +41,7 @@ from tui.screens.monitor import MonitorPane
 from tui.screens.pane import WIDE, WIDEST, Pane, PaneSpec
 from tui.screens.path_prompt import PathPrompt
 from tui.screens.runs import RunsPane
-from tui.session import Session
+from tui.session import Replayed, Session
 from tui.signals import AppSignals
 from tui.widgets.config_form import ConfigForm
 from tui.widgets.pane_bar import PaneBar
@@ -80,9 +84,10 @@ SUMMARY_FIELDS = ("model", "hidden_sizes", "conv_channels", "activation", "dropo
 class FmnistApp(RunActions):
     """The fmnist-tui app. ``data`` injects a loaded dataset (tests, small subsets)."""
 
-    CSS_PATH: ClassVar[list[str]] = ["app.tcss", "screens/runs.tcss", "screens/inspect.tcss"]
+    # Typed as Textual types them (instance variables there), so no ClassVar here.
+    CSS_PATH = ["app.tcss", "screens/runs.tcss", "screens/inspect.tcss"]  # noqa: RUF012
     TITLE = "fmnist-tui"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
         (0, "-narrow"),
         (WIDE, "-wide"),
         (WIDEST, "-widest"),
@@ -150,7 +155,7 @@ class FmnistApp(RunActions):
         self._bridge = EventBridge(self.monitor.post_message)
         self._signals = AppSignals(
             stop=lambda: self.session.stop("interrupt"),
-            quit=lambda: self.call_later(self._stop_then_exit),
+            quit=self._quit_soon,
             call_soon=loop.call_soon_threadsafe,
             training_done=self._training_done,
             headless=self.is_headless,
@@ -162,12 +167,16 @@ class FmnistApp(RunActions):
         else:
             self._load_data()
         if self._attach_to is not None:
-            self._attach(Run(self._attach_to))
+            self._attach_run(Run(self._attach_to))
 
-    def _on_run_event(self, event: object) -> None:
+    def _quit_soon(self) -> None:
+        """After SIGHUP or SIGTERM, on the event loop: stop the run and exit once it is saved."""
+        self.call_later(self._stop_then_exit)
+
+    def _on_run_event(self, event: Event | Replayed) -> None:
         """From the session, on a worker thread: to the Monitor, at a bounded rate."""
         if self._bridge is not None:
-            self._bridge(event)  # type: ignore[arg-type]
+            self._bridge(event)
 
     def _on_run_state(self, state: RunState) -> None:
         self.post_message(messages.SessionState(state))
@@ -337,3 +346,7 @@ class FmnistApp(RunActions):
     def apply_preset(self, name: str) -> None:
         self.query_one(HyperparamsPane).load_config(with_preset(name, self.config))
         self.notify(f"Preset {name} applied", timeout=3)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from app_commands(self)

@@ -9,20 +9,17 @@ posts ``WorkDone`` when it ends, so nothing is dispatched on worker group names.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from textual import on, work
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from engine.errors import EngineError
 from engine.runs import Run
 from engine.state import RunState
 from tui import messages
-from tui.palette import app_commands
 from tui.screens.extend import ExtendScreen
 from tui.screens.hyperparams import HyperparamsPane
 from tui.screens.monitor import MonitorPane
@@ -178,9 +175,9 @@ class RunActions(App[None]):
         if self.session.attached and run is not None and run.path == message.info.path:
             self.action_show_pane("monitor")
         elif not self._refuse_start():
-            self._attach(Run(message.info.path))
+            self._attach_run(Run(message.info.path))
 
-    def _attach(self, run: Run) -> None:
+    def _attach_run(self, run: Run) -> None:
         self.session.attach(run)
         self.run_state = RunState.STARTING
         self.monitor.begin_attached(run.id, str(run.read_status().get("started", "")))
@@ -294,7 +291,3 @@ class RunActions(App[None]):
         self.session.stop("interrupt")
         self.monitor.log_event("Stopping to quit: saving a checkpoint…")
         self.notify("Stopping at the next batch and saving a checkpoint…", timeout=30)
-
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield from app_commands(self)

@@ -73,6 +73,10 @@ class Predictions:
             return np.arange(len(self.labels))
         if shown == "mistakes":
             return np.flatnonzero(self.labels != self.predicted)
+        if isinstance(shown, str):
+            raise ValueError(
+                f"unknown selection {shown!r}: all, mistakes or a (true, predicted) cell"
+            )
         true_class, predicted = shown
         return np.flatnonzero((self.labels == true_class) & (self.predicted == predicted))
 

@@ -115,7 +115,7 @@ class MonitorPane(Pane):
         """A run was asked for: clear the last one's numbers, and log ``note``."""
         progress = self.progress
         progress.state, progress.epoch, progress.epochs = "starting", 0, epochs
-        progress.batch = progress.batches = 0
+        progress.batch_done = progress.batches = 0
         self.stats.clear()
         self._latest_epoch = None
         self._started_here = False
@@ -200,7 +200,7 @@ class MonitorPane(Pane):
             return
         latest = events[-1]
         progress = self.progress
-        progress.epoch, progress.batch, progress.batches = (
+        progress.epoch, progress.batch_done, progress.batches = (
             latest.epoch,
             latest.batch,
             latest.batches,

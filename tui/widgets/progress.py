@@ -37,7 +37,7 @@ class RunProgress(LeanLines, Widget):
         self.state = "idle"
         self.epoch = 0
         self.epochs = 0
-        self.batch = 0
+        self.batch_done = 0
         self.batches = 0
 
     def render(self) -> Table:
@@ -52,13 +52,13 @@ class RunProgress(LeanLines, Widget):
         digits = len(str(self.batches)) if self.batches else 1
         epochs = max(self.epochs, 1)
         batches = max(self.batches, 1)
-        done = (self.epoch - 1 + self.batch / batches) / epochs if self.epoch else 0.0
+        done = (self.epoch - 1 + self.batch_done / batches) / epochs if self.epoch else 0.0
         grid.add_row(
             Text(f"{mark} {self.state:<8}", style=style),
             Text(f"epoch {self.epoch}/{self.epochs}"),
             ProgressBar(total=epochs * batches, completed=done * epochs * batches),
-            Text(f"batch {self.batch:>{digits}}/{self.batches}"),
-            ProgressBar(total=batches, completed=self.batch),
+            Text(f"batch {self.batch_done:>{digits}}/{self.batches}"),
+            ProgressBar(total=batches, completed=self.batch_done),
             Text(f"{done:>4.0%}"),
         )
         return grid
