@@ -1,0 +1,212 @@
+"""The ``fmnist-tui`` commands that work with runs already made: ``runs``, ``predict``,
+``bench``, ``export`` and ``attach``.
+
+Each takes the parsed arguments and returns an exit code; bad input is a ``UsageError``
+or an ``EngineError``, which ``tui.cli.main`` prints as one line. Torch and Textual are
+imported inside the command that needs them, so listing runs stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.config import TrainConfig
+from tui.flags import EXIT_OK, UsageError, runs_dir
+
+# --- runs ----------------------------------------------------------------------------
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from engine.runs import list_runs
+
+    folder = runs_dir(args)
+    infos = list_runs(folder)
+    if args.json:
+        for info in infos:
+            print(
+                json.dumps(
+                    {
+                        "id": info.id,
+                        "path": str(info.path),
+                        "started": info.started,
+                        "state": info.state,
+                        "epochs_completed": info.epochs_completed,
+                        "epochs": info.epochs,
+                        "best_accuracy": info.best_accuracy,
+                        "config": info.config.to_dict() if info.config else None,
+                        "reason": info.reason,
+                        "resumable": info.resumable,
+                    }
+                )
+            )
+        return EXIT_OK
+    if not infos:
+        print(f"no runs in {Path(folder).resolve()}")
+        return EXIT_OK
+    print(f"{'run':<34} {'state':<12} {'epochs':>7} {'best acc':>9}  settings")
+    for info in infos:
+        best = f"{info.best_accuracy:.4f}" if info.best_accuracy is not None else "-"
+        settings = info.config.summary() if info.config else "(config unreadable)"
+        print(
+            f"{info.id:<34} {info.state:<12} {info.epochs_completed:>3}/{info.epochs:<3} "
+            f"{best:>9}  {settings}"
+        )
+    return EXIT_OK
+
+
+# --- predict -------------------------------------------------------------------------
+
+
+def _read_image(path: str, size: tuple[int, int]) -> Any:
+    import numpy as np
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.v2.functional import resize
+
+    from engine.errors import DataError
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    import torch
+
+    try:
+        image = decode_image(
+            torch.frombuffer(bytearray(raw), dtype=torch.uint8), mode=ImageReadMode.GRAY
+        )
+    except RuntimeError as exc:
+        raise DataError(f"{path}: not a readable PNG or JPEG image ({exc})") from None
+    if tuple(image.shape[1:]) != size:
+        image = resize(image, list(size), antialias=True)
+    return np.asarray(image[0].numpy(), dtype=np.uint8)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from engine.data import load_fashion_mnist
+    from engine.inference import Predictor
+    from engine.runs import Run
+
+    predictor = Predictor.from_run(
+        Run.open(args.run, runs_dir(args)), which=args.which, device=args.device
+    )
+    shape = (28, 28)
+    if args.images:
+        names = list(args.images)
+        images = np.stack([_read_image(p, shape) for p in names])
+        truth: list[int | None] = [None] * len(names)
+    else:
+        if args.count < 1:
+            raise UsageError(f"--count must be at least 1 (got {args.count})")
+        data = load_fashion_mnist(predictor.config.data_dir or None)
+        n = min(args.count, len(data.test))
+        images = data.test.images[:n]
+        names = [f"test[{i}]" for i in range(n)]
+        truth = [int(v) for v in data.test.labels[:n]]
+    prediction = predictor.predict(images)
+    classes = predictor.classes
+    for name, probs, cls, true in zip(
+        names, prediction.probabilities, prediction.classes, truth, strict=True
+    ):
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "image": name,
+                        "class": int(cls),
+                        "label": classes[int(cls)],
+                        "probabilities": [round(float(p), 6) for p in probs],
+                        **({"true_class": true} if true is not None else {}),
+                    }
+                )
+            )
+        else:
+            mark = (
+                ""
+                if true is None
+                else ("  ok" if true == int(cls) else f"  wrong (is {classes[true]})")
+            )
+            print(f"{name:<24} {classes[int(cls)]:<12} {float(probs[int(cls)]):6.1%}{mark}")
+    return EXIT_OK
+
+
+# --- bench ---------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine.bench import run_benchmark
+
+    try:
+        sizes = tuple(int(s) for s in args.batch_sizes.split(",") if s.strip())
+    except ValueError:
+        raise UsageError(
+            f"--batch-sizes: got {args.batch_sizes!r}; expected numbers "
+            "separated by commas, e.g. 64,256"
+        ) from None
+    if not sizes or any(s < 1 for s in sizes) or args.repeats < 1:
+        raise UsageError("--batch-sizes and --repeats must be positive")
+    config = TrainConfig.from_dict({"device": args.device})
+    say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    results = run_benchmark(config, sizes, args.repeats, args.data_dir, progress=say)
+    for r in results:
+        row = {
+            "batch_size": r.batch_size,
+            "engine_samples_per_second": round(r.rate(r.engine)),
+            "tutorial_samples_per_second": round(r.rate(r.tutorial)),
+            "bare_samples_per_second": round(r.rate(r.bare)),
+            "engine_vs_tutorial": round(r.tutorial / r.engine, 2),
+            "engine_vs_bare": round(r.engine / r.bare, 3),
+            "engine_seconds": [round(s, 3) for s in r.engine_seconds],
+            "tutorial_seconds": [round(s, 3) for s in r.tutorial_seconds],
+            "bare_seconds": [round(s, 3) for s in r.bare_seconds],
+        }
+        if args.json:
+            print(json.dumps(row))
+        else:
+            print(
+                f"batch {r.batch_size:>4}: engine {row['engine_samples_per_second']:>7,} "
+                f"samples/s ({r.engine:.2f} s/epoch) | tutorial loop "
+                f"{row['tutorial_samples_per_second']:>7,} ({r.tutorial:.2f} s) | bare loop "
+                f"{row['bare_samples_per_second']:>7,} ({r.bare:.2f} s) | engine is "
+                f"{row['engine_vs_tutorial']:.2f}x the tutorial, {r.engine / r.bare:.3f}x "
+                "the bare loop's time"
+            )
+    return EXIT_OK
+
+
+# --- export and attach ---------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.export import export_model
+    from engine.runs import Run
+
+    paths = export_model(Run.open(args.run, runs_dir(args)), args.which, args.out)
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from engine.runs import Run, list_runs
+
+    folder = runs_dir(args)
+    if args.run:
+        run = Run.open(args.run, folder)
+    else:
+        live = [info for info in list_runs(folder) if info.state == "running"]
+        if not live:
+            raise UsageError(
+                f"no run is training in {Path(folder).resolve()}; "
+                "name one with `fmnist-tui attach RUN`"
+            )
+        run = Run(live[0].path)
+    from tui.app import FmnistApp
+
+    FmnistApp(config=run.config(), runs_dir=folder, attach=run.path).run()
+    return EXIT_OK

@@ -1,0 +1,90 @@
+"""What the ``fmnist-tui`` commands share: the argument parser, its config flags, the exit
+codes and the one-line usage error.
+
+Every ``TrainConfig`` field is a flag, built from the field specs, so the flags, the
+app's form and config files never drift apart. Nothing here imports torch or Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import NoReturn
+
+from engine.config import FIELDS, PRESET_HELP, PRESETS, TrainConfig, preset
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROG = "fmnist-tui"
+
+
+class UsageError(Exception):
+    """A bad flag or value: printed as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def flag(name: str) -> str:
+    """The flag of a config field: ``hidden_sizes`` is ``--hidden-sizes``."""
+    return "--" + name.replace("_", "-")
+
+
+def _metavar(kind: str) -> str:
+    return {"int": "N", "float": "X", "ints": "N,N", "device": "DEVICE", "text": "TEXT"}.get(
+        kind, "VALUE"
+    )
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``TrainConfig`` field, plus --config and --preset."""
+    parser.add_argument("--config", metavar="FILE", help="read settings from a JSON or TOML file")
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="start from a preset: "
+        + "; ".join(f"{name}: {text}" for name, text in PRESET_HELP.items()).replace("%", "%%"),
+    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for spec in FIELDS.values():
+        group = groups.get(spec.group) or parser.add_argument_group(f"{spec.group} settings")
+        groups[spec.group] = group
+        default = spec.default
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        help_text = f"{spec.help} (default: {shown!s})".replace("%", "%%")
+        if spec.kind == "bool":
+            group.add_argument(
+                flag(spec.name),
+                dest=spec.name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+        else:
+            group.add_argument(
+                flag(spec.name),
+                dest=spec.name,
+                metavar=_metavar(spec.kind),
+                default=argparse.SUPPRESS,
+                choices=None,
+                help=help_text + (f"; one of {', '.join(spec.choices)}" if spec.choices else ""),
+            )
+
+
+def config_from_args(args: argparse.Namespace, *, base: TrainConfig | None = None) -> TrainConfig:
+    """Preset, then config file, then flags: later ones win. Raises ``ConfigError``."""
+    config = base or preset(getattr(args, "preset", None) or "default")
+    if getattr(args, "config", None):
+        config = TrainConfig.load(args.config, base=config)
+    texts = {}
+    for name in FIELDS:
+        if name in vars(args):
+            value = getattr(args, name)
+            texts[name] = ("true" if value else "false") if isinstance(value, bool) else value
+    return config.with_text(texts) if texts else config
+
+
+def runs_dir(args: argparse.Namespace) -> str:
+    """The folder of runs: ``--runs-dir``, else ``FMNIST_RUNS``, else ``runs``."""
+    return getattr(args, "runs_dir", None) or os.environ.get("FMNIST_RUNS") or "runs"
