@@ -142,6 +142,8 @@ class RunControl:
 
     def watch(self, run: Run) -> None:
         """Obey requests written to ``run``'s folder from now on (older ones are done with)."""
+        if self._run is not None and self._run.path == run.path:
+            return  # already watching: requests since the first look still count
         self._run = run
         self._seen = read_request(run)
         self._signature = self._stat()

@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed, 2 the run could not be taken, read or started (the reason is logged).
     """
     from engine.textlog import TextLog
-    from engine.trainer import Trainer
+    from engine.trainer import Trainer, load_data
 
     parser = argparse.ArgumentParser(prog="python -m engine.detach")
     parser.add_argument("run_dir")
@@ -166,22 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", flush=True)
         return 2
     before = run.read_status()
-    try:
-        config = run.config()  # first: a run it cannot read is never marked running
-        # The pid at once, then the device (importing torch takes a second or two): a
-        # device this machine lacks is the parent's answer, not a line in a log.
-        run.write_status(RunState.STARTING, pid=os.getpid(), reason="")
-        training_device(config.device, config.precision)
-        run.write_status(RunState.RUNNING, reason="")
-    except (OSError, EngineError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        print(f"error: {reason}", flush=True)
-        with contextlib.suppress(OSError):
-            if args.new:
-                run.write_status(RunState.FAILED, reason=reason)
-            else:
-                _restore_status(run, before)
-        return 2
+    claimed = False
     text = TextLog()
 
     def say(event: Event) -> None:
@@ -191,12 +176,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = threading.Event()
     try:
-        # Inside the try: Trainer.resume refuses an --epochs out of bounds (ConfigError).
+        config = run.config()  # first: a run it cannot read is never marked running
+        # The pid at once; then what can fail before training (the device, the data,
+        # an --epochs out of bounds) fails here, as the parent's answer, not a log line.
+        run.write_status(RunState.STARTING, pid=os.getpid(), reason="")
+        claimed = True
+        training_device(config.device, config.precision)
+        data = load_data(config)
         if args.resume:
-            trainer = Trainer.resume(run, epochs=args.epochs, listeners=(say,))
+            trainer = Trainer.resume(run, data=data, epochs=args.epochs, listeners=(say,))
         else:
-            trainer = Trainer(config, run=run, listeners=(say,))
+            trainer = Trainer(config, data=data, run=run, listeners=(say,))
+        # Requests written from here on are obeyed, even a stop sent the moment the
+        # parent returns, before training begins.
+        trainer.control.watch(run)
         trainer.add_listener(lambda _e: started.set())
+        run.write_status(RunState.RUNNING, reason="")
+    except (OSError, EngineError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        print(f"error: {reason}", flush=True)
+        with contextlib.suppress(OSError):
+            if args.new:
+                run.write_status(RunState.FAILED, reason=reason)
+            elif claimed:
+                _restore_status(run, before)
+        return 2
+    try:
         with stop_on_signals(trainer.stop):
             result = trainer.fit()
     except TrainingError as exc:

@@ -265,7 +265,7 @@ def test_killed_run_resumes_to_the_same_metrics_or_says_it_cannot(
     if resumable and before["listed"][0]["state"] == "finished":
         # A timed kill that came after the end: a finished run resumes only with --epochs.
         assert resume["ended"]["exit"] == 2, resume
-        assert "has finished all" in one_line(resume["stderr"])
+        assert "has finished all its epochs" in one_line(resume["stderr"])
     elif resumable:
         assert resume["ended"]["exit"] == 0, resume["stderr"]
         [run] = resume["after"]["runs"]

@@ -75,7 +75,7 @@ def test_resume_of_a_finished_run_without_epochs_is_refused_before_torch_loads(
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
     [line] = done.stderr.splitlines()
-    assert line.startswith(f"fmnist-tui: error: run {run.id} has finished all 1 epochs")
+    assert line.startswith(f"fmnist-tui: error: run {run.id} has finished all its epochs (1)")
     assert "--epochs" in line
     assert torch_flag.read_text() == "False"
     assert run.status_path.read_bytes() == status

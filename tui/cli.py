@@ -192,12 +192,17 @@ def _resume_epochs(args: argparse.Namespace) -> int | None:
         )
     epochs = parse_text("epochs", args.epochs) if "epochs" in vars(args) else None
     run = Run.open(args.resume, runs_dir(args))
+    done = run.read_status().get("epochs_completed")
+    done = done if isinstance(done, int) and not isinstance(done, bool) else 0
     if run.state() == RunState.FINISHED and epochs is None:
-        done = run.read_status().get("epochs_completed")
-        done = done if isinstance(done, int) else run.config().epochs
         raise UsageError(
-            f"run {run.id} has finished all {done} epochs; to train it further, give the "
-            f"new total with --epochs (e.g. --epochs {done + 5})"
+            f"run {run.id} has finished all its epochs ({done}); to train it further, give "
+            f"the new total with --epochs (e.g. --epochs {done + 5})"
+        )
+    if epochs is not None and epochs < done:
+        raise UsageError(
+            f"--epochs {epochs} is fewer than the {done} epochs run {run.id} has trained "
+            f"already; give {done} or more"
         )
     return epochs
 
