@@ -156,8 +156,9 @@ class Session:
     def follow(self, cancelled: Callable[[], bool]) -> None:
         """Feed the attached run's events, past and new, until its trainer lets go (blocking).
 
-        A resumed run's log holds the Finished of the session it resumes, so only the
-        lock's release ends the watch. A trainer that let go without a Finished or
+        A resumed run's log holds the Finished of the session it resumes until the
+        trainer cuts it back to its checkpoint, so the watch begins after that cut and
+        only the lock's release ends it. A trainer that let go without a Finished or
         Failed event died: the state becomes INTERRUPTED and ``gone`` is set.
         """
         run = self.run
@@ -166,6 +167,11 @@ class Session:
         follower = MetricsFollower(run)
         ended = True
         try:
+            # A trainer resuming the run cuts the log back to its checkpoint before it logs
+            # anything. Until then the log ends with the last session's end: read now, the
+            # follower would go on from a place the cut removes and miss the new start.
+            while run.is_locked() and _ends_a_session(run) and not cancelled():
+                time.sleep(FOLLOW_POLL_SECONDS)
             while not cancelled():
                 for event in follower.poll():
                     ended = isinstance(event, (Finished, Failed))
@@ -198,10 +204,15 @@ class Session:
             self.remote.resume()
 
     def stop(self, reason: str = "stop") -> None:
-        """Stop at the next batch boundary with a resumable checkpoint."""
+        """Stop at the next batch boundary with a resumable checkpoint.
+
+        An attached run is stopped only when a person asks ("stop"). An "interrupt" (the
+        app quitting, a signal) stops a run trained here, which cannot outlive the app,
+        but leaves one in a process of its own training: outliving the app is its point.
+        """
         if self.trainer is not None:
             self.trainer.stop(reason)
-        elif self.remote is not None:
+        elif self.remote is not None and reason == "stop":
             self.remote.stop()
         else:
             return
@@ -213,3 +224,9 @@ class Session:
         if self.trainer is not None:
             self.detach_requested = True
             self.stop("detach")
+
+
+def _ends_a_session(run: Run) -> bool:
+    """Whether ``run``'s log ends with a session's end (finished, stopped or failed)."""
+    events = run.read_metrics().events
+    return bool(events) and isinstance(events[-1], (Finished, Failed))

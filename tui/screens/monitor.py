@@ -152,8 +152,9 @@ class MonitorPane(Pane):
         progress.epochs = int(event.config["epochs"])
         progress.batches = event.batches_per_epoch
         self.stats.device = event.device
-        if math.isnan(self.stats.elapsed):
-            self.stats.elapsed = event.elapsed
+        # The run's training time so far: a resumed session starts from its checkpoint's,
+        # which is later than the last batch its history logged.
+        self.stats.elapsed = event.elapsed
         self._figures_changed = True
         self._repaint(now=True)
         if event.resumed and self._started_here:
