@@ -298,7 +298,8 @@ class Trainer:
             self._checkpoint(session, reason)
         epochs, best = session.state.epoch, session.state.best_accuracy
         final = self.history[-1].test_accuracy if self.history else 0.0
-        elapsed = session.clock.seconds
+        # A stopped run's time is its checkpoint's, which a resume counts on from.
+        elapsed = session.state.elapsed if stopped else session.clock.seconds
         session.emit(
             Finished(status.value, epochs, best, final, elapsed, reason=reason, time=time.time())
         )

@@ -57,6 +57,14 @@ def logged(pilot: Pilot) -> str:
     return " ".join(" ".join(line.text.split()) for line in pilot.app.query_one(EventLog).lines)
 
 
+def progress(events: list[BatchEnd]) -> messages.BatchProgress:
+    """A batch-progress message whose buffer holds ``events``, as the bridge would post."""
+    buffer = messages.BatchBuffer()
+    for event in events:
+        buffer.add(event)
+    return messages.BatchProgress(buffer)
+
+
 def run_events(classes: tuple[str, ...]) -> list[object]:
     """A two-epoch run as the engine would report it, with fixed numbers."""
     started = RunStarted(
@@ -113,9 +121,9 @@ def run_events(classes: tuple[str, ...]) -> list[object]:
 
     return [
         messages.TrainingStarted(started),
-        messages.BatchProgress(batches[:8]),
+        progress(batches[:8]),
         messages.EpochFinished(epoch(1, 0.78)),
-        messages.BatchProgress(batches[8:]),
+        progress(batches[8:]),
         messages.EpochFinished(epoch(2, 0.83)),
     ]
 

@@ -22,6 +22,7 @@ from engine.models import build_model
 from engine.runs import Run
 from tui.run_curves import short_id
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.extend import ExtendScreen
 from tui.screens.runs import RunsPane
 from tui.widgets.curve_overlay import CurveOverlay
 from tui.widgets.runs_table import RunsTable
@@ -235,9 +236,10 @@ async def test_resume_an_interrupted_run_in_the_app(
     async with app.run_test(size=(120, 40), message_hook=notes) as pilot:
         table = await show_runs(pilot, 3)
         await go_to(pilot, table, runs["finished"])
-        await pilot.press("r")
-        assert any("finished all its 2 epochs" in n for n in notes)
-        assert app.run_state == "idle"
+        await pilot.press("r")  # a finished run: asks for a new total of epochs
+        assert isinstance(app.screen, ExtendScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ExtendScreen) and app.run_state == "idle"
 
         await go_to(pilot, table, runs["interrupted"])
         await pilot.press("r")
@@ -275,7 +277,7 @@ async def test_attach_from_the_table_watches_a_live_run(
             await pilot.press("a")
             assert app.current_pane == "monitor"
             await wait_for(pilot, lambda: app.monitor.progress.epoch == 2)
-            assert app.check_action("start", ()) is None  # the Monitor is taken
+            assert app.check_action("start", ()) is False  # taken: hidden while attached
             await press_now(pilot, "p")
             assert live.read_request() is not None and live.read_request()[0] == "pause"
             live.release()  # the training process ends: the Monitor lets go

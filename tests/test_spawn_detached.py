@@ -71,11 +71,6 @@ def test_spawn_returns_with_the_child_running_and_a_stop_ends_it_resumably(
     assert run.read_status()["pid"] == started.pid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: the child's RunControl.watch() takes a control.json written before "
-    "it loaded torch and data as already seen, so a stop asked right away is lost",
-)
 def test_a_stop_asked_the_moment_spawn_returns_is_obeyed(tmp_path: Path, tiny_data: Path) -> None:
     started = spawn_detached(tiny(tmp_path, tiny_data, epochs=1))
     run = Run(started.run_dir)

@@ -161,6 +161,7 @@ class FmnistApp(RunActions):
             headless=self.is_headless,
         )
         self._signals.install()
+        self.show_run_state(RunState.IDLE)
         self.pane("data").focus_default()
         if self.data is not None:
             self._data_ready(self.data)
@@ -346,6 +347,18 @@ class FmnistApp(RunActions):
     def apply_preset(self, name: str) -> None:
         self.query_one(HyperparamsPane).load_config(with_preset(name, self.config))
         self.notify(f"Preset {name} applied", timeout=3)
+
+    # --- the Runs pane leads Inspect ------------------------------------------------------
+
+    @on(RunsPane.Highlighted)
+    def _run_highlighted(self, message: RunsPane.Highlighted) -> None:
+        if message.info.resumable:
+            self.query_one(InspectPane).wanted = message.info.path
+
+    @on(RunsPane.InspectRequested)
+    def _inspect_requested(self, message: RunsPane.InspectRequested) -> None:
+        self.query_one(InspectPane).wanted = message.path
+        self.action_show_pane("inspect")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

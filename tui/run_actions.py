@@ -73,15 +73,18 @@ class RunActions(App[None]):
 
     def watch_run_state(self, old: RunState, state: RunState) -> None:
         # Idle again (the run's worker ended): the bar still says how the run ended.
-        shown = old if state == RunState.IDLE and not old.live else state
-        mark, _style = STATE_MARKS.get(shown.value, ("", ""))
-        bar = self.query_one(PaneBar)
-        bar.status = f"{mark} {shown.value}"
-        bar.refresh()
+        self.show_run_state(old if state == RunState.IDLE and not old.live else state)
         if state == RunState.INTERRUPTED and self.session.gone:
             self.monitor.set_state(RunState.INTERRUPTED.value)
             self.monitor.log_event("Interrupted: the training process is gone")
         self._update_startable()
+
+    def show_run_state(self, shown: RunState) -> None:
+        """Put ``shown`` (with its mark) on the pane bar's right."""
+        mark, _style = STATE_MARKS.get(shown.value, ("", ""))
+        bar = self.query_one(PaneBar)
+        bar.status = f"{mark} {shown.value}"
+        bar.refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         state = self.run_state
@@ -241,6 +244,7 @@ class RunActions(App[None]):
     def _work_done(self, message: messages.WorkDone) -> None:
         if message.error:
             self.notify(message.error, title=message.title, severity="error", timeout=15)
+            self._quit_when_done = False  # stay, so the reason can be read
             self.monitor.set_state(RunState.FAILED.value)
             self.monitor.log_event(f"Failed: {message.error}")
         if not self.session.busy:
