@@ -300,13 +300,16 @@ class FmnistApp(RunActions):
 
     @on(messages.SummaryReady)
     def _summary_ready(self, message: messages.SummaryReady) -> None:
-        if message.config is self._summary_wanted:
-            self.query_one(HyperparamsPane).summary_view.show(message.summary)
+        # The summary's worker may finish as the app closes, its panes already gone.
+        panes = self.query(HyperparamsPane)
+        if message.config is self._summary_wanted and panes:
+            panes.first().summary_view.show(message.summary)
 
     @on(messages.SummaryFailed)
     def _summary_failed(self, message: messages.SummaryFailed) -> None:
-        if message.config is self._summary_wanted:
-            self.query_one(HyperparamsPane).summary_view.show_problem(message.reason)
+        panes = self.query(HyperparamsPane)
+        if message.config is self._summary_wanted and panes:
+            panes.first().summary_view.show_problem(message.reason)
 
     def action_save_config(self) -> None:
         if self.config_problems:
