@@ -82,6 +82,21 @@ def test_resume_of_a_finished_run_without_epochs_is_refused_before_torch_loads(
     assert folder_bytes(run.path) == before
 
 
+def test_resume_to_fewer_epochs_than_trained_is_refused(tmp_path: Path, tiny_data: Path) -> None:
+    result = Trainer(cfg(tmp_path, epochs=2, data_dir=str(tiny_data))).fit()
+    assert result.run_dir is not None
+    run = Run(result.run_dir)
+    before = folder_bytes(run.path)
+    done = cli("train", "--resume", run.id, "--runs-dir", str(run.path.parent), "--epochs", "1")
+    assert done.returncode == 2 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line == (
+        f"fmnist-tui: error: --epochs 1 is fewer than the 2 epochs run {run.id} has "
+        "trained already; give 2 or more"
+    )
+    assert folder_bytes(run.path) == before
+
+
 def lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:
     """``proc``'s stdout, line by line, readable with a timeout (None at its end)."""
     lines: queue.Queue[str | None] = queue.Queue()
