@@ -14,7 +14,7 @@ from engine.events import BatchEnd, EpochEnd, Finished, RunStarted
 from tui import messages
 from tui.bridge import EventBridge
 from tui.sample_view import SampleBrowser, augment_preview
-from tui.throttle import Coalescer, RateLimiter, downsample
+from tui.throttle import RateLimiter, downsample
 from tui.widgets.image import MODE_ENV, RAMP, UPPER_HALF, HalfBlockImage, render_mode
 
 
@@ -80,19 +80,6 @@ def test_rate_limiter_says_yes_once_per_interval() -> None:
     assert not limiter.ready()
     clock.now = 0.1
     assert limiter.ready()
-
-
-def test_coalescer_releases_everything_gathered_at_most_once_per_interval() -> None:
-    clock = FakeClock()
-    coalescer: Coalescer[int] = Coalescer(0.1, clock)
-    assert coalescer.add(1) == [1]  # the first is released at once
-    assert coalescer.add(2) is None
-    assert coalescer.add(3) is None
-    clock.now = 0.1
-    assert coalescer.add(4) == [2, 3, 4]
-    assert coalescer.add(5) is None
-    assert coalescer.drain() == [5]
-    assert coalescer.drain() == []
 
 
 def test_downsample_keeps_short_series_and_thins_long_ones_keeping_extremes() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -32,32 +32,6 @@ class RateLimiter:
             self._last = now
             return True
         return False
-
-
-class Coalescer(Generic[T]):
-    """Gathers items and releases them together, at most once per ``interval`` seconds.
-
-    Nothing is ever dropped: ``add`` returns every item gathered since the last
-    release when one is due, and ``drain`` hands over the rest on demand (before an
-    event that must not overtake them).
-    """
-
-    def __init__(self, interval: float, clock: Clock = time.monotonic) -> None:
-        self._limiter = RateLimiter(interval, clock)
-        self._pending: list[T] = []
-
-    def add(self, item: T) -> list[T] | None:
-        self._pending.append(item)
-        if self._limiter.ready():
-            return self.drain()
-        return None
-
-    def drain(self) -> list[T]:
-        items, self._pending = self._pending, []
-        return items
-
-    def __len__(self) -> int:
-        return len(self._pending)
 
 
 def downsample(
