@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ from pathlib import Path
 from engine import files
 from engine.config import TrainConfig
 from engine.device import training_device
+from engine.environment import launched_as
 from engine.errors import CheckpointError, EngineError, TrainingError
 from engine.events import Event
 from engine.runs import Run
@@ -83,7 +85,15 @@ def spawn_detached(
     with log:
         try:
             child = subprocess.Popen(
-                [sys.executable, "-m", "engine.detach", str(run.path.resolve()), *args],
+                [
+                    sys.executable,
+                    "-m",
+                    "engine.detach",
+                    str(run.path.resolve()),
+                    *args,
+                    "--command",
+                    json.dumps(sys.argv),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -158,7 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--new", action="store_true")
     mode.add_argument("--resume", action="store_true")
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--command", help="the command that asked for the run (JSON argv)")
     args = parser.parse_args(argv)
+    if args.command:
+        with contextlib.suppress(ValueError, TypeError):
+            launched_as([str(word) for word in json.loads(args.command)])
     run = Run(Path(args.run_dir))
     try:
         run.acquire()

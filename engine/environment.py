@@ -46,6 +46,17 @@ def _version(distribution: str) -> str | None:
         return None
 
 
+# The command a person typed, when this process is not it (a detached run's child).
+_command: list[str] | None = None
+
+
+def launched_as(command: list[str]) -> None:
+    """Record ``command`` (argv, e.g. ``fmnist-tui train --detach ...``) as how this
+    process's runs were asked for, in place of its own ``sys.argv``."""
+    global _command
+    _command = list(command)
+
+
 def describe_environment(device: torch.device) -> dict[str, Any]:
     """Host, device, processor or GPU name, driver, CUDA, torch, Python and fmnist-tui
     versions, and the command line (``sys.argv``), as plain JSON-ready values."""
@@ -59,7 +70,7 @@ def describe_environment(device: torch.device) -> dict[str, Any]:
         "python": platform.python_version(),
         "fmnist_tui": _version("fmnist-tui"),
         "platform": platform.platform(),
-        "command": list(sys.argv),
+        "command": list(_command if _command is not None else sys.argv),
     }
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()

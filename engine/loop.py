@@ -361,6 +361,7 @@ def train_epoch(
                 lr=lr,
                 elapsed=now,
                 eta=(parts.total_steps - state.step) * window_seconds / window_batches,
+                time=time.time(),
             )
         )
         window_loss.zero_()

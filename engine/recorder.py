@@ -12,6 +12,7 @@ what could not be written and which checkpoint is intact.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -159,4 +160,4 @@ class RunRecorder:
                 elapsed=state.elapsed,
             )
         self.pending = {}
-        return CheckpointSaved(str(path), state.epoch, state.batch, reason)
+        return CheckpointSaved(str(path), state.epoch, state.batch, reason, time=time.time())

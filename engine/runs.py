@@ -201,7 +201,12 @@ class Run:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise CheckpointError(f"run {self.id} is being trained by another process") from None
+            pid = self.read_status().get("pid")
+            who = f" (pid {pid})" if isinstance(pid, int) and not isinstance(pid, bool) else ""
+            raise CheckpointError(
+                f"run {self.id} is being trained by another process{who}; "
+                f"`fmnist-tui attach {self.id}` watches it"
+            ) from None
         self._lock_fd = fd
 
     def release(self) -> None:
@@ -265,8 +270,10 @@ class Run:
         state = RunState.parse(status.get("state"), RunState.INTERRUPTED)
         if state not in DISK_STATES:
             return RunState.INTERRUPTED
-        if state == RunState.RUNNING and not self.is_locked():
-            return RunState.INTERRUPTED
+        if state == RunState.RUNNING:
+            if not self.is_locked():
+                return RunState.INTERRUPTED
+            return RunState.PAUSED if status.get("paused") is True else state
         if state == RunState.STARTING and not self.is_locked():
             # Not yet locked: the process that asked for it must still be alive, here.
             pid = _count(status.get("pid"), 0)

@@ -6,6 +6,9 @@ No terminal styling: one line per epoch, a few at the start and at the end.
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 from engine.events import (
     CheckpointSaved,
     EpochEnd,
@@ -40,16 +43,32 @@ def started_lines(e: RunStarted) -> list[str]:
     return lines + [f"note: {n}" for n in e.notes]
 
 
+def runs_dir_flag(run_dir: str | Path) -> str:
+    """`` --runs-dir DIR`` when ``run_dir`` is not in the default ``runs`` folder, else ""."""
+    if not str(run_dir):
+        return ""
+    parent = Path(run_dir).parent
+    if parent.resolve() == Path("runs").resolve():
+        return ""
+    return f" --runs-dir {shlex.quote(str(parent))}"
+
+
+def command_for(verb: str, run_id: str, run_dir: str | Path) -> str:
+    """The command that acts on a run from here, e.g. ``fmnist-tui attach ID --runs-dir D``."""
+    return f"fmnist-tui {verb} {shlex.quote(run_id)}{runs_dir_flag(run_dir)}"
+
+
 class TextLog:
     """Turns each event into the lines to print (it remembers the run's id for the end)."""
 
     def __init__(self) -> None:
         self.run_id = ""
+        self.run_dir = ""
 
     def lines(self, event: Event) -> list[str]:
         """The lines to print for ``event``; [] for those not worth a line (batches)."""
         if isinstance(event, RunStarted):
-            self.run_id = event.run_id
+            self.run_id, self.run_dir = event.run_id, event.run_dir
             return started_lines(event)
         if isinstance(event, EpochEnd):
             return [epoch_line(event)]
@@ -70,5 +89,5 @@ class TextLog:
         epochs = f"{e.epochs_completed} epoch" + ("" if e.epochs_completed == 1 else "s")
         line = f"{e.status}: {epochs}, best test accuracy {best}, final {final}, {e.elapsed:.1f} s"
         if e.status == "stopped" and self.run_id:
-            line += f"; resume with `fmnist-tui train --resume {self.run_id}`"
+            line += f"; resume with `{command_for('train --resume', self.run_id, self.run_dir)}`"
         return line

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from engine.events import BatchEnd, EpochEnd, Finished, RunStarted
+from engine.events import BatchEnd, EpochEnd, Failed, Finished, RunStarted, StateChanged
 from tui import messages
 from tui.bridge import EventBridge
 from tui.sample_view import SampleBrowser, augment_preview
@@ -127,8 +127,28 @@ def test_bridge_coalesces_batches_and_never_drops_or_reorders_other_events() -> 
     steps = [e.step for e in progress[-1].buffer.drain()]
     assert steps == list(range(1, 101))
     assert progress[0].buffer.drain() == []
+    # A batch after the epoch waits in a buffer of its own: draining the earlier one
+    # can never show it before the epoch.
+    clock.now = 1.0
+    bridge(batch(101))
+    later = posted[-1]
+    assert isinstance(later, messages.BatchProgress) and later.buffer is not progress[0].buffer
+    assert not progress[0].can_replace(later)
+    assert [e.step for e in later.buffer.drain()] == [101]
     bridge(Finished("finished", 1, 0.5, 0.5, 1.0))
     assert isinstance(posted[-1], messages.TrainingFinished)
+
+
+def test_bridge_keeps_when_a_state_changed_and_a_run_failed() -> None:
+    # Textual's Message has a ``time`` of its own (a monotonic clock): the event's wall
+    # time must reach the log under another name, intact.
+    posted: list[object] = []
+    bridge = EventBridge(posted.append)
+    bridge(StateChanged("paused", time=1_700_000_000.0))
+    bridge(Failed("out of memory", 1, 3, time=1_700_000_060.0))
+    paused, failed = posted
+    assert isinstance(paused, messages.TrainingStateChanged) and paused.at == 1_700_000_000.0
+    assert isinstance(failed, messages.TrainingFailed) and failed.at == 1_700_000_060.0
 
 
 def test_bridge_passes_run_started_through() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import queue
+import shlex
 import signal
 import subprocess
 import sys
@@ -97,6 +98,27 @@ def test_resume_to_fewer_epochs_than_trained_is_refused(tmp_path: Path, tiny_dat
     assert folder_bytes(run.path) == before
 
 
+def test_resume_of_a_finished_run_to_its_own_total_says_there_is_nothing_to_do(
+    finished_run: Run,
+) -> None:
+    run = finished_run
+    before = folder_bytes(run.path)
+    done = cli("train", "--resume", run.id, "--runs-dir", str(run.path.parent), "--epochs", "1")
+    assert done.returncode == 2 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert "has trained 1 epochs already: nothing to do" in line
+    assert folder_bytes(run.path) == before
+
+
+def test_an_empty_resume_is_refused_not_a_new_run(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    done = cli("train", "--resume", "", "--runs-dir", str(runs))
+    assert done.returncode == 2 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("fmnist-tui: error: --resume needs a run: its id or its folder")
+    assert not runs.exists()
+
+
 def lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:
     """``proc``'s stdout, line by line, readable with a timeout (None at its end)."""
     lines: queue.Queue[str | None] = queue.Queue()
@@ -144,7 +166,9 @@ def test_ctrl_c_before_the_first_epoch_ends_names_the_run_and_no_accuracy(
     assert first == f"run {info.id}", (out, err)
     assert not any(line.startswith("epoch ") for line in out), out
     assert out[-1].startswith("stopped: 0 epochs, best test accuracy —, final —, "), out
-    assert out[-1].endswith(f"; resume with `fmnist-tui train --resume {info.id}`"), out
+    # The runs folder is not the default one: the command says where it is.
+    resume = f"fmnist-tui train --resume {info.id} --runs-dir {shlex.quote(str(runs))}"
+    assert out[-1].endswith(f"; resume with `{resume}`"), out
     assert "0.0000" not in "\n".join(out)
     assert "Traceback" not in err
     assert info.state == RunState.INTERRUPTED and info.resumable

@@ -122,8 +122,11 @@ def test_killed_run_is_interrupted_not_running(tmp_path) -> None:
         assert run.state() == "running"
         with pytest.raises(CheckpointError, match="being trained by another process"):
             Run(run.path).acquire()
+        run.write_status("running", paused=True)  # as a paused trainer says
+        assert run.state() == "paused" and list_runs(run.path.parent)[0].state == "paused"
     finally:
         run.release()
+    assert run.state() == "interrupted"  # a paused trainer that died is no longer paused
 
 
 def test_two_runs_at_once_never_share_a_folder(tmp_path) -> None:

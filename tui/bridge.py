@@ -4,8 +4,8 @@ It runs on the training (or following) thread. Batch events are gathered into a
 ``BatchBuffer`` and announced at most every ``interval`` seconds by a
 ``BatchProgress`` message whose ``can_replace`` lets a busy UI fold several into one
 (the buffer keeps every event, so charts lose nothing). Every other event is posted
-at once, after announcing any batches still held, so the order is kept and an
-epoch's result is never dropped.
+at once, after announcing any batches still held, and later batches go to a new
+buffer, so the order is kept and an epoch's result is never dropped.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ class EventBridge:
                 self._announce()
             return
         self._announce()
+        # Batches after this event go in a new buffer: drained with the old one, a
+        # replayed run's later batches would be shown before the event between them.
+        self._buffer = messages.BatchBuffer()
         message = _message_for(event)
         if message is not None:
             self._post(message)

@@ -22,6 +22,7 @@ from typing import Any
 from engine.config import FIELDS, TrainConfig, parse_text
 from engine.errors import ConfigError, EngineError, TrainingError
 from engine.events import Failed
+from engine.textlog import command_for
 from tui.commands import cmd_attach, cmd_bench, cmd_export, cmd_predict, cmd_runs
 from tui.flags import (
     EXIT_BAD_INPUT,
@@ -175,7 +176,7 @@ def _detach(args: argparse.Namespace, config: TrainConfig | None, epochs: int | 
     else:
         print(f"training run {run.id} in the background (pid {started.pid})")
         print(f"  log:    {run.log_path}")
-        print(f"  watch:  fmnist-tui attach {run.id}")
+        print(f"  watch:  {command_for('attach', run.id, run.path)}")
     return EXIT_OK
 
 
@@ -184,6 +185,11 @@ def _resume_epochs(args: argparse.Namespace) -> int | None:
     from engine.runs import Run
     from engine.state import RunState
 
+    if not args.resume.strip():
+        raise UsageError(
+            "--resume needs a run: its id or its folder (got an empty value); "
+            "`fmnist-tui runs` lists them"
+        )
     changed = [n for n in FIELDS if n in vars(args) and n not in ("epochs", "runs_dir")]
     if changed or args.config or args.preset:
         raise UsageError(
@@ -194,7 +200,13 @@ def _resume_epochs(args: argparse.Namespace) -> int | None:
     run = Run.open(args.resume, runs_dir(args))
     done = run.read_status().get("epochs_completed")
     done = done if isinstance(done, int) and not isinstance(done, bool) else 0
-    if run.state() == RunState.FINISHED and epochs is None:
+    finished = run.state() == RunState.FINISHED
+    if finished and epochs == done:
+        raise UsageError(
+            f"run {run.id} has trained {done} epochs already: nothing to do; give more "
+            "with --epochs to train it further"
+        )
+    if finished and epochs is None:
         raise UsageError(
             f"run {run.id} has finished all its epochs ({done}); to train it further, give "
             f"the new total with --epochs (e.g. --epochs {done + 5})"
@@ -213,10 +225,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tui.progress import make_reporter
 
     if args.detach:
-        if args.resume:
+        if args.resume is not None:
             return _detach(args, None, _resume_epochs(args))
         return _detach(args, config_from_args(args), None)
-    if args.resume:
+    if args.resume is not None:
         epochs = _resume_epochs(args)
         trainer = Trainer.resume(Run.open(args.resume, runs_dir(args)), epochs=epochs)
         config = trainer.config

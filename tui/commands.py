@@ -199,7 +199,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     if args.run:
         run = Run.open(args.run, folder)
     else:
-        live = [info for info in list_runs(folder) if info.state == "running"]
+        live = [info for info in list_runs(folder) if info.state.live]
         if not live:
             raise UsageError(
                 f"no run is training in {Path(folder).resolve()}; "

@@ -105,7 +105,7 @@ class CheckpointWritten(Message):
 @dataclass
 class TrainingStateChanged(Message):
     state: str  # "paused", "running", "stopping"
-    time: float = 0.0  # when (Unix seconds; 0 if unknown)
+    at: float = 0.0  # when (Unix seconds; 0 if unknown; Message.time is Textual's own)
 
 
 @dataclass
@@ -116,7 +116,7 @@ class TrainingFinished(Message):
 @dataclass
 class TrainingFailed(Message):
     reason: str
-    time: float = 0.0
+    at: float = 0.0  # when (Unix seconds)
 
 
 @dataclass

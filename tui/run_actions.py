@@ -19,6 +19,7 @@ from textual.worker import get_current_worker
 from engine.errors import EngineError
 from engine.runs import Run
 from engine.state import RunState
+from engine.textlog import command_for
 from tui import messages
 from tui.screens.extend import ExtendScreen
 from tui.screens.hyperparams import HyperparamsPane
@@ -75,8 +76,7 @@ class RunActions(App[None]):
         # Idle again (the run's worker ended): the bar still says how the run ended.
         self.show_run_state(old if state == RunState.IDLE and not old.live else state)
         if state == RunState.INTERRUPTED and self.session.gone:
-            self.monitor.set_state(RunState.INTERRUPTED.value)
-            self.monitor.log_event("Interrupted: the training process is gone")
+            self.monitor.show_gone()
         self._update_startable()
 
     def show_run_state(self, shown: RunState) -> None:
@@ -221,15 +221,15 @@ class RunActions(App[None]):
     @on(messages.DetachedStarted)
     def _detached_started(self, message: messages.DetachedStarted) -> None:
         name = message.run_dir.name
+        attach = command_for("attach", name, message.run_dir)
         if self._quit_when_done:
             self.exit(
                 message=f"Run {name} trains on in the background (pid {message.pid}); "
-                f"`fmnist-tui attach {name}` watches it."
+                f"`{attach}` watches it."
             )
             return
         self.monitor.log_event(
-            f"Detached: it trains on after this app quits; `fmnist-tui attach {name}` "
-            "watches it again."
+            f"Detached: it trains on after this app quits; `{attach}` watches it again."
         )
         self._follow()
 
@@ -251,7 +251,12 @@ class RunActions(App[None]):
             self.run_state = RunState.IDLE
         self._update_startable()
         if self._quit_when_done and not self.session.busy:
-            self.exit()
+            run = self.session.run
+            if run is not None and self.session.state == RunState.STOPPED:
+                resume = command_for("train --resume", run.id, run.path)
+                self.exit(message=f"Run {run.id} stopped with a checkpoint; `{resume}` resumes it.")
+            else:
+                self.exit()
 
     # --- the run: control -------------------------------------------------------------
 

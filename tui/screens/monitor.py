@@ -188,7 +188,7 @@ class MonitorPane(Pane):
             elif isinstance(event, EpochEnd):
                 self._post_to_self(messages.EpochFinished(event))
             elif isinstance(event, Finished) and event.status != "finished":
-                self.log_event(f"Stopped after {event.epochs_completed} epochs", event.time)
+                self.log_event(f"Stopped after {_epochs(event.epochs_completed)}", event.time)
         self._add_batches(batches)
 
     def _post_to_self(self, message: Message) -> None:
@@ -242,14 +242,14 @@ class MonitorPane(Pane):
         # Epoch and best checkpoints are routine (the epoch line says "best"); a stop's
         # is the one a person needs to find again.
         if event.reason not in ("start", "epoch", "best"):
-            self.log_event(f"Resumable checkpoint saved: {event.path}")
+            self.log_event(f"Resumable checkpoint saved: {event.path}", event.time)
 
     @on(messages.TrainingStateChanged)
     def _state(self, message: messages.TrainingStateChanged) -> None:
         self.set_state(message.state)
         self.log_event(
             {"paused": "Paused", "running": "Resumed"}.get(message.state, message.state.title()),
-            message.time,
+            message.at,
         )
 
     @on(messages.TrainingFinished)
@@ -259,24 +259,30 @@ class MonitorPane(Pane):
         finished = event.status == "finished"
         self.stats.elapsed, self.stats.eta = event.elapsed, 0.0 if finished else math.nan
         self.set_state("finished" if finished else "stopped")
+        epochs = _epochs(event.epochs_completed)
         if event.status == "finished":
-            epochs = f"{event.epochs_completed} epoch" + (
-                "" if event.epochs_completed == 1 else "s"
-            )
             self.log_event(
                 f"Finished {epochs} in {duration(event.elapsed)}: best {event.best_accuracy:.1%}",
                 event.time,
             )
         else:
             self.log_event(
-                f"Stopped after {event.epochs_completed} epochs; the run can be resumed",
+                f"Stopped after {epochs}; resume it with r in the Runs pane (4)",
                 event.time,
             )
+
+    def show_gone(self) -> None:
+        """The attached run's trainer let go without a last word: it died."""
+        self.stats.eta = math.nan
+        self.set_state("interrupted")
+        self.log_event(
+            "Interrupted: the training process is gone; resume it with r in the Runs pane (4)"
+        )
 
     @on(messages.TrainingFailed)
     def _failed(self, message: messages.TrainingFailed) -> None:
         self.set_state("failed")
-        self.log_event(f"Failed: {message.reason}", message.time)
+        self.log_event(f"Failed: {message.reason}", message.at)
 
 
 def _clock(iso: str) -> str:
@@ -285,3 +291,7 @@ def _clock(iso: str) -> str:
         return dt.datetime.fromisoformat(iso).strftime("%H:%M")
     except ValueError:
         return iso[:40]
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch" + ("" if count == 1 else "s")

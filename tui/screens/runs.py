@@ -179,7 +179,7 @@ class RunsPane(Pane):
         self.infos = message.infos
         ids = {i.id for i in self.infos}
         self.marked = {k: v for k, v in self.marked.items() if k in ids}
-        running = sum(i.state == "running" for i in self.infos)
+        running = sum(i.state.live for i in self.infos)
         live = f" · {running} training" if running else ""
         count = f"{len(self.infos)} run{'s' * (len(self.infos) != 1)}"
         where = message.where.rstrip("/") + "/"
@@ -192,7 +192,7 @@ class RunsPane(Pane):
         if self.showing is not None:
             by_path = {i.path: i for i in self.infos}
             shown = [by_path.get(p) for p in self.showing[1]]
-            if any(i is not None and i.state == "running" for i in shown):
+            if any(i is not None and i.state.live for i in shown):
                 self._load_curves(self.showing[0], self.showing[1])
 
     @on(DataTable.RowHighlighted)
@@ -226,7 +226,7 @@ class RunsPane(Pane):
         elif info.state == "interrupted":
             how = "r resumes it here, R detached" if info.resumable else "no checkpoint to resume"
             lines.append(f"[$warning]interrupted{reason}[/] · {how}")
-        elif info.state == "running":
+        elif info.state.live:
             lines.append("[$success]training now[/] · a attaches the Monitor to it")
         self._update("#runs-detail", "\n".join(lines))
 
@@ -327,7 +327,7 @@ class RunsPane(Pane):
         info = self._chosen()
         if info is None:
             return
-        if info.state == "running":
+        if info.state.live:
             self.app.notify(
                 f"Run {info.id} is training now; press a to watch it.", severity="warning"
             )
@@ -345,7 +345,7 @@ class RunsPane(Pane):
         info = self._chosen()
         if info is None:
             return
-        if info.state != "running":
+        if not info.state.live:
             hint = "; r resumes it" if info.state == "interrupted" and info.resumable else ""
             self.app.notify(
                 f"Run {info.id} is not training ({info.state}){hint}.", severity="warning"
@@ -366,7 +366,7 @@ class RunsPane(Pane):
         info = self._chosen()
         if info is None:
             return
-        if info.state == "running":
+        if info.state.live:
             self.app.notify(
                 f"Run {info.id} is training: stop it before deleting it "
                 "(a attaches the Monitor, x stops the run).",

@@ -12,6 +12,8 @@ from engine.runs import RunInfo
 
 STATE_STYLES = {
     "running": "bold green",
+    "paused": "yellow",
+    "starting": "yellow",
     "finished": "",
     "failed": "bold red",
     "interrupted": "yellow",
