@@ -10,7 +10,16 @@ first used, so ``import engine`` is instant::
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
+
+# Exact resume needs bitwise-reproducible matrix products. Without Intel MKL's
+# conditional numerical reproducibility, its results depend on how arrays happen to be
+# aligned in memory and can differ from run to run in the last bits (Intel oneMKL
+# developer guide, "Reproducibility Conditions"). Set before torch loads MKL; a value
+# the user set wins.
+os.environ.setdefault("MKL_CBWR", "AUTO")
+os.environ.setdefault("MKL_DYNAMIC", "FALSE")
 
 _EXPORTS = {
     "TrainConfig": "engine.config",
