@@ -8,6 +8,7 @@ are. ``to_dict`` / ``event_from_dict`` round-trip them through ``metrics.jsonl``
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -122,15 +123,54 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+def _fits(value: object, hint: Any) -> bool:
+    """Whether a value read from JSON has the type a field is annotated with (an int is
+    no bool, a float may be written as an int; lists and dicts are checked item by item)."""
+    if hint is Any:
+        return True
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(item, args[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _fits(k, args[0]) and _fits(v, args[1]) for k, v in value.items()
+        )
+    return False
+
+
+_FIELD_TYPES: dict[str, dict[str, Any]] = {}
+
+
+def _field_types(cls: type[Event]) -> dict[str, Any]:
+    """Each field of ``cls`` and its type (resolved once per event kind)."""
+    if cls.kind not in _FIELD_TYPES:
+        hints = typing.get_type_hints(cls)
+        _FIELD_TYPES[cls.kind] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    return _FIELD_TYPES[cls.kind]
+
+
 def event_from_dict(data: object) -> Event | None:
-    """Rebuild an event from its ``to_dict`` form; None for an unknown or malformed one."""
+    """Rebuild an event from its ``to_dict`` form; None for an unknown or malformed one:
+    not a JSON object, an unknown ``event``, a field missing, or a field of the wrong
+    type (``"test_accuracy": "xx"``). Keys that are not fields are ignored."""
     if not isinstance(data, dict):
         return None
     cls = EVENT_TYPES.get(str(data.get("event")))
     if cls is None:
         return None
-    names = {f.name for f in dataclasses.fields(cls)}
+    types = _field_types(cls)
+    values = {k: v for k, v in data.items() if k in types}
+    if not all(_fits(v, types[k]) for k, v in values.items()):
+        return None
     try:
-        return cls(**{k: v for k, v in data.items() if k in names})
-    except TypeError:
+        return cls(**values)
+    except TypeError:  # a field without a default is missing
         return None

@@ -38,7 +38,8 @@ class MetricsLog:
 
 def parse_events(chunk: bytes) -> tuple[list[Event], int]:
     """The events in ``chunk`` (UTF-8 JSON, one per line; blank lines skipped) and the
-    count of lines that are not events. Never raises for bad content."""
+    count of lines that are not events (not JSON, not an object, an unknown event, or a
+    field of the wrong type: see ``event_from_dict``). Never raises for bad content."""
     events: list[Event] = []
     bad = 0
     for line in chunk.split(b"\n"):
@@ -61,12 +62,14 @@ class MetricsFollower:
 
     ``poll()`` returns the events appended since the last call (complete lines only; a
     line being written is picked up next time). If the log shrinks, as when a run is
-    resumed from an earlier checkpoint, it starts again from the top.
+    resumed from an earlier checkpoint, it starts again from the top. ``bad_lines``
+    counts the complete lines read so far that were not events (since that start).
     """
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self.offset = 0  # bytes of the log already returned as events
+        self.bad_lines = 0
 
     def poll(self) -> list[Event]:
         """The events in the complete lines appended since the last call; [] when there
@@ -76,7 +79,7 @@ class MetricsFollower:
         except OSError:
             return []
         if size < self.offset:
-            self.offset = 0
+            self.offset = self.bad_lines = 0
         if size == self.offset:
             return []
         try:
@@ -87,4 +90,6 @@ class MetricsFollower:
         if end < 0:
             return []
         self.offset += end + 1
-        return parse_events(chunk[:end])[0]
+        events, bad = parse_events(chunk[:end])
+        self.bad_lines += bad
+        return events

@@ -12,6 +12,7 @@ what could not be written and which checkpoint is intact.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +24,54 @@ from engine.events import CheckpointSaved, Event, Failed, Finished, RunStarted, 
 from engine.runs import Run
 from engine.state import RunState, TrainState
 
+# Settings that may differ between a run's config.json and its last.pt: the total of
+# epochs (a resume extends it before the next checkpoint), and where the run trains and
+# finds its files (a run moved to another machine or folder).
+RESUME_MAY_DIFFER = frozenset(
+    {
+        "epochs",
+        "device",
+        "runs_dir",
+        "data_dir",
+        "custom_csv",
+        "custom_images",
+        "custom_test_csv",
+        "classes_file",
+    }
+)
+
+
+def config_differences(stored: object, config: TrainConfig) -> list[str]:
+    """How the config a checkpoint stores differs from ``config``, outside
+    ``RESUME_MAY_DIFFER``: one ``"NAME: X in last.pt, Y in config.json"`` per setting
+    (values as JSON); ``["it holds no settings"]`` when ``stored`` is not a mapping."""
+    if not isinstance(stored, dict):
+        return ["it holds no settings"]
+    try:  # as config.json is read: settings it lacks take their defaults
+        saved = TrainConfig.from_dict(stored).to_dict()
+    except (ValueError, TypeError):  # ConfigError is a ValueError
+        saved = dict(stored)
+    current = config.to_dict()
+    names = [*current, *(k for k in saved if k not in current)]
+    missing = object()
+    return [
+        f"{name}: {_shown(saved.get(name, missing))} in last.pt, "
+        f"{_shown(current.get(name, missing))} in config.json"
+        for name in names
+        if name not in RESUME_MAY_DIFFER and saved.get(name, missing) != current.get(name, missing)
+    ]
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
+
+
+def _shown(value: object) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return "(none)"
+
 
 class RunRecorder:
     """Records one run into ``run``'s folder; call it with each event, in order."""
@@ -33,33 +82,112 @@ class RunRecorder:
         self.best_known = False  # whether any epoch has been evaluated
         self.pending: dict[str, Any] = {}  # status fields for the next status write
 
-    def resume(self, state: TrainState, config: TrainConfig) -> list[str]:
-        """The run continues from ``state``, loaded from its last checkpoint, with ``config``
-        (its own, or with more epochs): drop what was logged after the checkpoint.
+    def check_resume(
+        self, checkpoint: dict[str, Any], state: TrainState, config: TrainConfig
+    ) -> None:
+        """Refuse to continue from ``checkpoint`` (read from ``last.pt`` as ``state``) with
+        ``config`` unless the checkpoint is this run's own, and writes nothing.
 
-        Returns notes for the user (a torn or shortened log). Raises ``CheckpointError``
-        when the folder cannot be brought in line.
+        Raises ``CheckpointError`` saying what differs and what to do when the checkpoint
+        was saved with other settings than ``config.json`` (beyond ``RESUME_MAY_DIFFER``),
+        when the metrics log is shorter than it was when the checkpoint was saved (cut
+        short, or the checkpoint is another run's), or when ``config.epochs`` would undo
+        epochs already trained.
         """
         run = self.run
+        last = run.last_path.name
+        differences = config_differences(checkpoint.get("config"), config)
+        if differences:
+            shown = "; ".join(differences[:3])
+            more = f"; and {len(differences) - 3} more" if len(differences) > 3 else ""
+            raise CheckpointError(
+                f"run {run.id} cannot be resumed: its {last} was saved with other settings "
+                f"than its config.json ({shown}{more}), so it is another run's checkpoint; "
+                f"put back this run's own {last}, or start a new run"
+            )
+        try:
+            size = files.regular_size(run.metrics_path)
+        except FileNotFoundError:
+            size = 0
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot resume run {run.id}: {run.metrics_path}: {exc.strerror or exc}"
+            ) from None
+        if state.metrics_offset > size:
+            raise CheckpointError(
+                f"run {run.id} cannot be resumed: its {last} was saved when "
+                f"{run.metrics_path.name} held {state.metrics_offset:,} bytes, but the log "
+                f"holds {size:,} (it was cut short, or {last} comes from another run); put "
+                f"back the run's own {run.metrics_path.name} and {last}, or start a new run"
+            )
+        begun = state.epoch + (1 if state.batch else 0)
+        if config.epochs < begun:
+            done = _epochs(state.epoch)
+            if state.batch:
+                done += f" and {state.batch} batches of epoch {state.epoch + 1}"
+            raise CheckpointError(
+                f"run {run.id} cannot be cut back to {_epochs(config.epochs)}: it has "
+                f"trained {done} already; give a total of {begun} or more"
+            )
+
+    def resume(
+        self, state: TrainState, config: TrainConfig, checkpoint: dict[str, Any]
+    ) -> list[str]:
+        """The run continues from ``state``, loaded from ``checkpoint`` (its ``last.pt``,
+        passed by ``check_resume``), with ``config`` (its own, or with more epochs): drop
+        what was logged after the checkpoint.
+
+        The log is cut at its last complete line at or before the checkpoint's offset,
+        never extended; when that is earlier than the offset (the log was edited),
+        ``last.pt`` is saved again with the new offset, so that the folder agrees with
+        itself. Returns notes for the user (a torn or edited log, lines that are not
+        events). Raises ``CheckpointError`` when the folder cannot be brought in line.
+        """
+        run = self.run
+        name, last = run.metrics_path.name, run.last_path.name
         self.saved = (state.epoch, state.batch)
         self.best_known = state.epoch > 0
         notes = []
-        if run.read_metrics().torn_line:
+        before = run.read_metrics()
+        if before.torn_line:
             notes.append(
-                f"{run.metrics_path.name} ended in a partly written line (the process was "
+                f"{name} ended in a partly written line (the process was "
                 "killed while writing it); it was dropped with the events after the checkpoint"
             )
         run.remove_temp_files()
+        offset = state.metrics_offset
         try:
-            cut = run.truncate_metrics(state.metrics_offset)
+            cut = run.truncate_metrics(offset)
+            if cut != offset:
+                state.metrics_offset = cut
+                run.save_checkpoint({**checkpoint, "metrics_offset": cut})
             if run.config() != config:
                 files.atomic_write(run.config_path, config.to_json().encode())
         except OSError as exc:
             raise CheckpointError(f"cannot resume run {run.id}: {exc.strerror or exc}") from None
-        if cut < state.metrics_offset:
+        after = run.read_metrics()
+        if cut != offset:
+            epochs = len(after.epochs)
+            count = (
+                f"; it holds the results of {epochs} epochs, and {last} is at epoch {state.epoch}"
+                if epochs != state.epoch
+                else ""
+            )
             notes.append(
-                f"{run.metrics_path.name} was shorter than the checkpoint expected "
-                f"({cut:,} of {state.metrics_offset:,} bytes); kept its complete lines"
+                f"{name} had changed since {last} was saved: byte {offset:,}, where the log "
+                "ended then, is inside a line; it was cut back to its last complete line "
+                f"before that (byte {cut:,}){count}"
+            )
+        dropped = before.bad_lines - after.bad_lines
+        if after.bad_lines:
+            notes.append(
+                f"{name} has {after.bad_lines} lines that are not events (not a JSON "
+                "object, or a field of the wrong type); they are kept, and skipped when read"
+            )
+        if dropped > 0:
+            notes.append(
+                f"{name} had {dropped} lines that are not events after the checkpoint; "
+                "they were dropped with the events after it"
             )
         return notes
 

@@ -253,11 +253,15 @@ class Trainer:
                 run.release()
 
     def _restore(self, run: Run, parts: Parts, recorder: RunRecorder) -> None:
-        """Load the last checkpoint into ``parts`` and ``self.state``; cut the log to match."""
+        """Load the last checkpoint into ``parts`` and ``self.state``; cut the log to match.
+
+        Nothing in the folder changes unless the checkpoint is the run's own and loads.
+        """
         checkpoint = run.load_checkpoint("last")
         self.state = TrainState.from_checkpoint(checkpoint, str(run.last_path))
+        recorder.check_resume(checkpoint, self.state, self.config)
         parts.load(checkpoint, self.state, str(run.last_path))
-        self._notes += recorder.resume(self.state, self.config)
+        self._notes += recorder.resume(self.state, self.config, checkpoint)
         self.history = run.read_metrics().epochs
 
     def _train(self, parts: Parts, emit: Emit, recorder: RunRecorder | None) -> FitResult:

@@ -18,6 +18,13 @@ Moments, each given as ``u`` in [0, 1) of the calls an uninterrupted run makes:
 - ``append``: inside the n-th metrics line, after ``fraction`` of its bytes;
 - ``step``: at the start of the n-th training batch;
 - ``timed``: from outside, ``u`` of the reference run's wall time after it started.
+
+Stop trials (the plan's ``stops``) stop a run the ways the product is stopped instead of
+killing it: SIGINT, SIGTERM or SIGHUP to ``fmnist-tui train`` or to a detached trainer
+(``python -m engine.detach``), or a stop written to ``control.json`` (what ``x`` in the
+app and in ``attach`` does). Each is sent the moment the planned batch's event (or an
+epoch's end) is logged, so the stop lands at that batch; the run is then resumed with
+``fmnist-tui train --resume``. Needs ``--log-every 1``: every batch logs an event.
 """
 
 from __future__ import annotations
@@ -32,8 +39,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import engine.files
-import engine.loop
+import engine.trainer
 from engine.runs import Run, list_runs
 from tui.cli import main
 
@@ -88,6 +94,9 @@ class _TornFile:
 
 def install(kill: dict[str, Any] | None, counters: dict[str, _Counter]) -> None:
     """Wrap the three places a kill can land; count calls, and die at the planned one."""
+    import engine.files
+    import engine.loop
+
     kill = kill or {}
     for kind in KINDS:
         counters[kind] = _Counter(kill["call"] if kill.get("kind") == kind else 0)
@@ -126,8 +135,17 @@ def install(kill: dict[str, Any] | None, counters: dict[str, _Counter]) -> None:
     engine.loop.train_step = train_step
 
 
-def spawn(argv: list[str], out: Path, kill: dict[str, Any] | None) -> int:
-    """Fork a child that runs ``fmnist-tui ARGV`` with stdout in OUT.out, stderr in OUT.err."""
+def spawn(
+    argv: list[str],
+    out: Path,
+    kill: dict[str, Any] | None,
+    stop: dict[str, Any] | None = None,
+    *,
+    count: bool = True,
+) -> int:
+    """Fork a child that runs ``fmnist-tui ARGV`` with stdout in OUT.out, stderr in OUT.err,
+    counting the calls a kill can land in (in OUT.counts) unless ``count`` is false; with
+    ``stop``, one that is stopped as the stop trial says (see ``install_stop``)."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -139,16 +157,100 @@ def spawn(argv: list[str], out: Path, kill: dict[str, Any] | None) -> int:
             target = os.open(f"{out}{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(target, fd)
             os.close(target)
-        counters: dict[str, _Counter] = {}
-        install(kill, counters)
-        code = main(argv)
-        Path(f"{out}.counts").write_text(json.dumps({k: c.calls for k, c in counters.items()}))
+        if stop is not None:
+            install_stop(stop)
+            code = detached(argv) if stop["how"] == "detached" else main(argv)
+        elif count:
+            counters: dict[str, _Counter] = {}
+            install(kill, counters)
+            code = main(argv)
+            Path(f"{out}.counts").write_text(json.dumps({k: c.calls for k, c in counters.items()}))
+        else:
+            code = main(argv)
     except BaseException:
         traceback.print_exc()
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+# --- stop trials ---------------------------------------------------------------------
+
+
+def install_stop(stop: dict[str, Any]) -> None:
+    """Stop this process's run, once, right after the event ``stop["at"]`` names is logged.
+
+    ``at`` is ``{"event": "batch", "epoch": E, "batch": B}`` (B 1-based) or
+    ``{"event": "epoch", "epoch": E}`` (the end of epoch E, before its checkpoint);
+    ``by`` is a signal's name, sent to this process, or ``control`` for a stop written to
+    ``control.json``, which the trainer then reads at every batch boundary.
+    """
+    at, by = stop["at"], stop["by"]
+    real_append = Run.append_event
+    sent = []
+    # Read at every batch boundary, so a stop written there is obeyed at that boundary.
+    engine.trainer.CONTROL_POLL_SECONDS = 0.0
+
+    def due(event: Any) -> bool:
+        if event.kind != at["event"] or event.epoch != at["epoch"]:
+            return False
+        return at["event"] != "batch" or event.batch == at["batch"]
+
+    def append_event(self: Run, event: Any) -> None:
+        real_append(self, event)
+        if not sent and due(event):
+            sent.append(event)
+            if by == "control":
+                self.request("stop")
+            else:
+                os.kill(os.getpid(), getattr(signal, by))
+
+    Run.append_event = append_event
+
+
+def detached(argv: list[str]) -> int:
+    """What ``fmnist-tui train --detach ARGV`` starts: the run folder made as the parent
+    makes it, then the detached trainer (``engine.detach.main``) in this process."""
+    from engine.detach import main as trainer_main
+    from engine.state import RunState
+    from tui.cli import build_parser, config_from_args
+
+    config = config_from_args(build_parser().parse_args(argv))
+    run = Run.create(config, state=RunState.STARTING)
+    return trainer_main([str(run.path), "--new"])
+
+
+def last_checkpoint(run: Run) -> dict[str, Any] | None:
+    """The last ``checkpoint`` event in the run's log: where its ``last.pt`` stands."""
+    saved = [e.to_dict() for e in run.read_metrics().events if e.kind == "checkpoint"]
+    return saved[-1] if saved else None
+
+
+def run_stop(stop: dict[str, Any], train: list[str], work: Path) -> dict[str, Any]:
+    """One stop trial: train until stopped, look, resume with the CLI, look again."""
+    runs_dir = work / stop["id"]
+    out = work / f"{stop['id']}-stop"
+    argv = ["train", *train, "--runs-dir", str(runs_dir)]
+    if stop["how"] == "cli":
+        argv.insert(1, "--json")
+    result: dict[str, Any] = {"id": stop["id"]}
+    result["ended"] = wait(spawn(argv, out, None, stop, count=False))
+    result["stderr"] = Path(f"{out}.err").read_text()
+    result["after"] = look(runs_dir)
+    folders = result["after"]["folders"]
+    result["checkpoint"] = last_checkpoint(Run(Path(folders[0]))) if folders else None
+    out = work / f"{stop['id']}-resume"
+    ref = _run_ref(runs_dir)
+    argv = ["train", "--json", "--resume", ref, "--runs-dir", str(runs_dir)]
+    ended = wait(spawn(argv, out, None, count=False))
+    result["resume"] = {
+        "ended": ended,
+        "stdout": Path(f"{out}.out").read_text(),
+        "stderr": Path(f"{out}.err").read_text(),
+        "after": look(runs_dir),
+    }
+    return result
 
 
 def wait(pid: int, kill_after: float | None = None, timeout: float = 60.0) -> dict[str, Any]:
@@ -257,10 +359,11 @@ def drive(plan: dict[str, Any]) -> dict[str, Any]:
     train = plan["train"]
     reference = work / "reference"
     started = time.monotonic()
-    pid = spawn(["train", "--json", *train, "--runs-dir", str(reference)], work / "reference", None)
-    ended = wait(pid)
+    trials = plan.get("trials", [])
+    argv = ["train", "--json", *train, "--runs-dir", str(reference)]
+    ended = wait(spawn(argv, work / "reference", None, count=bool(trials)))
     seconds = time.monotonic() - started
-    counts = json.loads((work / "reference.counts").read_text())
+    counts = json.loads((work / "reference.counts").read_text()) if trials else {}
     results: dict[str, Any] = {
         "reference": {
             "ended": ended,
@@ -269,7 +372,8 @@ def drive(plan: dict[str, Any]) -> dict[str, Any]:
             "after": look(reference),
         }
     }
-    results["trials"] = [run_trial(t, train, work, counts, seconds) for t in plan["trials"]]
+    results["trials"] = [run_trial(t, train, work, counts, seconds) for t in trials]
+    results["stops"] = [run_stop(s, train, work) for s in plan.get("stops", [])]
     return results
 
 
