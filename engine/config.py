@@ -38,6 +38,7 @@ from engine.fields import (
     number,
     parse_field,
     setting,
+    shown,
 )
 from engine.presets import PRESET_HELP, PRESETS
 
@@ -313,7 +314,7 @@ class TrainConfig:
         if unknown:
             raise ConfigError(
                 [
-                    f"unknown setting {key!r}"
+                    f"unknown setting {shown(key)}"
                     + (
                         f" (did you mean {close!r}?)"
                         if (close := closest_name(key, FIELDS))
@@ -363,13 +364,15 @@ class TrainConfig:
             raise ConfigError([f"{path}: not a text file"]) from None
         try:
             values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        # The decode errors are ValueErrors; so is a number of over 4,300 digits.
+        except ValueError as exc:
             kind = "TOML" if path.suffix == ".toml" else "JSON"
             # A config.yaml (say) is read as JSON: say which formats there are.
             formats = (
                 "" if path.suffix in (".json", ".toml") else "; config files are JSON or .toml"
             )
-            raise ConfigError([f"{path}: not valid {kind} ({exc}){formats}"]) from None
+            why = str(exc).split(";")[0] if "integer string conversion" in str(exc) else exc
+            raise ConfigError([f"{path}: not valid {kind} ({why}){formats}"]) from None
         try:
             return cls.from_dict(values, base=base)
         except ConfigError as exc:
@@ -405,7 +408,7 @@ def parse_text(name: str, text: str) -> Any:
     """Turn typed text into a field's value, or raise ``ConfigError`` saying what is allowed."""
     spec = FIELDS.get(name)
     if spec is None:
-        raise ConfigError([f"unknown setting {name!r}"])
+        raise ConfigError([f"unknown setting {shown(name)}"])
     return parse_field(spec, text)
 
 

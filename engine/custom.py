@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.data import DataSource, ImageData, Split
 from engine.errors import DataError
-from engine.fields import COLOR_POLICIES, RESIZE_POLICIES
+from engine.fields import COLOR_POLICIES, RESIZE_POLICIES, shown
 from engine.image_files import CACHE_FORMAT, decode_images
 
 __all__ = [
@@ -82,7 +82,7 @@ def load_custom(
     # the first of them.
     described: dict[Path, str] = {}
     for row in rows:
-        described.setdefault(row.path, f"{row.where}: image {row.filename!r}")
+        described.setdefault(row.path, f"{row.where}: image {shown(row.filename)}")
     decoded = None
     if folder.is_dir() and described:
         decoded = decode_images(csv_paths, described, size, resize, color, use_cache, problems)
@@ -120,9 +120,9 @@ def _option_problems(
 ) -> list[str]:
     problems = []
     if resize not in RESIZE_POLICIES:
-        problems.append(f"resize must be one of {', '.join(RESIZE_POLICIES)}, not {resize!r}")
+        problems.append(f"resize must be one of {', '.join(RESIZE_POLICIES)}, not {shown(resize)}")
     if color not in COLOR_POLICIES:
-        problems.append(f"color must be one of {', '.join(COLOR_POLICIES)}, not {color!r}")
+        problems.append(f"color must be one of {', '.join(COLOR_POLICIES)}, not {shown(color)}")
     if not 1 <= size <= 1024:
         problems.append(f"size must be between 1 and 1024 pixels, not {size}")
     if not has_test_csv and not 0.0 < test_fraction < 1.0:
@@ -185,7 +185,7 @@ def _read_csv(csv_path: Path, folder: Path | None, problems: list[str]) -> list[
                 image_rows -= 1  # a header row: "filename,label" or similar
                 continue
             if label is None or label < 0:
-                problems.append(f"{where}: label {label_text!r} is not a non-negative integer")
+                problems.append(f"{where}: label {shown(label_text)} is not a non-negative integer")
                 continue
             if label >= MAX_CLASSES:
                 problems.append(f"{where}: label {label} is too large (at most {MAX_CLASSES - 1})")
@@ -215,7 +215,8 @@ def _image_path(filename: str, folder: Path | None, where: str, problems: list[s
         return None
     if Path(filename).is_absolute():
         problems.append(
-            f"{where}: image {filename!r} is an absolute path; give it relative to the image folder"
+            f"{where}: image {shown(filename)} is an absolute path; "
+            "give it relative to the image folder"
         )
         return None
     if folder is None:
@@ -227,13 +228,13 @@ def _image_path(filename: str, folder: Path | None, where: str, problems: list[s
         found = inside and path.is_file()
     except (OSError, RuntimeError, ValueError) as exc:
         # A NUL byte, a name too long, a symlink loop (RuntimeError before Python 3.13).
-        problems.append(f"{where}: image {filename!r} is not a usable path ({exc})")
+        problems.append(f"{where}: image {shown(filename)} is not a usable path ({exc})")
         return None
     if not inside:
-        problems.append(f"{where}: image {filename!r} is outside the image folder {folder}")
+        problems.append(f"{where}: image {shown(filename)} is outside the image folder {folder}")
         return None
     if not found:
-        problems.append(f"{where}: image {filename!r} not found in {folder}")
+        problems.append(f"{where}: image {shown(filename)} not found in {folder}")
         return None
     return path
 
@@ -258,8 +259,15 @@ def _class_names(
     for number, name in enumerate(names, start=1):
         if not name:
             problems.append(f"{path.name} line {number}: the class name is empty")
+        elif not name.isprintable():
+            problems.append(
+                f"{path.name} line {number}: the class name {shown(name)} holds control "
+                "characters; give printable text"
+            )
         elif name in first_line:
-            problems.append(f"{path.name} line {number}: {name!r} repeats line {first_line[name]}")
+            problems.append(
+                f"{path.name} line {number}: {shown(name)} repeats line {first_line[name]}"
+            )
         else:
             first_line[name] = number
     if len(names) < max_label + 1:

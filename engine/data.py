@@ -194,18 +194,30 @@ def load_idx_folder(folder: Path, source: DataSource) -> ImageData:
     """
     files = idx_files(folder)
     if files is None:
-        present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-        missing = [stem for stem in FILES.values() if _find_file(folder, stem) is None]
-        where = "does not exist" if not folder.exists() else f"holds {present or 'nothing'}"
-        raise DataError(
-            f"{folder}: no Fashion-MNIST here ({where}); missing "
-            + ", ".join(f"{m}[.gz]" for m in missing)
-        )
+        raise DataError(_not_fashion_mnist(folder))
     n = len(CLASSES)
     train = _load_split(files["train_images"], files["train_labels"], n)
     test = _load_split(files["test_images"], files["test_labels"], n)
     notes = (source.describe(),) if source.is_sample else ()
     return ImageData(train, test, CLASSES, source, notes)
+
+
+def _not_fashion_mnist(folder: Path) -> str:
+    """Why ``folder`` is no Fashion-MNIST folder, in one line: what it lacks, never what
+    else it holds (``--data-dir /etc`` must not list /etc)."""
+    wanted = ", ".join(f"{stem}[.gz]" for stem in FILES.values())
+    if not folder.exists():
+        how = "a broken symbolic link" if folder.is_symlink() else "no such folder"
+        return f"{folder}: {how}; give the folder that holds the four IDX files ({wanted})"
+    if not folder.is_dir():
+        return f"{folder}: not a folder; give the folder that holds the four IDX files ({wanted})"
+    missing = [stem for stem in FILES.values() if _find_file(folder, stem) is None]
+    if len(missing) == len(FILES):
+        return (
+            f"{folder}: no Fashion-MNIST here: none of the four IDX files is in it; "
+            f"a data folder holds {wanted}"
+        )
+    return f"{folder}: no Fashion-MNIST here; missing " + ", ".join(f"{m}[.gz]" for m in missing)
 
 
 def _download(target: Path) -> bool:

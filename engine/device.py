@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.errors import DeviceError
-from engine.fields import DEVICE_PATTERN
+from engine.fields import DEVICE_PATTERN, shown
 
 if TYPE_CHECKING:
     import torch
@@ -35,7 +35,7 @@ def select_device(spec: str = "auto") -> torch.device:
     spec = spec.strip().lower()
     if not DEVICE_PATTERN.match(spec):
         raise DeviceError(
-            f"unknown device {spec!r}: use auto, cpu, mps, cuda or cuda:N "
+            f"unknown device {shown(spec)}: use auto, cpu, mps, cuda or cuda:N "
             f"(available here: {', '.join(available_devices())})"
         )
     available = available_devices()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,8 +111,42 @@ def closest_name(key: str, names: Iterable[str]) -> str | None:
     """The setting an unknown ``key`` probably means: an alias, else a close spelling."""
     if key in ALIASES:
         return ALIASES[key]
+    if len(key) > 64:  # no setting's name is near it, and difflib would take long to say so
+        return None
     matches = difflib.get_close_matches(key, list(names), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+# Longest echo of a value in a message, in characters: a message stays one readable line
+# whatever was typed or stored (a 50 MB string, a list of a million numbers).
+SHOWN_LIMIT = 60
+
+
+def shown(value: Any, limit: int = SHOWN_LIMIT) -> str:
+    """``value`` as a message quotes it: its ``repr`` (so control characters show escaped),
+    cut to about ``limit`` characters with an ellipsis, and the length of a long text.
+
+    ``'abc'`` stays ``'abc'``; a 50 MB string reads ``'xxxx…' (52,428,800 characters)``.
+    Costs time in ``limit``, not in the size of ``value``.
+    """
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value):,} characters)"
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = short.maxlong = limit
+    short.maxlist = short.maxtuple = short.maxdict = short.maxset = 8
+    short.maxlevel = 3
+    try:
+        text = short.repr(value)
+    except ValueError:  # an int too long to print in decimal
+        return f"a number of {value.bit_length():,} bits" if isinstance(value, int) else "?"
+    return text if len(text) <= limit + 1 else text[:limit] + "…"
+
+
+def clip(text: str, limit: int = 160) -> str:
+    """``text`` on one line (runs of whitespace, newlines included, become one space), cut
+    to ``limit`` characters with an ellipsis: a library's message quoted in ours."""
+    flat = " ".join(text[: limit * 4].split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
 def number(x: float) -> str:
@@ -137,9 +172,10 @@ def parse_field(spec: FieldSpec, text: str) -> Any:
     """
     name = spec.name
     raw = text.strip()
-    bad = ConfigError([f"{name}: got {text!r}; expected {spec.allowed()}"])
+    bad = ConfigError([f"{name}: got {shown(text)}; expected {spec.allowed()}"])
     if spec.kind == "int":
-        if not re.fullmatch(r"[+-]?\d+", raw.replace("_", "")):
+        # More digits than Python converts (4,300) is out of every range anyway.
+        if not re.fullmatch(r"[+-]?\d{1,4000}", raw.replace("_", "")):
             raise bad
         value: Any = int(raw.replace("_", ""))
     elif spec.kind == "float":
@@ -157,7 +193,7 @@ def parse_field(spec: FieldSpec, text: str) -> Any:
             raise bad
     elif spec.kind == "ints":
         parts = [p for p in re.split(r"[,\s]+", raw) if p]
-        if not parts or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
+        if not parts or not all(re.fullmatch(r"[+-]?\d{1,4000}", p) for p in parts):
             raise bad
         value = tuple(int(p) for p in parts)
     elif spec.kind == "choice":
@@ -182,7 +218,7 @@ def check_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
     """
 
     def problem() -> tuple[Any, str]:
-        return value, f"{spec.name}: got {value!r}; expected {spec.allowed()}"
+        return value, f"{spec.name}: got {shown(value)}; expected {spec.allowed()}"
 
     if spec.kind == "bool":
         return (value, None) if isinstance(value, bool) else problem()

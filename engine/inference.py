@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.config import TrainConfig
 from engine.errors import CheckpointError
+from engine.fields import clip
 
 if TYPE_CHECKING:
     import torch
@@ -56,18 +57,23 @@ class Predictor:
         together, and ``DeviceError`` when ``device`` is not present here.
         """
         from engine.device import select_device
-        from engine.models import build_model
+        from engine.models import build_model, weights_mismatch
 
+        where = source or "checkpoint"
         try:
             config = TrainConfig.from_dict(state["config"])
             classes = tuple(str(c) for c in state["classes"])
             image_shape = (int(state["image_shape"][0]), int(state["image_shape"][1]))
             torch_device = select_device(device)
             model = build_model(config, image_shape, len(classes))
+            mismatch = weights_mismatch(model, state["model"])
+            if mismatch:
+                raise CheckpointError(f"{where}: does not hold a usable model: {mismatch}")
             model.load_state_dict(state["model"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            # One line, however many lines torch wrote.
             raise CheckpointError(
-                f"{source or 'checkpoint'}: does not hold a usable model ({exc})"
+                f"{where}: does not hold a usable model ({clip(str(exc))})"
             ) from None
         model.to(torch_device).eval()
         return cls(model, config, classes, torch_device)
@@ -85,7 +91,8 @@ class Predictor:
         if not isinstance(run, Run):
             run = Run.open(run)
         state = run.load_checkpoint(which)
-        return cls.from_checkpoint(state, device, str(run.path))
+        best = which == "best" and run.best_path.is_file()
+        return cls.from_checkpoint(state, device, str(run.best_path if best else run.last_path))
 
     def predict(self, images: np.ndarray | torch.Tensor, batch_size: int = 1000) -> Prediction:
         """Probabilities and classes for uint8 images (N x H x W, or one H x W image).
@@ -112,3 +119,26 @@ class Predictor:
                 outputs.append(probabilities(self.model(x).float(), self.config.loss).cpu())
         probs = torch.cat(outputs) if outputs else torch.zeros(0, len(self.classes))
         return Prediction(probs.numpy().astype(np.float32), probs.argmax(1).numpy())
+
+
+def best_checkpoint_note(run: Run) -> str:
+    """Whether ``run``'s ``best.pt`` still holds a usable model, in words for a message
+    about a failed resume: intact (its epoch and accuracy), missing, or why not."""
+    from engine.checkpoint import load_checkpoint
+
+    path = run.best_path
+    if not path.is_file():
+        return f"there is no {path.name} in {run.path}"
+    try:
+        state = load_checkpoint(path)
+        Predictor.from_checkpoint(state, "cpu", str(path))
+    except CheckpointError as exc:
+        return f"{path.name} is not usable either ({exc})"
+    epoch, accuracy = state.get("epoch"), state.get("best_accuracy")
+    saved = f"epoch {epoch}" if isinstance(epoch, int) else "its epoch unknown"
+    if isinstance(accuracy, float):
+        saved += f", test accuracy {accuracy:.4f}"
+    return (
+        f"{path.name} is intact ({saved}): `fmnist-tui predict` and `fmnist-tui export` "
+        "still use it"
+    )

@@ -26,6 +26,7 @@ from engine.control import RunControl
 from engine.data import Augment, DeviceData, ImageData
 from engine.errors import CheckpointError, TrainingError
 from engine.events import BatchEnd, EpochEnd, Event, RunStarted, StateChanged
+from engine.fields import clip
 from engine.state import EpochMeters, RunState, TrainState
 
 if TYPE_CHECKING:
@@ -136,6 +137,11 @@ class Parts:
         """
         import torch
 
+        from engine.models import weights_mismatch
+
+        mismatch = weights_mismatch(self.model, checkpoint.get("model"))
+        if mismatch:
+            raise CheckpointError(f"{where}: cannot resume from this checkpoint: {mismatch}")
         try:
             self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -150,7 +156,7 @@ class Parts:
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise CheckpointError(
-                f"{where}: cannot resume from this checkpoint ({first})"
+                f"{where}: cannot resume from this checkpoint ({clip(first)})"
             ) from None
 
 

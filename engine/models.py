@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from engine.config import MODELS, TrainConfig
+from engine.fields import shown
 
 ACTIVATION_LAYERS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -177,6 +178,46 @@ def build_model(
     logits, log-probabilities (loss nll) or probabilities (loss mse).
     """
     return REGISTRY[config.model](config, image_shape, num_classes)
+
+
+def weights_mismatch(model: nn.Module, weights: object) -> str | None:
+    """Why ``weights`` (a checkpoint's ``state_dict``) cannot be loaded into ``model``, in
+    one line; None when every tensor is there with the model's shape.
+
+    Names the first tensor whose shape differs (``layers.0.weight is 16x784 in the
+    checkpoint, 24x784 in the model``) and counts the differences; torch itself would
+    print one line per tensor.
+    """
+    if not isinstance(weights, dict):
+        return f"the checkpoint holds no model weights (found {type(weights).__name__})"
+    expected = model.state_dict()
+    problems: list[str] = []
+    for name, tensor in expected.items():
+        got = weights.get(name)
+        if not isinstance(got, torch.Tensor):
+            problems.append(f"{name} is missing from the checkpoint")
+        elif got.shape != tensor.shape:
+            problems.append(
+                f"{name} is {_dims(got.shape)} in the checkpoint, {_dims(tensor.shape)} in "
+                "the model its settings describe"
+            )
+    extra = [str(name) for name in weights if name not in expected]
+    if extra:
+        problems.append(
+            f"the checkpoint has {len(extra)} tensors the model lacks ({shown(extra[0])}, …)"
+        )
+    if not problems:
+        return None
+    more = len(problems) - 1
+    return (
+        "its weights do not fit the model: "
+        + problems[0]
+        + (f" (and {more} more difference{'s' * (more != 1)})" if more else "")
+    )
+
+
+def _dims(shape: torch.Size) -> str:
+    return "x".join(str(n) for n in shape) or "a scalar"
 
 
 def probabilities(outputs: torch.Tensor, loss: str) -> torch.Tensor:

@@ -30,6 +30,7 @@ from engine.checkpoint import encode_checkpoint, load_checkpoint
 from engine.config import TrainConfig
 from engine.errors import CheckpointError
 from engine.events import Event
+from engine.fields import shown
 from engine.metrics import MetricsFollower, MetricsLog, parse_events
 from engine.state import DISK_STATES, RunState
 
@@ -49,6 +50,22 @@ _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 def _now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _not_a_folder(path: Path, exc: OSError) -> str:
+    """Why ``path`` cannot be made a folder: the first part of it that is a broken symbolic
+    link or a file (mkdir only says "File exists" or "Not a directory"), else ``exc``."""
+    for part in [*reversed(path.parents), path]:
+        if part.is_symlink() and not part.exists():
+            where = "it" if part == path else str(part)
+            return (
+                f"{where} is a symbolic link to {os.readlink(part)}, which does not exist; "
+                "create that folder, or give another runs folder"
+            )
+        if part.exists() and not part.is_dir():
+            where = "it" if part == path else str(part)
+            return f"{where} is a file, not a folder; give another runs folder"
+    return str(exc.strerror or exc)
 
 
 def pid_alive(pid: int) -> bool:
@@ -118,7 +135,7 @@ class Run:
             runs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CheckpointError(
-                f"cannot create runs folder {runs_dir}: {exc.strerror or exc}"
+                f"cannot create runs folder {runs_dir}: {_not_a_folder(runs_dir, exc)}"
             ) from None
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         label = f"-{config.name}" if config.name else ""
@@ -163,15 +180,15 @@ class Run:
         if not text or "/" in text or os.sep in text or text in (".", ".."):
             if path.is_dir():
                 raise CheckpointError(f"{path} is not a run folder: it has no config.json")
-            raise CheckpointError(f"no run {text!r}: no such folder")
+            raise CheckpointError(f"no run {shown(text)}: no such folder")
         matches = [run for run in iter_runs(base) if run.id.startswith(text)]
         exact = [run for run in matches if run.id == text]
         if exact or len(matches) == 1:
             return (exact or matches)[0]
         if matches:
             names = ", ".join(r.id for r in matches[:5])
-            raise CheckpointError(f"run {text!r} is ambiguous in {base}: {names}")
-        raise CheckpointError(f"no run {text!r} in {base}")
+            raise CheckpointError(f"run {shown(text)} is ambiguous in {base}: {names}")
+        raise CheckpointError(f"no run {shown(text)} in {base}")
 
     def config(self) -> TrainConfig:
         """The run's settings; ``CheckpointError`` if ``config.json`` is missing or unusable."""

@@ -259,8 +259,15 @@ class Trainer:
         """
         checkpoint = run.load_checkpoint("last")
         self.state = TrainState.from_checkpoint(checkpoint, str(run.last_path))
-        recorder.check_resume(checkpoint, self.state, self.config)
-        parts.load(checkpoint, self.state, str(run.last_path))
+        try:
+            recorder.check_resume(checkpoint, self.state, self.config)
+            parts.load(checkpoint, self.state, str(run.last_path))
+        except CheckpointError as exc:  # say what is left to use
+            from engine.inference import best_checkpoint_note
+
+            raise CheckpointError(
+                f"{exc}; nothing was changed; {best_checkpoint_note(run)}"
+            ) from None
         self._notes += recorder.resume(self.state, self.config, checkpoint)
         self.history = run.read_metrics().epochs
 

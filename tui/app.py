@@ -20,6 +20,7 @@ from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.events import Resize
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import get_current_worker
@@ -31,6 +32,7 @@ from engine.runs import Run
 from engine.state import RunState
 from tui import messages
 from tui.bridge import EventBridge
+from tui.output import printable
 from tui.palette import app_commands
 from tui.run_actions import RunActions
 from tui.screens.data import DataPane
@@ -191,6 +193,26 @@ class FmnistApp(RunActions):
         if self._signals is not None:
             self._signals.restore()
         self.session.stop("interrupt")
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Show a notification, its text as written: never parsed as markup (``markup`` is
+        ignored), with control characters as ``?``. Notifications quote run ids, reasons
+        from ``status.json`` and paths, any of which may hold ``[/]`` or escape codes."""
+        super().notify(
+            printable(message, lines=True),
+            title=printable(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def pane(self, pane_id: str) -> Pane:
         return self.query_one(f"#{pane_id}", Pane)

@@ -35,8 +35,10 @@ from tui.flags import (
     add_config_flags,
     config_from_args,
     flag,
+    need_terminal,
     runs_dir,
 )
+from tui.output import LossyStream, lossy_std_streams, printable, reopen_closed_std_streams
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -235,7 +237,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         config = config_from_args(args)
         trainer = Trainer(config)
-    reporter = make_reporter(config, json_lines=args.json)
+    out = sys.stdout
+    if isinstance(out, LossyStream):
+        # Output that goes away (`| head -1`, a closed or hung-up terminal) is not the
+        # run: it trains on, output dropped, and ends as it would have (exit 0 if done).
+        err = sys.stderr  # now, before the progress display redirects it
+
+        def lost(why: str) -> None:
+            run = f"run {trainer.run.id}" if trainer.run is not None else "the run"
+            print(
+                printable(
+                    f"{PROG}: note: the output is gone ({why}); {run} trains on without "
+                    "printing; `fmnist-tui runs` shows how far it got"
+                ),
+                file=err,
+                flush=True,
+            )
+
+        out.on_lost.append(lost)
+    reporter = make_reporter(config, json_lines=args.json, out=out)
     trainer.add_listener(reporter.on_event)
     reported: list[Failed] = []
     trainer.add_listener(lambda e: reported.append(e) if isinstance(e, Failed) else None)
@@ -256,6 +276,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_app(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    need_terminal()
     from tui.app import FmnistApp
 
     FmnistApp(config=config, data_dir=config.data_dir or None, runs_dir=config.runs_dir).run()
@@ -274,29 +295,43 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        return COMMANDS[args.command](args)
-    except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ConfigError as exc:
-        print(f"{PROG}: error: " + "; ".join(exc.problems), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except TrainingError as exc:
-        print(f"{PROG}: training failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except EngineError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # stdout closed early (e.g. piped into `head`): not an error worth a traceback.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+    """Run ``fmnist-tui ARGV`` (``sys.argv[1:]`` when None); returns the exit code: 0 done,
+    1 failed, 2 bad input, 130 interrupted.
+
+    Bad input and failures are one line on stderr (``fmnist-tui: error: ...``), never a
+    traceback, with control characters shown as ``?``. Output that goes away (a closed
+    pipe, a hung-up terminal, ``>&-``) is dropped: ``train`` trains on; another command
+    whose reader left (EPIPE, as in ``| head``) ends quietly with 0, and one that could
+    not write for another reason fails with 1.
+    """
+    closed = reopen_closed_std_streams()
+    with lossy_std_streams() as (out, _err):
+        if 1 in closed:
+            out.drop("standard output is closed")
+        command: str | None = "?"
+        try:
+            args = build_parser().parse_args(argv)
+            command = args.command
+            code = COMMANDS[command](args)
+        except UsageError as exc:
+            code = _error(EXIT_BAD_INPUT, f"error: {exc}")
+        except ConfigError as exc:
+            code = _error(EXIT_BAD_INPUT, "error: " + "; ".join(exc.problems))
+        except TrainingError as exc:
+            code = _error(EXIT_FAILED, f"training failed: {exc}")
+        except EngineError as exc:
+            code = _error(EXIT_BAD_INPUT, f"error: {exc}")
+        except KeyboardInterrupt:
+            code = _error(EXIT_INTERRUPTED, "interrupted")
+        if out.lost and not out.reader_left and command != "train" and code == EXIT_OK:
+            code = _error(EXIT_FAILED, f"error: cannot write the output ({out.lost})")
+    return code
+
+
+def _error(code: int, text: str) -> int:
+    """Print ``fmnist-tui: TEXT`` on stderr, each line made printable; return ``code``."""
+    print(printable(f"{PROG}: {text}", lines=True), file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

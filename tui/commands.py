@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import TrainConfig
-from tui.flags import EXIT_OK, UsageError, runs_dir
+from engine.fields import shown
+from tui.flags import EXIT_OK, UsageError, need_terminal, runs_dir
+from tui.output import printable
 
 # --- runs ----------------------------------------------------------------------------
 
@@ -45,15 +47,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
             )
         return EXIT_OK
     if not infos:
-        print(f"no runs in {Path(folder).resolve()}")
+        print(printable(f"no runs in {Path(folder).resolve()}"))
         return EXIT_OK
     print(f"{'run':<34} {'state':<12} {'epochs':>7} {'best acc':>9}  settings")
     for info in infos:
         best = f"{info.best_accuracy:.4f}" if info.best_accuracy is not None else "-"
         settings = info.config.summary() if info.config else "(config unreadable)"
+        # The id is a folder name and may hold anything, escape sequences included.
         print(
-            f"{info.id:<34} {info.state:<12} {info.epochs_completed:>3}/{info.epochs:<3} "
-            f"{best:>9}  {settings}"
+            printable(
+                f"{info.id:<34} {info.state:<12} {info.epochs_completed:>3}/{info.epochs:<3} "
+                f"{best:>9}  {settings}"
+            )
         )
     return EXIT_OK
 
@@ -131,7 +136,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 if true is None
                 else ("  ok" if true == int(cls) else f"  wrong (is {classes[true]})")
             )
-            print(f"{name:<24} {classes[int(cls)]:<12} {float(probs[int(cls)]):6.1%}{mark}")
+            line = f"{name:<24} {classes[int(cls)]:<12} {float(probs[int(cls)]):6.1%}{mark}"
+            print(printable(line))
     return EXIT_OK
 
 
@@ -145,7 +151,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sizes = tuple(int(s) for s in args.batch_sizes.split(",") if s.strip())
     except ValueError:
         raise UsageError(
-            f"--batch-sizes: got {args.batch_sizes!r}; expected numbers "
+            f"--batch-sizes: got {shown(args.batch_sizes)}; expected numbers "
             "separated by commas, e.g. 64,256"
         ) from None
     if not sizes or any(s < 1 for s in sizes) or args.repeats < 1:
@@ -188,7 +194,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     paths = export_model(Run.open(args.run, runs_dir(args)), args.which, args.out)
     for path in paths:
-        print(path)
+        print(printable(str(path)))
     return EXIT_OK
 
 
@@ -206,6 +212,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
                 "name one with `fmnist-tui attach RUN`"
             )
         run = Run(live[0].path)
+    need_terminal()
     from tui.app import FmnistApp
 
     FmnistApp(config=run.config(), runs_dir=folder, attach=run.path).run()

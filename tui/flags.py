@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from typing import NoReturn
 
 from engine.config import FIELDS, PRESET_HELP, PRESETS, TrainConfig, preset
+from engine.fields import SHOWN_LIMIT, shown
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "fmnist-tui"
@@ -21,8 +23,19 @@ class UsageError(Exception):
     """A bad flag or value: printed as one line, exit code 2."""
 
 
+# A value argparse quotes in its message ("invalid choice: '...'"), when too long to echo.
+_LONG_QUOTED = re.compile(f"'([^']{{{SHOWN_LIMIT + 1},}})'")
+# The most of argparse's message kept (it lists every unrecognised argument).
+MESSAGE_LIMIT = 300
+
+
 class Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised as one-line ``UsageError``s (values cut short)."""
+
     def error(self, message: str) -> NoReturn:
+        message = _LONG_QUOTED.sub(lambda m: shown(m.group(1)), message)
+        if len(message) > MESSAGE_LIMIT:
+            message = message[:MESSAGE_LIMIT] + "…"
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -83,6 +96,20 @@ def config_from_args(args: argparse.Namespace, *, base: TrainConfig | None = Non
             value = getattr(args, name)
             texts[name] = ("true" if value else "false") if isinstance(value, bool) else value
     return config.with_text(texts) if texts else config
+
+
+def need_terminal() -> None:
+    """Raise ``UsageError`` unless standard input, output and error are all a terminal:
+    the app reads keys and draws there, and would otherwise fill a log with escape codes."""
+    names = [name for fd, name in enumerate(("input", "output", "error")) if not os.isatty(fd)]
+    if names:
+        which = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        verb = "is not a terminal" if len(names) == 1 else "are not terminals"
+        raise UsageError(
+            f"the app needs a terminal, and standard {which} {verb}; for headless "
+            "training use `fmnist-tui train` (see `fmnist-tui train --help`), and "
+            "`fmnist-tui runs` to list runs"
+        )
 
 
 def runs_dir(args: argparse.Namespace) -> str:

@@ -4,6 +4,10 @@
   line per finished epoch above it;
 - a log file or pipe: one plain line per epoch, no progress-bar floods;
 - ``--json``: one JSON object per engine event on stdout and nothing else there.
+
+Lines are made printable (``tui.output.printable``): a run id is a folder name, a
+reason may quote a file, and neither may send escape sequences to the terminal. Give
+them a ``tui.output.LossyStream`` and a reader that goes away costs only the output.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from engine.events import (
     RunStarted,
 )
 from engine.textlog import TextLog
+from tui.output import printable
 
 
 class Reporter:
@@ -55,7 +60,7 @@ class PlainReporter(Reporter):
         self._text = TextLog()
 
     def _say(self, text: str) -> None:
-        self.out.write(text + "\n")
+        self.out.write(printable(text) + "\n")
         self.out.flush()
 
     def on_event(self, event: Event) -> None:
@@ -66,7 +71,7 @@ class PlainReporter(Reporter):
 class RichReporter(PlainReporter):
     """Live progress bars on a terminal; epoch lines scroll above them."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, out: TextIO | None = None) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -77,7 +82,7 @@ class RichReporter(PlainReporter):
         )
 
         self._text = TextLog()
-        self.console = Console(stderr=False)
+        self.console = Console(file=out or sys.stdout)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -92,7 +97,7 @@ class RichReporter(PlainReporter):
         self.progress.start()
 
     def _say(self, text: str) -> None:
-        self.progress.console.print(text, highlight=False, markup=False)
+        self.progress.console.print(printable(text), highlight=False, markup=False)
 
     def close(self) -> None:
         self.progress.stop()
@@ -133,5 +138,5 @@ def make_reporter(config: TrainConfig, *, json_lines: bool, out: Any = None) -> 
     if json_lines:
         return JsonReporter(out)
     if out.isatty():
-        return RichReporter(config)
+        return RichReporter(config, out)
     return PlainReporter(out)

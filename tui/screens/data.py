@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Static
 
+from tui.plain import markup
 from tui.sample_view import SampleBrowser, augment_preview
 from tui.screens.pane import Pane
 from tui.screens.zoom import ZoomScreen
@@ -88,12 +89,14 @@ class DataPane(Pane):
         if data.source.is_sample:
             notice = "\n[b $warning]This is the bundled sample, not the full set.[/]"
         self.query_one("#data-source", Static).update(
-            f"[b]Source[/] {data.source.describe()}{notice}"
+            markup("[b]Source[/] $source" + notice, source=data.source.describe())
         )
         self.refresh_view()
 
     def show_error(self, reason: str) -> None:
-        self.query_one("#data-source", Static).update(f"[b $error]No data:[/] {reason}")
+        self.query_one("#data-source", Static).update(
+            markup("[b $error]No data:[/] $reason", reason=reason)
+        )
         self.grid.show_message("The Data pane needs a dataset; see above.")
 
     # --- the view -------------------------------------------------------------------
@@ -136,8 +139,11 @@ class DataPane(Pane):
             "all classes" if browser.class_filter is None else data.classes[browser.class_filter]
         )
         self.query_one("#data-status", Static).update(
-            f"[b]{self.split}[/] · {shown} ({browser.count:,}) · page {browser.page + 1:,}"
-            f"/{browser.pages:,} · augmentation {'[b]on[/]' if self.augment else 'off'}"
+            markup(
+                f"[b]{self.split}[/] · $shown ({browser.count:,}) · page {browser.page + 1:,}"
+                f"/{browser.pages:,} · augmentation {'[b]on[/]' if self.augment else 'off'}",
+                shown=shown,
+            )
         )
 
     def selected_tile(self) -> tuple[np.ndarray, int, int] | None:

@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 from engine.config import TrainConfig
 from engine.optim import schedule_curve
 from engine.runs import RunInfo
+from tui.plain import markup
 
 # The schedule's shape in epochs does not depend on the data's size: plot it at this
 # many steps per epoch.
@@ -39,8 +40,12 @@ class ExtendScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="extend-box", classes="dialog"):
             yield Static(
-                f"Run {self.info.id} finished {self.done} epochs. Train it to a new total "
-                "of epochs (the learning-rate schedule is recomputed over it):",
+                markup(
+                    "Run $id finished $done epochs. Train it to a new total of epochs (the "
+                    "learning-rate schedule is recomputed over it):",
+                    id=self.info.id,
+                    done=self.done,
+                ),
                 id="extend-title",
             )
             yield Input(str(self.done + 5), id="extend-epochs", restrict=r"[0-9]*")

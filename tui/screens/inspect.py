@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.events import Resize
 from textual.message import Message
 from textual.widgets import ContentSwitcher, Static
@@ -25,6 +25,7 @@ from textual.worker import get_current_worker
 
 from engine.errors import EngineError
 from engine.runs import Run, RunInfo, list_runs, run_info
+from tui.plain import markup
 from tui.screens.pane import Pane
 from tui.screens.run_picker import RunPicker
 from tui.widgets.confusion_picker import ConfusionPicker
@@ -186,7 +187,7 @@ class InspectPane(Pane, can_focus=True):
             self.scale = scale
             self._show_image()
 
-    def _say(self, header: str) -> None:
+    def _say(self, header: str | Content) -> None:
         self.query_one("#inspect-header", Static).update(header)
 
     # --- choosing the run and predicting ------------------------------------------------
@@ -206,7 +207,7 @@ class InspectPane(Pane, can_focus=True):
             return
         self.pending = target or Path()
         what = f"run {target.name}" if target else "the newest run"
-        self._say(f"Predicting the test set with {what}'s best checkpoint…")
+        self._say(markup("Predicting the test set with $what's best checkpoint…", what=what))
         self._predict(target, self.runs_dir, self.data)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inspect-predict")
@@ -237,7 +238,7 @@ class InspectPane(Pane, can_focus=True):
     def _predicted(self, message: Predicted) -> None:
         self.pending = None
         if message.result is None:
-            self._say(f"[b $error]{escape(message.problem)}[/]")
+            self._say(markup("[b $error]$problem[/]", problem=message.problem))
             return
         result = message.result
         self.result = result
@@ -250,8 +251,10 @@ class InspectPane(Pane, can_focus=True):
         n = len(result.labels)
         right = 1 - result.mistakes / max(n, 1)
         self._say(
-            f"[b]{result.run.id}[/] · {n:,} test images · "
-            f"{result.mistakes:,} wrong ({right:.1%} right)"
+            markup(
+                f"[b]$id[/] · {n:,} test images · {result.mistakes:,} wrong ({right:.1%} right)",
+                id=result.run.id,
+            )
         )
         self.indices = result.select(self.shown)
         self.position = 0
@@ -267,12 +270,16 @@ class InspectPane(Pane, can_focus=True):
         what = {"all": "all images", "mistakes": "mistakes only"}.get(str(self.shown))
         if isinstance(self.shown, tuple):
             t, p = self.shown
-            what = escape(f"true {result.classes[t]}, predicted {result.classes[p]}")
+            what = f"true {result.classes[t]}, predicted {result.classes[p]}"
         if not len(self.indices):
             self.query_one("#inspect-image", Static).update("")
-            self.query_one("#inspect-caption", Static).update(f"No images here ({what}).")
+            self.query_one("#inspect-caption", Static).update(
+                markup("No images here ($what).", what=what)
+            )
             self.query_one(ProbBars).clear()
-            status.update(f"0 of 0 · {what} · m: all/mistakes · c: confusion matrix")
+            status.update(
+                markup("0 of 0 · $what · m: all/mistakes · c: confusion matrix", what=what)
+            )
             return
         self.position %= len(self.indices)
         index = int(self.indices[self.position])
@@ -282,16 +289,22 @@ class InspectPane(Pane, can_focus=True):
         )
         verdict = "[b $success]✓ right[/]" if true_class == predicted else "[b $error]✗ wrong[/]"
         self.query_one("#inspect-caption", Static).update(
-            f"[b]true[/]       {escape(result.classes[true_class])}\n"
-            f"[b]predicted[/]  {escape(result.classes[predicted])}  {verdict}\n"
-            f"[dim]test image #{index:,}[/]"
+            markup(
+                f"[b]true[/]       $true\n[b]predicted[/]  $predicted  {verdict}\n"
+                f"[dim]test image #{index:,}[/]",
+                true=result.classes[true_class],
+                predicted=result.classes[predicted],
+            )
         )
         self.query_one(ProbBars).show(
             result.classes, result.probabilities[index].tolist(), true_class, predicted
         )
         status.update(
-            f"[b]{self.position + 1:,} of {len(self.indices):,}[/] · {what} · "
-            "n/b: step · m: mistakes · c: matrix"
+            markup(
+                f"[b]{self.position + 1:,} of {len(self.indices):,}[/] · $what · "
+                "n/b: step · m: mistakes · c: matrix",
+                what=what,
+            )
         )
 
     @property

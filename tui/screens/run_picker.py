@@ -15,6 +15,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.runs import RunInfo
+from tui.plain import plain
 
 
 def run_label(info: RunInfo) -> str:
@@ -37,7 +38,7 @@ class RunPicker(ModalScreen[Path | None]):
         with Vertical(id="run-picker-box", classes="dialog"):
             yield Static(self.title_text, id="run-picker-title")
             yield OptionList(
-                *(Option(run_label(info), id=str(info.path)) for info in self.runs),
+                *(Option(plain(run_label(info)), id=str(info.path)) for info in self.runs),
                 id="run-picker-list",
             )
             yield Static("enter: choose · escape: cancel", classes="dialog-hint")

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.events import Resize
 from textual.message import Message
 from textual.reactive import reactive
@@ -25,6 +25,7 @@ from textual.worker import get_current_worker
 
 from engine.errors import EngineError
 from engine.runs import Run, RunInfo, list_runs
+from tui.plain import markup
 from tui.run_curves import RunCurves, read_curves, short_id
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.pane import WIDE, Pane
@@ -118,7 +119,7 @@ class RunsPane(Pane):
         self.marked: dict[str, str] = {}  # run id -> colour, in marking order
         # What the charts show: (compare, run folders), read again while one trains.
         self.showing: tuple[bool, list[Path]] | None = None
-        self._texts: dict[str, str] = {}
+        self._texts: dict[str, Content] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("Reading the runs folder…", id="runs-header")
@@ -183,9 +184,9 @@ class RunsPane(Pane):
         live = f" · {running} training" if running else ""
         count = f"{len(self.infos)} run{'s' * (len(self.infos) != 1)}"
         where = message.where.rstrip("/") + "/"
-        header = f"[b]{count}[/]{live} in {escape(where)}"
+        header = markup("[b]$count[/]$live in $where", count=count, live=live, where=where)
         if message.problem:
-            header = f"[b $error]{escape(message.problem)}[/]"
+            header = markup("[b $error]$problem[/]", problem=message.problem)
         self._update("#runs-header", header)
         self.table.show(self.infos, self.marked)
         self._show_detail()
@@ -203,7 +204,7 @@ class RunsPane(Pane):
         if info is not None:
             self.post_message(self.Highlighted(info))
 
-    def _update(self, selector: str, content: str) -> None:
+    def _update(self, selector: str, content: Content) -> None:
         """Set a line's text; unchanged text is not sent to the terminal again."""
         if self._texts.get(selector) != content:
             self._texts[selector] = content
@@ -214,21 +215,23 @@ class RunsPane(Pane):
         if info is None:
             self._update(
                 "#runs-detail",
-                "[dim]No runs yet: train one (s in any pane) and it shows here.[/]"
+                markup("[dim]No runs yet: train one (s in any pane) and it shows here.[/]")
                 if not self.infos
-                else "",
+                else Content(""),
             )
             return
-        lines = [escape(info.config.summary()) if info.config else "config.json is unreadable"]
-        reason = f": {escape(info.reason)}" if info.reason else ""
+        # The reason is status.json's: shown as written, whatever brackets it holds.
+        summary = info.config.summary() if info.config else "config.json is unreadable"
+        lines = [markup("$summary", summary=summary)]
+        reason = f": {info.reason}" if info.reason else ""
         if info.state == "failed":
-            lines.append(f"[b $error]failed{reason}[/]")
+            lines.append(markup("[b $error]failed$reason[/]", reason=reason))
         elif info.state == "interrupted":
             how = "r resumes it here, R detached" if info.resumable else "no checkpoint to resume"
-            lines.append(f"[$warning]interrupted{reason}[/] · {how}")
+            lines.append(markup("[$warning]interrupted$reason[/] · $how", reason=reason, how=how))
         elif info.state.live:
-            lines.append("[$success]training now[/] · a attaches the Monitor to it")
-        self._update("#runs-detail", "\n".join(lines))
+            lines.append(markup("[$success]training now[/] · a attaches the Monitor to it"))
+        self._update("#runs-detail", Content("\n").join(lines))
 
     # --- curves ---------------------------------------------------------------------
 

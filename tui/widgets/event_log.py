@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
+from tui.output import printable
 from tui.throttle import RateLimiter
 
 MAX_ENTRIES = 500
@@ -60,8 +61,12 @@ class EventLog(RichLog):
         self.set_interval(1 / WRITES_PER_SECOND, self._flush)
 
     def add(self, text: str, at: float | None = None) -> None:
-        """Log ``text``, stamped with the time ``at`` (Unix seconds; now if None or 0)."""
-        entry = Text.assemble((timestamp(at) if at else timestamp(), "dim"), " ", text)
+        """Log ``text``, stamped with the time ``at`` (Unix seconds; now if None or 0).
+
+        ``text`` is shown as written, control characters as ``?``: it quotes run ids,
+        folders and reasons, which come from files."""
+        stamp = timestamp(at) if at else timestamp()
+        entry = Text.assemble((stamp, "dim"), " ", printable(text, lines=True))
         self._entries.append(entry)
         self._pending.append(entry)
         self._flush()

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from engine.runs import RunInfo
+from tui.plain import plain
 
 STATE_STYLES = {
     "running": "bold green",
@@ -50,16 +51,19 @@ def settings_text(info: RunInfo) -> str:
 
 
 def row_cells(info: RunInfo, mark_color: str | None) -> dict[str, str | Text]:
+    """The table's cells for ``info``, as ``Text``: a DataTable parses a ``str`` as markup,
+    and the id (a folder name) and the start time (from ``status.json``) may hold
+    anything, ``[/]`` included."""
     best = f"{info.best_accuracy:.1%}" if info.best_accuracy is not None else "—"
     return {
         "mark": Text(SELECTED_MARK, style=f"bold {mark_color}") if mark_color else Text(" "),
-        "run": info.id,
-        "started": started_text(info.started),
-        "model": info.config.model if info.config else "?",
-        "settings": settings_text(info),
+        "run": plain(info.id),
+        "started": plain(started_text(info.started)),
+        "model": plain(info.config.model if info.config else "?"),
+        "settings": plain(settings_text(info)),
         "epochs": Text(f"{info.epochs_completed}/{info.epochs}", justify="right"),
         "best": Text(best, justify="right"),
-        "state": Text(info.state, style=STATE_STYLES.get(info.state, "")),
+        "state": plain(info.state, STATE_STYLES.get(info.state, "")),
     }
 
 
