@@ -8,17 +8,24 @@ no network port: the folder is the only link.
 
 A stop is never lost. ``control.json`` holds the latest command and, beside it, the
 nonce of any stop ever asked for; a pause or resume written after a stop carries the
-stop along, so the trainer still stops.
+stop along, so the trainer still stops. Writers take turns (an ``flock`` on the file
+they replace), so two processes asking at once cannot drop each other's stop either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
+import fcntl
 import json
 import os
 import secrets
+import stat
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import files
@@ -50,6 +57,43 @@ def read_request(run: Run) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def _one_writer(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the file now at ``path`` (made, empty, if missing).
+
+    The file is replaced while the lock is held, so a writer that waited for the lock
+    on the old file opens the new one and waits again. Something else at ``path`` (a
+    FIFO, a device) is not opened: it is replaced without a lock. Raises ``OSError`` if
+    the file cannot be opened (a symlink, a folder, a folder that cannot be written).
+    """
+    flags = os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
+    while True:
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            mode = stat.S_IFREG  # made below
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode) or stat.S_ISDIR(mode)):
+            yield
+            return
+        try:
+            fd = os.open(path, flags, 0o666)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise files.UnsafeFileError(path, "a symbolic link, not followed") from None
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path, follow_symlinks=False).st_ino
+            except FileNotFoundError:
+                current = -1
+            if current == os.fstat(fd).st_ino:
+                yield
+                return
+        finally:
+            os.close(fd)  # lets go of the lock
+
+
 class RemoteControl:
     """Steer a run trained by another process, through its folder."""
 
@@ -70,10 +114,13 @@ class RemoteControl:
             "nonce": nonce,
             "at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         }
-        stop = nonce if command == "stop" else read_request(self.run).get("stop")
-        if stop:
-            payload["stop"] = stop
-        files.atomic_write(self.run.control_path, json.dumps(payload).encode())
+        with _one_writer(self.run.control_path):
+            # Read and replaced under the lock: a stop another process is writing now
+            # is either seen here and carried along, or written after this request.
+            stop = nonce if command == "stop" else read_request(self.run).get("stop")
+            if stop:
+                payload["stop"] = stop
+            files.atomic_write(self.run.control_path, json.dumps(payload).encode())
 
     def pause(self) -> None:
         """``request("pause")``; ``OSError`` if the folder cannot be written."""

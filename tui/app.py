@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +33,7 @@ from engine.runs import Run
 from engine.state import RunState
 from tui import messages
 from tui.bridge import EventBridge
+from tui.flags import EXIT_FAILED, EXIT_OK
 from tui.output import printable
 from tui.palette import app_commands
 from tui.run_actions import RunActions
@@ -171,6 +173,19 @@ class FmnistApp(RunActions):
             self._load_data()
         if self._attach_to is not None:
             self._attach_run(Run(self._attach_to))
+
+    def run_for_exit_code(self) -> int:
+        """Run the app; returns ``fmnist-tui``'s exit code: 0, or 1 when the app ended on an
+        error nothing handled (Textual prints its traceback; one line after it says so)."""
+        self.run()
+        if self.return_code:
+            print(
+                "fmnist-tui: error: the app ended on an unexpected error (the traceback "
+                "is above); please report it",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        return EXIT_OK
 
     def _quit_soon(self) -> None:
         """After SIGHUP or SIGTERM, on the event loop: stop the run and exit once it is saved."""

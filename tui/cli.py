@@ -279,8 +279,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     need_terminal()
     from tui.app import FmnistApp
 
-    FmnistApp(config=config, data_dir=config.data_dir or None, runs_dir=config.runs_dir).run()
-    return EXIT_OK
+    app = FmnistApp(config=config, data_dir=config.data_dir or None, runs_dir=config.runs_dir)
+    return app.run_for_exit_code()
 
 
 COMMANDS = {

@@ -215,5 +215,4 @@ def cmd_attach(args: argparse.Namespace) -> int:
     need_terminal()
     from tui.app import FmnistApp
 
-    FmnistApp(config=run.config(), runs_dir=folder, attach=run.path).run()
-    return EXIT_OK
+    return FmnistApp(config=run.config(), runs_dir=folder, attach=run.path).run_for_exit_code()

@@ -4,12 +4,19 @@
 no Textual in it) and reflects the session's state in the ``run_state`` reactive:
 the pane bar, the footer's keys and the form's Start button follow it. Each worker
 posts ``WorkDone`` when it ends, so nothing is dispatched on worker group names.
+
+Acting on a run never ends the app: a run folder another process deleted, a folder
+that cannot be written (``control.json`` on a full disk) or any other error in a run
+key's handler is an error notification (``stays_up``), and the app carries on.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from typing import TYPE_CHECKING
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from textual import on, work
 from textual.app import App
@@ -17,7 +24,7 @@ from textual.reactive import reactive
 from textual.worker import get_current_worker
 
 from engine.errors import EngineError
-from engine.runs import Run
+from engine.runs import Run, RunInfo
 from engine.state import RunState
 from engine.textlog import command_for
 from tui import messages
@@ -26,7 +33,7 @@ from tui.screens.hyperparams import HyperparamsPane
 from tui.screens.monitor import MonitorPane
 from tui.screens.quit import QuitScreen
 from tui.screens.runs import RunsPane
-from tui.session import Session
+from tui.session import RESPONSE_SECONDS, Asked, Session
 from tui.widgets.pane_bar import PaneBar
 from tui.widgets.progress import STATE_MARKS
 
@@ -36,12 +43,49 @@ if TYPE_CHECKING:
 
 
 STARTING = "Starting: loading torch and the data…"
+# Shown while an attached run's trainer has not answered a request yet.
+ASKED = {"pause": "pausing…", "resume": "resuming…", "stop": "stopping…"}
+
+_Handler = TypeVar("_Handler", bound=Callable[..., None])
+
+
+def stays_up(handler: _Handler) -> _Handler:
+    """Make an error in the app's run ``handler`` an error notification, not the app's
+    end: ``EngineError`` and ``OSError`` (a run's expected faults) by their message,
+    anything else by its type and message, with the traceback in Textual's log."""
+
+    @functools.wraps(handler)
+    def guarded(self: RunActions, *args: Any, **kwargs: Any) -> None:
+        try:
+            handler(self, *args, **kwargs)
+        except (EngineError, OSError) as exc:
+            self.notify(_reason(exc), title="Not done", severity="error", timeout=15)
+        except Exception as exc:
+            self.log.error(traceback.format_exc())
+            self.notify(
+                f"{type(exc).__name__}: {exc}",
+                title="Unexpected error (the app carries on)",
+                severity="error",
+                timeout=30,
+            )
+
+    return cast("_Handler", guarded)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc)
 
 
 class RunActions(App[None]):
     """The run half of the app (see the module docstring)."""
 
     run_state: reactive[RunState] = reactive(RunState.IDLE, init=False)
+    response_seconds: float = RESPONSE_SECONDS
+    """Seconds an attached run's trainer has to answer a pause, resume or stop before
+    the app says it does not respond (set it on the app before ``run``; tests shorten it)."""
+    _unanswered: Asked | None = None  # a request the app said had no answer
 
     session: Session
     config: TrainConfig
@@ -70,20 +114,38 @@ class RunActions(App[None]):
 
     @on(messages.SessionState)
     def _session_state(self, message: messages.SessionState) -> None:
+        changed = message.state != self.run_state
+        if self._unanswered is not None and self._unanswered is not self.session.asked:
+            self._unanswered = None
+            if not self.session.gone:
+                self.monitor.log_event("The trainer answers again")
         self.run_state = message.state
+        if not changed:  # a request answered without a change of state
+            self.show_run_state(self.run_state)
+            self.refresh_bindings()
 
     def watch_run_state(self, old: RunState, state: RunState) -> None:
         # Idle again (the run's worker ended): the bar still says how the run ended.
         self.show_run_state(old if state == RunState.IDLE and not old.live else state)
         if state == RunState.INTERRUPTED and self.session.gone:
-            self.monitor.show_gone()
+            self.monitor.show_gone(self.session.gone)
         self._update_startable()
 
     def show_run_state(self, shown: RunState) -> None:
-        """Put ``shown`` (with its mark) on the pane bar's right."""
-        mark, _style = STATE_MARKS.get(shown.value, ("", ""))
+        """Put ``shown`` (with its mark) on the pane bar's right; an attached run's request
+        its trainer has not answered yet, and why a run ended unseen, beside it."""
+        asked = self.session.asked
+        if asked is not None and self.session.attached:
+            mark, _style = STATE_MARKS["stopping"]
+            silent = " (no answer)" if asked is self._unanswered else ""
+            text = f"{mark} {ASKED[asked.command]}{silent}"
+        else:
+            mark, _style = STATE_MARKS.get(shown.value, ("", ""))
+            text = f"{mark} {shown.value}"
+            if shown == RunState.INTERRUPTED and self.session.gone:
+                text += f" ({self.session.gone})"
         bar = self.query_one(PaneBar)
-        bar.status = f"{mark} {shown.value}"
+        bar.status = text
         bar.refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -93,10 +155,15 @@ class RunActions(App[None]):
             if self.session.attached:
                 return False
             return True if self._startable() else None
+        stop_asked = self.session.asked is not None and self.session.asked.command == "stop"
         if action == "pause":
-            return self.session.busy and state in (RunState.STARTING, RunState.RUNNING)
+            return (
+                self.session.busy
+                and not stop_asked
+                and state in (RunState.STARTING, RunState.RUNNING)
+            )
         if action == "resume":
-            return self.session.busy and state == RunState.PAUSED
+            return self.session.busy and not stop_asked and state == RunState.PAUSED
         if action == "stop":
             return self.session.busy and state in (
                 RunState.STARTING,
@@ -123,6 +190,7 @@ class RunActions(App[None]):
             )
         return True
 
+    @stays_up
     def action_start(self) -> None:
         """Train with the form's settings in this app's worker thread (``S``: detached)."""
         if self._refuse_start():
@@ -131,6 +199,7 @@ class RunActions(App[None]):
         self._show_new_run(self.config.epochs)
         self._train()
 
+    @stays_up
     def action_start_detached(self) -> None:
         """Train with the form's settings in a process of its own, and watch it.
 
@@ -148,10 +217,24 @@ class RunActions(App[None]):
         self.monitor.begin(epochs, note)
         self.action_show_pane("monitor")
 
+    def _gone(self, info: RunInfo) -> bool:
+        """True (and says so) if ``info``'s run folder was deleted since it was listed."""
+        if (info.path / "config.json").is_file():
+            return False
+        self.notify(
+            f"Run {info.id} is gone: its folder {info.path} no longer exists "
+            "(deleted by another process?).",
+            title="No such run",
+            severity="error",
+            timeout=10,
+        )
+        return True
+
     @on(RunsPane.ResumeRequested)
+    @stays_up
     def _resume_requested(self, message: RunsPane.ResumeRequested) -> None:
         info = message.info
-        if info.config is None or self._refuse_start():
+        if info.config is None or self._refuse_start() or self._gone(info):
             return
         if message.detached:
             self._show_new_run(info.epochs, "Resuming the run in a process of its own…")
@@ -162,6 +245,7 @@ class RunActions(App[None]):
         self._train()
 
     @on(RunsPane.ExtendRequested)
+    @stays_up
     def _extend_requested(self, message: RunsPane.ExtendRequested) -> None:
         info = message.info
 
@@ -169,15 +253,16 @@ class RunActions(App[None]):
             if epochs:
                 self.post_message(RunsPane.ResumeRequested(info, False, epochs))
 
-        if not self._refuse_start():
+        if not self._refuse_start() and not self._gone(info):
             self.push_screen(ExtendScreen(info), confirmed)
 
     @on(RunsPane.AttachRequested)
+    @stays_up
     def _attach_requested(self, message: RunsPane.AttachRequested) -> None:
         run = self.session.run
         if self.session.attached and run is not None and run.path == message.info.path:
             self.action_show_pane("monitor")
-        elif not self._refuse_start():
+        elif not self._refuse_start() and not self._gone(message.info):
             self._attach_run(Run(message.info.path))
 
     def _attach_run(self, run: Run) -> None:
@@ -212,9 +297,10 @@ class RunActions(App[None]):
     def _spawn(self, source: TrainConfig | Run, epochs: int | None) -> None:
         try:
             started = self.session.spawn(source, epochs)
-        except EngineError as exc:
+        except Exception as exc:
             self._training_done.set()
-            self.post_message(messages.WorkDone(str(exc), "Not started"))
+            text = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+            self.post_message(messages.WorkDone(text, "Not started"))
             return
         self.post_message(messages.DetachedStarted(started.run_dir, started.pid))
 
@@ -235,10 +321,14 @@ class RunActions(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
     def _follow(self) -> None:
-        worker = get_current_worker()
-        self.session.follow(lambda: worker.is_cancelled)
-        self._training_done.set()
-        self.post_message(messages.WorkDone())
+        worker, error = get_current_worker(), ""
+        try:
+            self.session.follow(lambda: worker.is_cancelled)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._training_done.set()
+        self.post_message(messages.WorkDone(error, "Cannot follow the run"))
 
     @on(messages.WorkDone)
     def _work_done(self, message: messages.WorkDone) -> None:
@@ -260,16 +350,60 @@ class RunActions(App[None]):
 
     # --- the run: control -------------------------------------------------------------
 
+    @stays_up
     def action_pause(self) -> None:
-        self.session.pause()
+        self._control("pause", self.session.pause)
 
+    @stays_up
     def action_resume(self) -> None:
-        self.session.resume_training()
+        self._control("resume", self.session.resume_training)
 
+    @stays_up
     def action_stop(self) -> None:
-        if self.session.busy:
-            self.session.stop("stop")
+        if self.session.busy and self._control("stop", lambda: self.session.stop("stop")):
             self.monitor.log_event("Stopping at the next batch…")
+
+    def _control(self, command: str, act: Callable[[], None]) -> bool:
+        """``act``; for an attached run, show the request as pending until its trainer
+        answers, and say so if it has not within ``response_seconds``. False (and a
+        notification) if the request could not be written."""
+        run = self.session.run
+        try:
+            act()
+        except OSError as exc:
+            where = run.control_path if run is not None else "the run folder"
+            self.notify(
+                f"Cannot ask the run to {command}: cannot write {where} "
+                f"({exc.strerror or exc}). Nothing was changed.",
+                title="Request not sent",
+                severity="error",
+                timeout=15,
+            )
+            return False
+        asked = self.session.asked
+        if asked is not None and self.session.attached:
+            self.monitor.set_state(ASKED[command])
+            self.show_run_state(self.run_state)
+            self.refresh_bindings()
+            self.set_timer(self.response_seconds, lambda: self._no_answer(asked))
+        return True
+
+    def _no_answer(self, asked: Asked) -> None:
+        """``response_seconds`` after ``asked``: say so if its trainer has not answered."""
+        run = self.session.run
+        if self.session.asked is not asked or run is None:
+            return
+        pid = run.read_status().get("pid")
+        who = f"the trainer (pid {pid})" if isinstance(pid, int) else "the trainer"
+        text = (
+            f"Asked run {run.id} to {asked.command} {self.response_seconds:g} s ago: "
+            f"{who} does not respond. It may be stopped (kill -STOP) or stuck; "
+            "the request stands if it goes on."
+        )
+        self._unanswered = asked
+        self.notify(text, title="No answer", severity="warning", timeout=15)
+        self.monitor.log_event(f"No answer: {who} does not respond")
+        self.show_run_state(self.run_state)
 
     # --- quitting -------------------------------------------------------------------
 

@@ -7,6 +7,11 @@ detaches runs, turns their events into one ``RunState``, and hands every event t
 ``on_event`` and every change of state to ``on_state``. Both are called on whatever
 thread the work runs on (the app passes functions that post messages).
 
+An attached run's state is only ever what its trainer said: a pause, resume or stop
+asked through the folder is ``asked`` (pending) until the trainer's own event answers
+it, so a trainer that is stopped (``kill -STOP``) or gone is never shown as paused or
+stopping.
+
 The blocking parts (``train``, ``follow``, ``spawn``) are meant for a worker thread.
 """
 
@@ -31,6 +36,12 @@ if TYPE_CHECKING:
 
 # How often an attached run's log is read, in seconds.
 FOLLOW_POLL_SECONDS = 0.25
+# Seconds an attached run's trainer has to answer a pause, resume or stop before the
+# app says it does not respond (it polls the folder every 0.25 s, between batches).
+RESPONSE_SECONDS = 5.0
+# Why an attached run ended without its trainer's last word (``Session.gone``).
+TRAINER_GONE = "the training process is gone"
+FOLDER_GONE = "the run's folder is gone"
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,14 @@ class Replayed:
     """Events a run logged before this session saw it (shown as history, not as news)."""
 
     events: list[Event]
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A request written to an attached run's folder that its trainer has not answered."""
+
+    command: str  # "pause", "resume" or "stop"
+    at: float  # time.monotonic() when it was written
 
 
 class Session:
@@ -55,7 +74,10 @@ class Session:
         self.remote: RemoteControl | None = None
         self.run: Run | None = None
         self.detach_requested = False
-        self.gone = False  # an attached run's trainer let go without a last word
+        # Why an attached run ended without its trainer's last word (TRAINER_GONE or
+        # FOLDER_GONE); "" otherwise.
+        self.gone = ""
+        self.asked: Asked | None = None  # an attached run's request, not yet answered
 
     # --- what the session holds ---------------------------------------------------------
 
@@ -72,10 +94,24 @@ class Session:
         """True while a run trains here or is attached (a new one must wait)."""
         return self.trainer is not None or self.remote is not None
 
-    def _set(self, state: RunState) -> None:
-        if state != self.state:
+    def _set(self, state: RunState, *, answered: bool = False) -> None:
+        """Enter ``state``; ``answered``: it answers the pending request (shown either way)."""
+        if answered and self.asked is not None:
+            self.asked = None
             self.state = state
             self.on_state(state)
+        elif state != self.state:
+            self.state = state
+            self.on_state(state)
+
+    def _ask(self, command: str, write: Callable[[], None]) -> None:
+        """Write ``command`` to the attached run's folder; it is ``asked`` until answered."""
+        self.asked = Asked(command, time.monotonic())  # before: the answer may be quick
+        try:
+            write()
+        except BaseException:
+            self.asked = None
+            raise
 
     def _listen(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -88,11 +124,15 @@ class Session:
             self._set(RunState.RUNNING)
         elif isinstance(event, StateChanged):
             if self.state != RunState.STOPPING:
-                self._set(RunState.PAUSED if event.state == "paused" else RunState.RUNNING)
+                asked = self.asked.command if self.asked is not None else ""
+                paused = event.state == "paused"
+                answered = asked == ("pause" if paused else "resume")
+                self._set(RunState.PAUSED if paused else RunState.RUNNING, answered=answered)
         elif isinstance(event, Finished):
-            self._set(RunState.FINISHED if event.status == "finished" else RunState.STOPPED)
+            state = RunState.FINISHED if event.status == "finished" else RunState.STOPPED
+            self._set(state, answered=True)
         elif isinstance(event, Failed):
-            self._set(RunState.FAILED)
+            self._set(RunState.FAILED, answered=True)
         self.on_event(event)
 
     # --- runs trained here ----------------------------------------------------------------
@@ -114,8 +154,9 @@ class Session:
             trainer,
             trainer.run,
             False,
-            False,
+            "",
         )
+        self.asked = None
         self._set(RunState.STARTING)
         return trainer
 
@@ -150,7 +191,7 @@ class Session:
 
     def attach(self, run: Run) -> None:
         """Watch and steer ``run``, trained by another process; ``follow()`` feeds its events."""
-        self.run, self.remote, self.gone = run, RemoteControl(run), False
+        self.run, self.remote, self.gone, self.asked = run, RemoteControl(run), "", None
         self._set(RunState.STARTING)
 
     def follow(self, cancelled: Callable[[], bool]) -> None:
@@ -159,7 +200,9 @@ class Session:
         A resumed run's log holds the Finished of the session it resumes until the
         trainer cuts it back to its checkpoint, so the watch begins after that cut and
         only the lock's release ends it. A trainer that let go without a Finished or
-        Failed event died: the state becomes INTERRUPTED and ``gone`` is set.
+        Failed event died: the state becomes INTERRUPTED and ``gone`` says so
+        (``TRAINER_GONE``). A run folder deleted meanwhile ends it too (``FOLDER_GONE``):
+        its lock can no longer be probed, nor its log read.
         """
         run = self.run
         if run is None or self.remote is None:
@@ -182,8 +225,8 @@ class Session:
                         ended = isinstance(event, (Finished, Failed))
                         self._listen(event)
                     if not ended:
-                        self.gone = True
-                        self._set(RunState.INTERRUPTED)
+                        self.gone = TRAINER_GONE if run.path.is_dir() else FOLDER_GONE
+                        self._set(RunState.INTERRUPTED, answered=True)
                     return
                 time.sleep(FOLLOW_POLL_SECONDS)
         finally:
@@ -192,16 +235,19 @@ class Session:
     # --- control (any thread) -------------------------------------------------------------
 
     def pause(self) -> None:
+        """Pause at the next batch boundary. An attached run's pause is ``asked`` until its
+        trainer answers; ``OSError`` if its folder cannot be written (full, read-only)."""
         if self.trainer is not None:
             self.trainer.pause()
         elif self.remote is not None:
-            self.remote.pause()
+            self._ask("pause", self.remote.pause)
 
     def resume_training(self) -> None:
+        """Go on after a pause; for an attached run as ``pause()`` (``asked``, ``OSError``)."""
         if self.trainer is not None:
             self.trainer.resume_training()
         elif self.remote is not None:
-            self.remote.resume()
+            self._ask("resume", self.remote.resume)
 
     def stop(self, reason: str = "stop") -> None:
         """Stop at the next batch boundary with a resumable checkpoint.
@@ -209,14 +255,14 @@ class Session:
         An attached run is stopped only when a person asks ("stop"). An "interrupt" (the
         app quitting, a signal) stops a run trained here, which cannot outlive the app,
         but leaves one in a process of its own training: outliving the app is its point.
+        An attached run's stop is ``asked`` (its state stays what its trainer last said)
+        until the trainer answers; ``OSError`` if its folder cannot be written.
         """
         if self.trainer is not None:
             self.trainer.stop(reason)
+            self._set(RunState.STOPPING)
         elif self.remote is not None and reason == "stop":
-            self.remote.stop()
-        else:
-            return
-        self._set(RunState.STOPPING)
+            self._ask("stop", self.remote.stop)
 
     def detach(self) -> None:
         """Stop the run trained here at a batch boundary; ``train()``'s caller then spawns

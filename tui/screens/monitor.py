@@ -24,6 +24,7 @@ from textual.message import Message
 from engine.events import BatchEnd, EpochEnd, Finished, RunStarted
 from tui import messages
 from tui.screens.pane import WIDE, Pane
+from tui.session import FOLDER_GONE
 from tui.throttle import RateLimiter
 from tui.widgets.charts import EpochChart, LossChart
 from tui.widgets.class_bars import ClassBars
@@ -271,13 +272,15 @@ class MonitorPane(Pane):
                 event.time,
             )
 
-    def show_gone(self) -> None:
-        """The attached run's trainer let go without a last word: it died."""
+    def show_gone(self, why: str) -> None:
+        """The attached run ended unseen: ``why`` (its trainer let go without a last word,
+        or its folder was deleted)."""
         self.stats.eta = math.nan
         self.set_state("interrupted")
-        self.log_event(
-            "Interrupted: the training process is gone; resume it with r in the Runs pane (4)"
-        )
+        if why == FOLDER_GONE:
+            self.log_event(f"Interrupted: {why} (deleted by another process?)")
+        else:
+            self.log_event(f"Interrupted: {why}; resume it with r in the Runs pane (4)")
 
     @on(messages.TrainingFailed)
     def _failed(self, message: messages.TrainingFailed) -> None:

@@ -241,7 +241,7 @@ class RunsPane(Pane):
         self.action_open()
 
     def action_open(self) -> None:
-        info = self.highlighted
+        info = self._chosen()
         if info is not None:
             self.showing = (False, [info.path])
             self._load_curves(False, [info.path])
@@ -321,9 +321,20 @@ class RunsPane(Pane):
     # --- acting on a run --------------------------------------------------------------
 
     def _chosen(self) -> RunInfo | None:
+        """The highlighted run to act on; None (and a notification saying why) when there
+        is none, or when another process deleted its folder since it was listed."""
         info = self.highlighted
         if info is None:
             self.app.notify("No run here yet.", severity="warning")
+        elif not (info.path / "config.json").is_file():
+            self.app.notify(
+                f"Run {info.id} is gone: its folder {info.path} no longer exists "
+                "(deleted by another process?).",
+                title="No such run",
+                severity="error",
+                timeout=10,
+            )
+            return None
         return info
 
     def action_resume(self, detached: bool) -> None:

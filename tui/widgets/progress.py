@@ -15,6 +15,10 @@ STATE_MARKS = {
     "running": ("●", "green"),
     "paused": ("‖", "yellow"),
     "stopping": ("◌", "yellow"),
+    # Asked of a run in another process, not yet answered by its trainer.
+    "pausing…": ("◌", "yellow"),
+    "resuming…": ("◌", "yellow"),
+    "stopping…": ("◌", "yellow"),
     "finished": ("✓", "green"),
     "stopped": ("■", "yellow"),
     "failed": ("✗", "red"),
