@@ -67,8 +67,10 @@ def spawn_detached(
 
     ``epochs`` sets a resumed run's new total. Returns once the child holds the run and
     ``status.json`` names it as running, within ``timeout`` seconds. Raises
-    ``CheckpointError`` for a run that is training already or cannot be created, and
-    ``LaunchError`` with the child's reason if it fails or does not start in time.
+    ``CheckpointError`` for a run that is training already, cannot be created or cannot
+    be written here ("cannot write in DIR: Read-only file system"), and ``LaunchError``
+    with the child's reason if it fails or does not start in time (or ``output.log`` is
+    a symlink or not a regular file: never written through).
     """
     if isinstance(source, TrainConfig):
         run = Run.create(source, state=RunState.STARTING)
@@ -77,6 +79,9 @@ def spawn_detached(
         run = source if isinstance(source, Run) else Run(Path(source))
         if run.is_locked():
             raise CheckpointError(f"run {run.id} is already training")
+        # A read-only view, a symlinked output.log: said here, before a child is started.
+        run.check_writable()
+        run.check_files()
         args = ["--resume"] + (["--epochs", str(epochs)] if epochs is not None else [])
     try:
         log = files.open_append(run.log_path)

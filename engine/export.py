@@ -9,12 +9,16 @@ normalised as the run trained on them: see ``preprocessing.json`` beside them.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import stat
 import warnings
 from pathlib import Path
 
 from engine.data import MEAN, STD
-from engine.files import atomic_write
+from engine.errors import CheckpointError
+from engine.files import atomic_write, write_problem
 from engine.inference import Predictor
 from engine.runs import Run
 
@@ -27,19 +31,71 @@ def export_model(
     ``which`` is "best" (falling back to "last") or "last". Returns the paths written:
     the state dict, the TorchScript module (taking float32 N x 1 x H x W) and
     ``preprocessing.json``. Raises ``CheckpointError`` when the run or its checkpoint
-    is missing or unusable; ``OSError`` when ``out_dir`` cannot be written.
+    is missing or unusable, when ``RUN/export`` is a symlink or not a folder (the
+    default folder is never followed out of the run; ``out_dir`` is used as given),
+    and when the folder cannot be written ("cannot write in DIR: Read-only file system").
     """
+    if not isinstance(run, Run):
+        run = Run.open(run)
+    target = Path(out_dir) if out_dir is not None else run.path / "export"
+    inside_run = out_dir is None
+    # Before the model loads: a folder that cannot take the files is said at once.
+    if inside_run:
+        _refuse_all_but_a_folder(target)
+    existing = _nearest_existing(target)
+    problem = write_problem(existing)
+    if problem:
+        raise CheckpointError(f"cannot write in {existing}: {problem}")
+    predictor = Predictor.from_run(run, which=which, device="cpu")
+    predictor.model.eval()
+    try:
+        _make_folder(target, inside_run=inside_run)
+    except OSError as exc:
+        raise CheckpointError(
+            f"cannot write in {_nearest_existing(target)}: {exc.strerror or exc}"
+        ) from None
+    try:
+        return _write_export(run, predictor, which, target)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write in {target}: {exc.strerror or exc}") from None
+
+
+def _make_folder(target: Path, *, inside_run: bool) -> None:
+    """Make ``target``; inside a run folder it must be a real folder, not a symlink."""
+    if not inside_run:
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    with contextlib.suppress(FileExistsError):
+        target.mkdir()
+    _refuse_all_but_a_folder(target)
+
+
+def _refuse_all_but_a_folder(target: Path) -> None:
+    """``CheckpointError`` unless ``target`` is missing or a real folder (not a symlink)."""
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(mode):
+        what = "a symbolic link" if stat.S_ISLNK(mode) else "not a folder"
+        raise CheckpointError(
+            f"cannot export into {target}: it is {what}, and a run's export stays inside "
+            "its folder; remove it, or give another folder with --out"
+        )
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not os.path.lexists(path) and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _write_export(run: Run, predictor: Predictor, which: str, target: Path) -> list[Path]:
     import io
 
     import torch
 
-    if not isinstance(run, Run):
-        run = Run.open(run)
-    predictor = Predictor.from_run(run, which=which, device="cpu")
-    model = predictor.model.eval()
-    target = Path(out_dir) if out_dir is not None else run.path / "export"
-    target.mkdir(parents=True, exist_ok=True)
-
+    model = predictor.model
     weights = io.BytesIO()
     torch.save(model.state_dict(), weights)
     state_path = target / "model_state_dict.pt"

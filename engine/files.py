@@ -46,24 +46,27 @@ def _check_regular(fd: int, path: Path, limit: int | None) -> os.stat_result:
     return info
 
 
-def _open(path: Path, flags: int, mode: int = 0o666) -> int:
+def _open(path: Path, flags: int, mode: int = 0o666, *, follow: bool = False) -> int:
     try:
-        return os.open(path, flags | _NOFOLLOW | _CLOEXEC, mode)
+        return os.open(path, flags | (0 if follow else _NOFOLLOW) | _CLOEXEC, mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # the last component is a symlink
             raise UnsafeFileError(path, "a symbolic link, not followed") from None
         raise
 
 
-def read_bytes(path: str | Path, limit: int = SMALL_FILE_LIMIT) -> bytes:
+def read_bytes(
+    path: str | Path, limit: int = SMALL_FILE_LIMIT, *, follow_symlinks: bool = False
+) -> bytes:
     """The bytes of the regular file ``path`` (at most ``limit`` bytes).
 
     Raises ``FileNotFoundError`` if it is missing, ``UnsafeFileError`` if it is a
-    symlink, not a regular file or larger than ``limit``, and ``OSError`` otherwise.
-    Never blocks on a FIFO.
+    symlink (unless ``follow_symlinks``: a file the user named, such as an image to
+    classify), not a regular file or larger than ``limit``, and ``OSError`` otherwise.
+    Never blocks on a FIFO, never reads a device.
     """
     path = Path(path)
-    fd = _open(path, os.O_RDONLY | _NONBLOCK)
+    fd = _open(path, os.O_RDONLY | _NONBLOCK, follow=follow_symlinks)
     try:
         _check_regular(fd, path, limit)
         chunks = []
@@ -160,6 +163,19 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def write_problem(folder: str | Path) -> str:
+    """Why this process cannot make files in ``folder``: "Read-only file system" (a
+    read-only mount or view), "Permission denied", another ``strerror``; "" when it can.
+    Writes nothing."""
+    if os.access(folder, os.W_OK | os.X_OK):
+        return ""
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return os.strerror(errno.EROFS if read_only else errno.EACCES)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -19,10 +19,23 @@ from pathlib import Path
 
 import numpy as np
 
+from engine import files
 from engine.data import cache_dir
 
 # Bump when the cached arrays change meaning, so old cache files are never read as new ones.
 CACHE_FORMAT = 1
+# The largest image file read, in bytes: far above any real image, far below a memory's worth.
+IMAGE_FILE_LIMIT = 64 << 20
+
+
+def read_image_file(path: str | Path) -> bytes:
+    """The bytes of the image file ``path``: a regular file (a symlink to one is followed)
+    of at most ``IMAGE_FILE_LIMIT`` bytes.
+
+    Raises ``OSError``: ``FileNotFoundError``, ``files.UnsafeFileError`` for a FIFO, a
+    device, a folder or a file over the limit (never blocking, never reading one in full).
+    """
+    return files.read_bytes(path, IMAGE_FILE_LIMIT, follow_symlinks=True)
 
 
 @dataclass
@@ -125,7 +138,7 @@ def _decode(path: Path) -> np.ndarray:
     from torchvision.io import ImageReadMode, decode_image
 
     try:
-        data = path.read_bytes()
+        data = read_image_file(path)
     except OSError as exc:
         raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
     if not data:

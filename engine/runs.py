@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,7 +225,55 @@ class Run:
                 f"run {self.id} is being trained by another process{who}; "
                 f"`fmnist-tui attach {self.id}` watches it"
             ) from None
+        try:
+            self.check_writable()
+            self.check_files()
+        except CheckpointError:
+            os.close(fd)
+            raise
         self._lock_fd = fd
+
+    def check_files(self) -> None:
+        """Raise ``CheckpointError`` if any file this run writes or reads (``config.json``,
+        ``status.json``, ``metrics.jsonl``, the checkpoints, ``control.json``,
+        ``output.log``) is there but not a regular file: a symlink (which could lead a
+        write out of the folder), a FIFO, a folder or a device. Missing files are fine."""
+        for path in self.file_paths:
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise CheckpointError(
+                    f"run {self.id} cannot be trained: {path}: {exc.strerror or exc}"
+                ) from None
+            if not stat.S_ISREG(mode):
+                raise CheckpointError(
+                    f"run {self.id} cannot be trained: {path} is {_file_kind(mode)}, and a "
+                    "run only reads and writes regular files inside its folder; remove it "
+                    "or put the real file there"
+                )
+
+    @property
+    def file_paths(self) -> tuple[Path, ...]:
+        """Every file a run folder may hold, by path (whether it exists or not)."""
+        return (
+            self.config_path,
+            self.status_path,
+            self.metrics_path,
+            self.last_path,
+            self.best_path,
+            self.control_path,
+            self.log_path,
+        )
+
+    def check_writable(self) -> None:
+        """Raise ``CheckpointError`` ("cannot write in DIR: Read-only file system", or
+        "Permission denied") if this process cannot write in the run's folder: a
+        read-only mount or view of it, or another user's folder. Writes nothing."""
+        problem = files.write_problem(self.path)
+        if problem:
+            raise CheckpointError(f"cannot write in {self.path}: {problem}")
 
     def release(self) -> None:
         """Let go of the lock (if held) and close the metrics log."""
@@ -274,16 +323,36 @@ class Run:
 
     def read_status(self) -> dict[str, Any]:
         """``status.json`` as a dict; {} when missing, unreadable, not JSON or not an object."""
+        return self._status()[0]
+
+    def status_problem(self) -> str:
+        """Why ``status.json`` cannot be read here ("status.json: Permission denied", "...:
+        not a regular file"), or "" when it can, or is simply missing or junk."""
+        return self._status()[1]
+
+    def _status(self) -> tuple[dict[str, Any], str]:
         try:
-            status = json.loads(files.read_bytes(self.status_path))
-        except (OSError, ValueError, RecursionError):
-            return {}
-        return status if isinstance(status, dict) else {}
+            raw = files.read_bytes(self.status_path)
+        except FileNotFoundError:
+            return {}, ""
+        except OSError as exc:  # another user's 0600 file, a FIFO, a symlink, a device
+            return {}, f"{self.status_path.name}: {exc.strerror or exc}"
+        try:
+            status = json.loads(raw)
+        except (ValueError, RecursionError):
+            return {}, ""
+        return (status, "") if isinstance(status, dict) else ({}, "")
 
     def state(self) -> RunState:
         """The run's state on disk; a "running" or "starting" run whose trainer is gone is
-        interrupted."""
-        status = self.read_status()
+        interrupted. A run whose ``status.json`` cannot be read here (another user's, a
+        FIFO) is ``RUNNING`` while its lock is held (the lock is probed read-only, so
+        anyone may ask), else ``UNREADABLE``, never interrupted."""
+        status, problem = self._status()
+        if problem or not status:  # unreadable here, or missing: the lock still tells
+            if self.is_locked():
+                return RunState.RUNNING
+            return RunState.UNREADABLE if problem else RunState.INTERRUPTED
         state = RunState.parse(status.get("state"), RunState.INTERRUPTED)
         if state not in DISK_STATES:
             return RunState.INTERRUPTED
@@ -426,6 +495,7 @@ class RunInfo:
 def run_info(run: Run) -> RunInfo:
     """``run``'s row, from its status and config; junk in either reads as unknown."""
     status = run.read_status()
+    problem = run.status_problem()
     try:
         config: TrainConfig | None = run.config()
     except CheckpointError:
@@ -440,9 +510,24 @@ def run_info(run: Run) -> RunInfo:
         epochs_completed=_count(status.get("epochs_completed"), 0),
         epochs=_count(status.get("epochs"), config.epochs if config else 0),
         best_accuracy=float(best) if isinstance(best, (int, float)) else None,
-        reason=str(status.get("reason", "")),
-        resumable=run.has_checkpoint() and config is not None,
+        reason=f"status unreadable ({problem})" if problem else str(status.get("reason", "")),
+        resumable=run.has_checkpoint() and config is not None and not problem,
     )
+
+
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, in words ("a symbolic link", "a FIFO", ...)."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 def _count(value: Any, default: int) -> int:

@@ -29,6 +29,7 @@ class RunState(str, Enum):
     FINISHED = "finished"  # trained every epoch
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # on disk: stopped, or its trainer died, resumable
+    UNREADABLE = "unreadable"  # status.json cannot be read here (another user's, not a file)
 
     def __str__(self) -> str:
         return self.value

@@ -66,18 +66,27 @@ def cmd_runs(args: argparse.Namespace) -> int:
 # --- predict -------------------------------------------------------------------------
 
 
-def _read_image(path: str, size: tuple[int, int]) -> Any:
+def _image_bytes(path: str) -> bytes:
+    """The bytes of an image file named on the command line: a regular file, capped in
+    size (a FIFO, a device such as /dev/zero or a folder is refused, never read)."""
+    from engine.errors import DataError
+    from engine.image_files import read_image_file
+
+    try:
+        return read_image_file(path)
+    except OSError as exc:
+        raise DataError(
+            f"{path}: cannot read ({exc.strerror or exc}); give PNG or JPEG image files"
+        ) from None
+
+
+def _read_image(path: str, raw: bytes, size: tuple[int, int]) -> Any:
     import numpy as np
+    import torch
     from torchvision.io import ImageReadMode, decode_image
     from torchvision.transforms.v2.functional import resize
 
     from engine.errors import DataError
-
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    import torch
 
     try:
         image = decode_image(
@@ -97,13 +106,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from engine.inference import Predictor
     from engine.runs import Run
 
-    predictor = Predictor.from_run(
-        Run.open(args.run, runs_dir(args)), which=args.which, device=args.device
-    )
+    run = Run.open(args.run, runs_dir(args))
+    # The files first: one that is not an image file is said before a model loads.
+    raws = [_image_bytes(p) for p in args.images]
+    predictor = Predictor.from_run(run, which=args.which, device=args.device)
     shape = (28, 28)
     if args.images:
         names = list(args.images)
-        images = np.stack([_read_image(p, shape) for p in names])
+        images = np.stack([_read_image(p, r, shape) for p, r in zip(names, raws, strict=True)])
         truth: list[int | None] = [None] * len(names)
     else:
         if args.count < 1:
