@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine import files
 from engine.errors import ConfigError
 from engine.fields import (
     ACTIVATIONS,
@@ -355,7 +356,7 @@ class TrainConfig:
         """Read a JSON or TOML config file; every problem names the file."""
         path = Path(path)
         try:
-            text = path.read_text()
+            text = files.read_input_text(path)
         except OSError as exc:
             raise ConfigError(
                 [f"{path}: cannot read config file ({exc.strerror or exc})"]

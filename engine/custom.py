@@ -19,6 +19,7 @@ import numpy as np
 from engine.data import DataSource, ImageData, Split
 from engine.errors import DataError
 from engine.fields import COLOR_POLICIES, RESIZE_POLICIES, shown
+from engine.files import read_input_text
 from engine.image_files import CACHE_FORMAT, decode_images
 
 __all__ = [
@@ -150,7 +151,7 @@ def _read_csv(csv_path: Path, folder: Path | None, problems: list[str]) -> list[
     """
     name = csv_path.name
     try:
-        text = csv_path.read_text(encoding="utf-8-sig")
+        text = read_input_text(csv_path)
     except FileNotFoundError:
         problems.append(f"{csv_path}: CSV file not found")
         return []
@@ -249,7 +250,7 @@ def _class_names(
         return tuple(str(label) for label in range(max_label + 1))
     path = Path(classes_file)
     try:
-        lines = path.read_text(encoding="utf-8-sig").rstrip().splitlines()
+        lines = read_input_text(path).rstrip().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         reason = "not found" if isinstance(exc, FileNotFoundError) else f"cannot read ({exc})"
         problems.append(f"classes file {path}: {reason}")

@@ -148,7 +148,9 @@ class ImageData:
 def _find_file(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz"):
         candidate = folder / name
-        if candidate.is_file():
+        # Anything there but a folder counts: a FIFO or device is then named and refused
+        # by the reader, rather than called missing.
+        if candidate.exists() and not candidate.is_dir():
             return candidate
     return None
 

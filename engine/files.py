@@ -21,6 +21,9 @@ from typing import BinaryIO
 # Caps on what is read from a run folder, in bytes.
 SMALL_FILE_LIMIT = 1 << 20  # status.json, control.json, config.json
 LOG_FILE_LIMIT = 512 << 20  # metrics.jsonl
+# Caps on the user's input files, in bytes: config files, CSVs and classes files; IDX files.
+INPUT_FILE_LIMIT = 64 << 20
+DATA_FILE_LIMIT = 1 << 30
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -100,6 +103,17 @@ def read_range(path: str | Path, offset: int, length: int) -> bytes:
 def read_text(path: str | Path, limit: int = SMALL_FILE_LIMIT) -> str:
     """``read_bytes`` decoded as UTF-8 (undecodable bytes replaced)."""
     return read_bytes(path, limit).decode("utf-8", errors="replace")
+
+
+def read_input_text(path: str | Path, limit: int = INPUT_FILE_LIMIT) -> str:
+    """A text file the user named (a CSV, a classes file, a config file), decoded as UTF-8
+    with an optional byte-order mark; at most ``limit`` bytes. A symlink is followed (the
+    user chose the path); a FIFO, device or folder is refused at once (never blocks).
+
+    Raises ``UnicodeDecodeError`` for text that is not UTF-8, ``UnsafeFileError`` for a
+    file that is not regular or too large, and ``OSError`` otherwise.
+    """
+    return read_bytes(path, limit, follow_symlinks=True).decode("utf-8-sig")
 
 
 def regular_size(path: str | Path) -> int:

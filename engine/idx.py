@@ -8,12 +8,14 @@ dimensions), one big-endian 4-byte size per dimension, then the bytes, row-major
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from engine import files
 from engine.errors import DataError
 
 IMAGES_MAGIC = 0x00000803
@@ -21,15 +23,23 @@ LABELS_MAGIC = 0x00000801
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when its name ends in ``.gz``; at most
+    ``DATA_FILE_LIMIT`` bytes either way. A FIFO, a device or a folder is refused at once
+    (never blocks), as is anything larger."""
+    limit = files.DATA_FILE_LIMIT
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        raw = files.read_bytes(path, limit, follow_symlinks=True)
+        if path.suffix != ".gz":
+            return raw
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            data = f.read(limit + 1)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"{path}: not a complete gzip file ({exc})") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise DataError(f"{path}: cannot read (larger than {limit:,} bytes when unpacked)")
+    return data
 
 
 def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:

@@ -21,6 +21,7 @@ from engine import files
 from engine.config import TrainConfig
 from engine.errors import CheckpointError, TrainingError
 from engine.events import CheckpointSaved, Event, Failed, Finished, RunStarted, StateChanged
+from engine.fields import SHOWN_LIMIT, clip
 from engine.runs import Run
 from engine.state import RunState, TrainState
 
@@ -68,9 +69,10 @@ def _epochs(count: int) -> str:
 
 def _shown(value: object) -> str:
     try:
-        return json.dumps(value)
+        text = json.dumps(value)
     except (TypeError, ValueError):
         return "(none)"
+    return clip(text, SHOWN_LIMIT)
 
 
 class RunRecorder:

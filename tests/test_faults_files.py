@@ -594,6 +594,43 @@ def test_predict_refuses_an_input_that_is_not_a_regular_image_file(
     )
 
 
+@pytest.mark.parametrize("what", ["idx", "csv", "classes", "config"])
+def test_a_fifo_among_the_users_input_files_is_refused_not_waited_on(
+    what: str, tmp_path: Path, tiny_data: Path
+) -> None:
+    import torch  # noqa: F401  (loaded here: a forked child could not map it under its cap)
+
+    runs = str(tmp_path / "runs")
+    if what == "idx":
+        data = tmp_path / "data"
+        shutil.copytree(tiny_data, data)
+        fifo = data / "train-labels-idx1-ubyte"
+        replace_with_fifo(fifo)
+        argv = ["train", "--data-dir", str(data), "--runs-dir", runs]
+    elif what == "config":
+        fifo = tmp_path / "c.toml"
+        os.mkfifo(fifo)
+        argv = ["train", "--config", str(fifo), "--runs-dir", runs]
+    else:
+        images = tmp_path / "images"
+        images.mkdir()
+        csv_file, classes = tmp_path / "labels.csv", tmp_path / "classes.txt"
+        csv_file.write_text("a.png,0\n")
+        classes.write_text("a\nb\n")
+        fifo = csv_file if what == "csv" else classes
+        replace_with_fifo(fifo)
+        argv = ["train", "--data", "custom", "--custom-csv", str(csv_file)]
+        argv += ["--custom-images", str(images), "--classes-file", str(classes)]
+        argv += ["--runs-dir", runs]
+
+    done = fork_cli(*argv)
+
+    assert done.code == 2, done
+    assert str(fifo) in done.err and "not a regular file" in done.err, done.err
+    assert "Traceback" not in done.err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
 # --- item 14: writes outside the run folder ----------------------------------------------
 
 
