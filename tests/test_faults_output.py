@@ -235,6 +235,43 @@ def test_cli_never_prints_escape_sequences_from_a_folder_name(
     assert "\x1b" not in out and "run run?]0;pwned??[2J[old] (resumed at epoch 2)" in out
 
 
+def test_a_raw_csi_byte_in_a_folder_name_never_reaches_the_terminal_or_the_json(
+    trained: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # b"\x9b" is the 8-bit CSI; not UTF-8, so Python names the folder 'raw\udc9b31mX'.
+    runs = tmp_path / "runs"
+    run = copy_of(trained, runs / os.fsdecode(b"raw\x9b31mX"))
+    capsys.readouterr()
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    listing = capsys.readouterr().out
+    assert "\udc9b" not in listing and "raw?31mX" in listing
+
+    assert main(["runs", "--runs-dir", str(runs), "--json"]) == 0
+    line = one_line(capsys.readouterr().out)
+    assert "\\udc" not in line  # a lone surrogate, which strict JSON parsers reject
+    assert json.loads(line)["id"] == "raw\ufffd31mX"
+
+    assert main(["train", "--resume", str(run.path), "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "\udc9b" not in out and "run raw?31mX (resumed at epoch 2)" in out
+
+
+async def test_a_raw_csi_byte_in_a_folder_name_shows_as_a_question_mark_in_the_app(
+    tmp_path: Path,
+) -> None:
+    runs = tmp_path / "runs"
+    hand_made_run(runs, os.fsdecode(b"raw\x9b31mX"), state="finished", epochs_completed=2)
+    config = TrainConfig(epochs=1, hidden_sizes=(16,), device="cpu", runs_dir=str(runs))
+    app = FmnistApp(config, runs_dir=str(runs), data=synthetic(64, 32))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        table = app.query_one(RunsTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        cells = [str(cell) for cell in table.get_row_at(0)]
+        assert cells[1] == "raw?31mX"
+        assert "raw?31mX" in shown(table) and "\udc9b" not in shown(table)
+
+
 # --- 15. messages --------------------------------------------------------------------
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -38,7 +37,13 @@ from tui.flags import (
     need_terminal,
     runs_dir,
 )
-from tui.output import LossyStream, lossy_std_streams, printable, reopen_closed_std_streams
+from tui.output import (
+    LossyStream,
+    json_line,
+    lossy_std_streams,
+    printable,
+    reopen_closed_std_streams,
+)
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -174,7 +179,7 @@ def _detach(args: argparse.Namespace, config: TrainConfig | None, epochs: int | 
     run = started.run
     if args.json:
         report = {"event": "detached", "run_id": run.id, "run_dir": str(run.path)}
-        print(json.dumps({**report, "pid": started.pid}))
+        print(json_line({**report, "pid": started.pid}))
     else:
         print(f"training run {run.id} in the background (pid {started.pid})")
         print(f"  log:    {run.log_path}")

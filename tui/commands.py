@@ -17,7 +17,7 @@ from typing import Any
 from engine.config import TrainConfig
 from engine.fields import shown
 from tui.flags import EXIT_OK, UsageError, need_terminal, runs_dir
-from tui.output import printable
+from tui.output import json_line, printable
 
 # --- runs ----------------------------------------------------------------------------
 
@@ -30,7 +30,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         for info in infos:
             print(
-                json.dumps(
+                json_line(
                     {
                         "id": info.id,
                         "path": str(info.path),
@@ -130,7 +130,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     ):
         if args.json:
             print(
-                json.dumps(
+                json_line(
                     {
                         "image": name,
                         "class": int(cls),

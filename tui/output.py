@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import sys
@@ -24,8 +25,28 @@ from collections.abc import Callable, Iterator
 from typing import TextIO
 
 # C0 controls (tab and newline included), DEL, C1 controls, and the Unicode line
-# separators and bidirectional overrides that can make a line read other than it is.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# separators and bidirectional overrides that can make a line read other than it is;
+# and lone surrogates U+DC80..U+DCFF, which is how Python decodes the bytes of a
+# non-UTF-8 file name (0x9b, the 8-bit CSI, becomes '\udc9b') and how surrogateescape
+# would write them back to the terminal as raw bytes.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\udc80-\udcff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_line(value: object) -> str:
+    """``value`` as one line of JSON that strict parsers accept: each lone surrogate in
+    its strings (an undecodable byte of a file name, such as 0x9b) becomes U+FFFD."""
+    return json.dumps(_json_safe(value))
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def printable(text: str, *, lines: bool = False) -> str:

@@ -12,7 +12,6 @@ them a ``tui.output.LossyStream`` and a reader that goes away costs only the out
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, TextIO
 
@@ -24,7 +23,7 @@ from engine.events import (
     RunStarted,
 )
 from engine.textlog import TextLog
-from tui.output import printable
+from tui.output import json_line, printable
 
 
 class Reporter:
@@ -48,7 +47,7 @@ class JsonReporter(Reporter):
         self.out = out
 
     def on_event(self, event: Event) -> None:
-        self.out.write(json.dumps(event.to_dict()) + "\n")
+        self.out.write(json_line(event.to_dict()) + "\n")
         self.out.flush()
 
 
