@@ -44,6 +44,7 @@ __all__ = [
     "list_runs",
     "load_checkpoint",
     "parse_events",
+    "runs_folder_problem",
 ]
 
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
@@ -56,6 +57,18 @@ def _now() -> str:
 def _not_a_folder(path: Path, exc: OSError) -> str:
     """Why ``path`` cannot be made a folder: the first part of it that is a broken symbolic
     link or a file (mkdir only says "File exists" or "Not a directory"), else ``exc``."""
+    return _bad_part(path) or str(exc.strerror or exc)
+
+
+def runs_folder_problem(runs_dir: str | Path) -> str | None:
+    """Why ``runs_dir`` cannot be a runs folder (``it is a symbolic link to T, which does not
+    exist; ...``, ``it is a file, not a folder; ...``), or None when it is a folder or does
+    not exist yet (a runs folder with no runs in it)."""
+    path = Path(runs_dir).expanduser()
+    return None if path.is_dir() else _bad_part(path)
+
+
+def _bad_part(path: Path) -> str | None:
     for part in [*reversed(path.parents), path]:
         if part.is_symlink() and not part.exists():
             where = "it" if part == path else str(part)
@@ -66,7 +79,7 @@ def _not_a_folder(path: Path, exc: OSError) -> str:
         if part.exists() and not part.is_dir():
             where = "it" if part == path else str(part)
             return f"{where} is a file, not a folder; give another runs folder"
-    return str(exc.strerror or exc)
+    return None
 
 
 def pid_alive(pid: int) -> bool:

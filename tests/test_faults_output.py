@@ -288,6 +288,35 @@ def test_dangling_runs_dir_symlink_says_what_it_is(
     )
 
 
+def test_a_runs_dir_that_is_a_file_or_a_dangling_symlink_is_refused_by_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link, file = tmp_path / "runs", tmp_path / "passwd"
+    link.symlink_to(tmp_path / "gone")
+    file.write_text("root:x:0:0\n")
+    said = {
+        link: f"it is a symbolic link to {tmp_path / 'gone'}, which does not exist; "
+        "create that folder, or give another runs folder",
+        file: "it is a file, not a folder; give another runs folder",
+    }
+    for folder, why in said.items():
+        for argv in (
+            ["runs"],
+            ["runs", "--json"],
+            ["attach"],
+            ["attach", "RUN"],
+            ["predict", "RUN"],
+            ["export", "RUN"],
+        ):
+            assert main([*argv, "--runs-dir", str(folder)]) == 2, argv
+            assert one_line(capsys.readouterr().err) == (
+                f"fmnist-tui: error: cannot use runs folder {folder}: {why}"
+            ), argv
+    # A runs folder not made yet is no error: it has no runs.
+    assert main(["runs", "--runs-dir", str(tmp_path / "new")]) == 0
+    assert capsys.readouterr().out == f"no runs in {tmp_path / 'new'}\n"
+
+
 def test_architecture_mismatch_is_one_line_saying_best_pt_is_intact(
     trained: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

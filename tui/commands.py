@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.config import TrainConfig
 from engine.fields import shown
-from tui.flags import EXIT_OK, UsageError, need_terminal, runs_dir
+from tui.flags import EXIT_OK, UsageError, need_terminal, usable_runs_dir
 from tui.output import json_line, printable
 
 # --- runs ----------------------------------------------------------------------------
@@ -25,7 +25,7 @@ from tui.output import json_line, printable
 def cmd_runs(args: argparse.Namespace) -> int:
     from engine.runs import list_runs
 
-    folder = runs_dir(args)
+    folder = usable_runs_dir(args)
     infos = list_runs(folder)
     if args.json:
         for info in infos:
@@ -106,7 +106,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from engine.inference import Predictor
     from engine.runs import Run
 
-    run = Run.open(args.run, runs_dir(args))
+    run = Run.open(args.run, usable_runs_dir(args, args.run))
     # The files first: one that is not an image file is said before a model loads.
     raws = [_image_bytes(p) for p in args.images]
     predictor = Predictor.from_run(run, which=args.which, device=args.device)
@@ -202,7 +202,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from engine.export import export_model
     from engine.runs import Run
 
-    paths = export_model(Run.open(args.run, runs_dir(args)), args.which, args.out)
+    paths = export_model(Run.open(args.run, usable_runs_dir(args, args.run)), args.which, args.out)
     for path in paths:
         print(printable(str(path)))
     return EXIT_OK
@@ -211,7 +211,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_attach(args: argparse.Namespace) -> int:
     from engine.runs import Run, list_runs
 
-    folder = runs_dir(args)
+    folder = usable_runs_dir(args, args.run)
     if args.run:
         run = Run.open(args.run, folder)
     else:

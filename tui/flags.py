@@ -115,3 +115,17 @@ def need_terminal() -> None:
 def runs_dir(args: argparse.Namespace) -> str:
     """The folder of runs: ``--runs-dir``, else ``FMNIST_RUNS``, else ``runs``."""
     return getattr(args, "runs_dir", None) or os.environ.get("FMNIST_RUNS") or "runs"
+
+
+def usable_runs_dir(args: argparse.Namespace, ref: str | None = None) -> str:
+    """``runs_dir(args)``, refused with a ``UsageError`` when it cannot be a runs folder (a
+    file, a broken symbolic link). With ``ref`` (a run named on the command line), only
+    when the run is named by id: a run given by path does not need the runs folder."""
+    from engine.runs import runs_folder_problem
+
+    folder = runs_dir(args)
+    if ref is None or not any(sep in ref for sep in ("/", os.sep)):
+        problem = runs_folder_problem(folder)
+        if problem is not None:
+            raise UsageError(f"cannot use runs folder {folder}: {problem}")
+    return folder
