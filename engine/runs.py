@@ -187,14 +187,18 @@ class Run:
         reach outside the runs folder. Raises ``CheckpointError`` if there is no such run.
         """
         path = Path(ref).expanduser()
-        if (path / "config.json").is_file():
-            return cls(path)
         base = Path(runs_dir).expanduser()
         text = str(ref)
+        # A run folder is a real folder: a symbolic link, as a path or as an id in the
+        # runs folder, would lead writes (and a delete) to wherever it points.
+        _refuse_link(path, base)
+        if os.path.lexists(path / "config.json"):
+            return cls(path)
         if not text or "/" in text or os.sep in text or text in (".", ".."):
             if path.is_dir():
                 raise CheckpointError(f"{path} is not a run folder: it has no config.json")
             raise CheckpointError(f"no run {shown(text)}: no such folder")
+        _refuse_link(base / text, base)
         matches = [run for run in iter_runs(base) if run.id.startswith(text)]
         exact = [run for run in matches if run.id == text]
         if exact or len(matches) == 1:
@@ -483,6 +487,11 @@ class Run:
     def delete(self) -> None:
         """Remove the folder; ``CheckpointError`` while a process trains it, ``OSError``
         if it cannot be removed."""
+        if self.path.is_symlink():
+            raise CheckpointError(
+                f"cannot delete {self.path}: it is a symbolic link to "
+                f"{os.readlink(self.path)}, not a run folder; nothing was deleted"
+            )
         if self.is_locked():
             raise CheckpointError(f"run {self.id} is training now; stop it before deleting")
         shutil.rmtree(self.path)
@@ -528,6 +537,16 @@ def run_info(run: Run) -> RunInfo:
     )
 
 
+def _refuse_link(path: Path, runs_dir: Path) -> None:
+    """``CheckpointError`` if ``path`` (a run named by path or by id) is a symbolic link."""
+    if path.is_symlink():
+        raise CheckpointError(
+            f"{path} is a symbolic link to {os.readlink(path)}, and a run folder must be "
+            f"a real folder inside the runs folder ({runs_dir}); "
+            "give the path of the folder it points to, or move that folder into the runs folder"
+        )
+
+
 def _file_kind(mode: int) -> str:
     """What a non-regular file is, in words ("a symbolic link", "a FIFO", ...)."""
     if stat.S_ISLNK(mode):
@@ -555,7 +574,9 @@ def iter_runs(runs_dir: str | Path) -> Iterator[Run]:
     if not base.is_dir():
         return
     for path in sorted(base.iterdir()):
-        if path.is_dir() and (path / "config.json").is_file():
+        # Never a symbolic link (a run listed twice, or one written outside the runs
+        # folder); a config.json that is not a regular file is still a run, said so.
+        if path.is_dir() and not path.is_symlink() and os.path.lexists(path / "config.json"):
             yield Run(path)
 
 

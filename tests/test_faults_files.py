@@ -33,6 +33,7 @@ from lifecycle_helpers import DRIVER, ROOT, kill_trainer, wait_until, write_raw_
 
 from engine.config import TrainConfig
 from engine.data import ImageData
+from engine.errors import CheckpointError
 from engine.events import BatchEnd, Event
 from engine.runs import Run
 from engine.trainer import Trainer
@@ -709,3 +710,32 @@ def test_a_symlinked_export_folder_is_refused_and_receives_nothing(
         "folder with --out"
     )
     assert list(outside.iterdir()) == []
+
+
+def test_a_symlinked_run_folder_is_never_listed_resumed_or_deleted_through(
+    tmp_path: Path, finished: Run
+) -> None:
+    runs, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
+    run = copy_run(finished, runs)
+    real = copy_run(finished, elsewhere)
+    link = runs / "zlink"
+    link.symlink_to(real.path)
+    twin = runs / "ztwin"
+    twin.symlink_to(run.path)
+    kept = snapshot(real.path)
+
+    listed = fork_cli("runs", "--json", "--runs-dir", str(runs))
+    resumed = fork_cli("train", "--resume", "zlink", "--runs-dir", str(runs), "--epochs", "2")
+    by_path = fork_cli("train", "--resume", str(link), "--epochs", "2")
+
+    assert list(rows(listed)) == [run.id]
+    assert one_line(resumed) == (
+        f"fmnist-tui: error: {link} is a symbolic link to {real.path}, and a run folder "
+        f"must be a real folder inside the runs folder ({runs}); give the path of the "
+        "folder it points to, or move that folder into the runs folder"
+    )
+    assert one_line(by_path).startswith(f"fmnist-tui: error: {link} is a symbolic link to ")
+    with pytest.raises(CheckpointError, match=r"is a symbolic link to .*; nothing was deleted"):
+        Run(link).delete()
+    assert snapshot(real.path) == kept
+    assert link.is_symlink()
