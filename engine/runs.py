@@ -34,6 +34,7 @@ from engine.events import Event
 from engine.fields import shown
 from engine.metrics import MetricsFollower, MetricsLog, parse_events
 from engine.state import DISK_STATES, RunState
+from engine.textlog import command_for
 
 # MetricsFollower, MetricsLog and parse_events live in engine.metrics; imported from here too.
 __all__ = [
@@ -236,11 +237,16 @@ class Run:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            pid = self.read_status().get("pid")
+            status = self.read_status()
+            pid = status.get("pid")
             who = f" (pid {pid})" if isinstance(pid, int) and not isinstance(pid, bool) else ""
+            attach = command_for("attach", self.id, self.path)
+            if status.get("paused") is True:
+                raise CheckpointError(
+                    f"run {self.id} is paused in another process{who}; resume it with `{attach}`"
+                ) from None
             raise CheckpointError(
-                f"run {self.id} is being trained by another process{who}; "
-                f"`fmnist-tui attach {self.id}` watches it"
+                f"run {self.id} is being trained by another process{who}; `{attach}` watches it"
             ) from None
         try:
             self.check_writable()

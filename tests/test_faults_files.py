@@ -305,11 +305,11 @@ def test_removing_the_lock_file_never_lets_a_second_trainer_share_a_run(
         assert Run(run.path).read_status()["pid"] == os.getpid()
 
     assert rows(listed)[run.id]["state"] == "paused"
-    line = one_line(second)
-    assert line.startswith(
-        f"fmnist-tui: error: run {run.id} is being trained by another process "
-        f"(pid {os.getpid()}); `fmnist-tui attach "
-    ), line
+    # Paused, not training: said so, with the attach command that finds it from here.
+    assert one_line(second) == (
+        f"fmnist-tui: error: run {run.id} is paused in another process "
+        f"(pid {os.getpid()}); resume it with `fmnist-tui attach {run.id} --runs-dir {runs}`"
+    )
     assert after == before  # no second writer: same checkpoints, no duplicate epochs
 
 
