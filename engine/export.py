@@ -14,6 +14,7 @@ import json
 import os
 import stat
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.data import MEAN, STD
@@ -24,7 +25,10 @@ from engine.runs import Run
 
 
 def export_model(
-    run: Run | str | Path, which: str = "best", out_dir: str | Path | None = None
+    run: Run | str | Path,
+    which: str = "best",
+    out_dir: str | Path | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write the run's ``which`` model to ``out_dir`` (default: ``RUN/export``).
 
@@ -34,6 +38,8 @@ def export_model(
     is missing or unusable, when ``RUN/export`` is a symlink or not a folder (the
     default folder is never followed out of the run; ``out_dir`` is used as given),
     and when the folder cannot be written ("cannot write in DIR: Read-only file system").
+    ``note`` is told when ``last.pt`` stands in for an unusable ``best.pt``
+    (``Predictor.note``); ``preprocessing.json`` records the checkpoint used.
     """
     if not isinstance(run, Run):
         run = Run.open(run)
@@ -47,6 +53,8 @@ def export_model(
     if problem:
         raise CheckpointError(f"cannot write in {existing}: {problem}")
     predictor = Predictor.from_run(run, which=which, device="cpu")
+    if predictor.note and note is not None:
+        note(predictor.note)
     predictor.model.eval()
     try:
         _make_folder(target, inside_run=inside_run)
@@ -101,7 +109,7 @@ def _write_export(run: Run, predictor: Predictor, which: str, target: Path) -> l
     state_path = target / "model_state_dict.pt"
     atomic_write(state_path, weights.getvalue())
 
-    h, w = (int(v) for v in run.load_checkpoint(which)["image_shape"])
+    h, w = (int(v) for v in run.load_checkpoint(predictor.checkpoint)["image_shape"])
     example = torch.zeros(2, 1, h, w)
     with warnings.catch_warnings():
         # TorchScript is deprecated in favour of torch.export, but it is still the one
@@ -116,7 +124,7 @@ def _write_export(run: Run, predictor: Predictor, which: str, target: Path) -> l
 
     info = {
         "run": run.id,
-        "checkpoint": which,
+        "checkpoint": predictor.checkpoint,
         "input": f"float32 N x 1 x {h} x {w}",
         "scale": "pixel / 255",
         "normalize": {"mean": MEAN, "std": STD} if predictor.config.normalize else None,

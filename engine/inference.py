@@ -45,6 +45,12 @@ class Predictor:
         self.config = config
         self.classes = classes
         self.device = device
+        self.checkpoint = ""
+        """Which of a run's checkpoints this is ("best" or "last"; "" when not from a run)."""
+        self.note = ""
+        """Why a run's ``last.pt`` stands in for an unusable ``best.pt`` (a line for the
+        user: ``best.pt is a FIFO, not a regular file; using last.pt (epoch 1, batch 8)``),
+        or ""."""
 
     @classmethod
     def from_checkpoint(
@@ -86,13 +92,21 @@ class Predictor:
         when the folder is not a run or the checkpoint is missing, corrupt or not one of
         ours, and ``DeviceError`` for an absent device.
         """
+        from engine.checkpoint import load_checkpoint
         from engine.runs import Run
 
         if not isinstance(run, Run):
             run = Run.open(run)
-        state = run.load_checkpoint(which)
-        best = which == "best" and run.best_path.is_file()
-        return cls.from_checkpoint(state, device, str(run.best_path if best else run.last_path))
+        path, why = run.checkpoint_path(which)
+        state = load_checkpoint(path)
+        predictor = cls.from_checkpoint(state, device, str(path))
+        predictor.checkpoint = "best" if path == run.best_path else "last"
+        if why:
+            epoch, batch = state.get("epoch"), state.get("batch")
+            predictor.note = (
+                f"{run.best_path.name} {why}; using {path.name} (epoch {epoch}, batch {batch})"
+            )
+        return predictor
 
     def predict(self, images: np.ndarray | torch.Tensor, batch_size: int = 1000) -> Prediction:
         """Probabilities and classes for uint8 images (N x H x W, or one H x W image).

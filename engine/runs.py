@@ -467,10 +467,26 @@ class Run:
 
     def load_checkpoint(self, which: str = "last") -> dict[str, Any]:
         """The ``best`` (falling back to ``last``) or ``last`` checkpoint; ``CheckpointError``."""
-        path = self.best_path if which == "best" else self.last_path
-        if which == "best" and not path.is_file():
-            path = self.last_path
-        return load_checkpoint(path)
+        return load_checkpoint(self.checkpoint_path(which)[0])
+
+    def checkpoint_path(self, which: str = "best") -> tuple[Path, str]:
+        """The checkpoint ``which`` ("best" or "last") names, and why ``best.pt`` was passed
+        over ("" when it was not): for "best", ``last.pt`` stands in when ``best.pt`` is
+        missing, or a FIFO, folder, symbolic link or device (never read), and ``last.pt``
+        is a regular file; the reason says which ("is a FIFO", "is missing")."""
+        if which != "best":
+            return self.last_path, ""
+        try:
+            mode = os.lstat(self.best_path).st_mode
+        except FileNotFoundError:
+            why = "is missing"
+        else:
+            if stat.S_ISREG(mode):
+                return self.best_path, ""
+            why = f"is {_file_kind(mode)}, not a regular file"
+        if not self.has_checkpoint():
+            return self.best_path, ""  # nothing to stand in: the error names best.pt
+        return self.last_path, why
 
     # --- cross-process control ------------------------------------------------------
 

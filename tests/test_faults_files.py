@@ -739,3 +739,37 @@ def test_a_symlinked_run_folder_is_never_listed_resumed_or_deleted_through(
         Run(link).delete()
     assert snapshot(real.path) == kept
     assert link.is_symlink()
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("fifo", "is a FIFO, not a regular file"),
+        ("folder", "is a folder, not a regular file"),
+        ("symlink", "is a symbolic link, not a regular file"),
+        ("missing", "is missing"),
+    ],
+)
+def test_an_unusable_best_pt_is_said_when_last_pt_stands_in(
+    kind: str, said: str, tmp_path: Path, finished: Run
+) -> None:
+    run = copy_run(finished, tmp_path / "runs")
+    run.best_path.unlink()
+    if kind == "fifo":
+        os.mkfifo(run.best_path)
+    elif kind == "folder":
+        run.best_path.mkdir()
+    elif kind == "symlink":
+        run.best_path.symlink_to(run.last_path)
+    last = run.load_checkpoint("last")
+    note = f"note: best.pt {said}; using last.pt (epoch {last['epoch']}, batch {last['batch']})"
+
+    predicted = fork_cli("predict", str(run.path), "--count", "1")
+    exported = fork_cli("export", str(run.path))
+
+    assert predicted.code == 0, predicted
+    assert predicted.err.splitlines() == [note]
+    assert exported.code == 0, exported
+    assert exported.err.splitlines() == [note]
+    info = json.loads((run.path / "export" / "preprocessing.json").read_text())
+    assert info["checkpoint"] == "last"

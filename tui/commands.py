@@ -110,6 +110,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     # The files first: one that is not an image file is said before a model loads.
     raws = [_image_bytes(p) for p in args.images]
     predictor = Predictor.from_run(run, which=args.which, device=args.device)
+    if predictor.note:
+        print(f"note: {predictor.note}", file=sys.stderr, flush=True)
     shape = (28, 28)
     if args.images:
         names = list(args.images)
@@ -202,7 +204,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from engine.export import export_model
     from engine.runs import Run
 
-    paths = export_model(Run.open(args.run, usable_runs_dir(args, args.run)), args.which, args.out)
+    def note(text: str) -> None:
+        print(f"note: {text}", file=sys.stderr, flush=True)
+
+    run = Run.open(args.run, usable_runs_dir(args, args.run))
+    paths = export_model(run, args.which, args.out, note)
     for path in paths:
         print(printable(str(path)))
     return EXIT_OK
