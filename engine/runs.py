@@ -213,6 +213,18 @@ class Run:
         """The run's settings; ``CheckpointError`` if ``config.json`` is missing or unusable."""
         try:
             text = files.read_text(self.config_path)
+        except files.UnsafeFileError as exc:
+            with contextlib.suppress(OSError):
+                mode = os.lstat(self.config_path).st_mode
+                if not stat.S_ISREG(mode) and not stat.S_ISLNK(mode):
+                    raise CheckpointError(
+                        f"{self.path}: cannot read its config.json: {self.config_path} is "
+                        f"{_file_kind(mode)}, and a run only reads and writes regular files "
+                        "inside its folder; remove it or put the real file there"
+                    ) from None
+            raise CheckpointError(
+                f"{self.path}: cannot read its config.json ({exc.strerror or exc})"
+            ) from None
         except OSError as exc:
             raise CheckpointError(
                 f"{self.path}: cannot read its config.json ({exc.strerror or exc})"

@@ -773,3 +773,24 @@ def test_an_unusable_best_pt_is_said_when_last_pt_stands_in(
     assert exported.err.splitlines() == [note]
     info = json.loads((run.path / "export" / "preprocessing.json").read_text())
     assert info["checkpoint"] == "last"
+
+
+def test_a_fifo_as_config_json_is_named_not_called_no_run(tmp_path: Path, finished: Run) -> None:
+    runs = tmp_path / "runs"
+    run = copy_run(finished, runs)
+    replace_with_fifo(run.config_path)
+    said = (
+        f"fmnist-tui: error: {run.path}: cannot read its config.json: {run.config_path} is a "
+        "FIFO, and a run only reads and writes regular files inside its folder; remove it or "
+        "put the real file there"
+    )
+
+    resumed = fork_cli("train", "--resume", run.id, "--epochs", "2", "--runs-dir", str(runs))
+    # predict and export find the run, and need only its checkpoint's own settings.
+    predicted = fork_cli("predict", run.id, "--count", "1", "--runs-dir", str(runs))
+    exported = fork_cli("export", run.id, "--runs-dir", str(runs))
+
+    assert one_line(resumed) == said
+    assert (predicted.code, predicted.err) == (0, ""), predicted
+    assert (exported.code, exported.err) == (0, ""), exported
+    assert run.config_path.is_fifo()
