@@ -36,6 +36,7 @@ from engine.fields import (
     FieldSpec,
     check_field,
     closest_name,
+    epochs_text,
     number,
     parse_field,
     setting,
@@ -384,7 +385,7 @@ class TrainConfig:
         sizes = "-".join(map(str, self.hidden_sizes))
         return (
             f"{self.model} [{sizes}] {self.activation} · {self.loss} · {self.optimizer} "
-            f"lr {self.lr:g} · batch {self.batch_size} · {self.epochs} epochs"
+            f"lr {self.lr:g} · batch {self.batch_size} · {epochs_text(self.epochs)}"
         )
 
 

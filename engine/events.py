@@ -8,6 +8,7 @@ are. ``to_dict`` / ``event_from_dict`` round-trip them through ``metrics.jsonl``
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -103,8 +104,8 @@ class Finished(Event):
     kind: ClassVar[str] = "finished"
     status: str  # "finished" (all epochs) or "stopped" (asked to stop; resumable)
     epochs_completed: int
-    best_accuracy: float  # 0..1; meaningless when epochs_completed is 0
-    final_accuracy: float
+    best_accuracy: float | None  # 0..1; None when no epoch has ended (nothing measured)
+    final_accuracy: float | None
     elapsed: float  # seconds of training in the whole run, pauses excluded
     reason: str = ""  # why it stopped: "stop", "interrupt", "detach"
 
@@ -137,6 +138,8 @@ def _fits(value: object, hint: Any) -> bool:
     if hint is str:
         return isinstance(value, str)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):  # float | None
+        return any(value is None if a is type(None) else _fits(value, a) for a in args)
     if origin is list:
         return isinstance(value, list) and all(_fits(item, args[0]) for item in value)
     if origin is dict:

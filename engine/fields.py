@@ -149,6 +149,11 @@ def clip(text: str, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
+def epochs_text(count: int) -> str:
+    """``count`` epochs as a message says it: ``1 epoch``, ``0 epochs``, ``3 epochs``."""
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
+
+
 def number(x: float) -> str:
     """``x`` as a person writes it in a message: ``3`` rather than ``3.0``, ``1e-05``."""
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"

@@ -21,7 +21,7 @@ from engine import files
 from engine.config import TrainConfig
 from engine.errors import CheckpointError, TrainingError
 from engine.events import CheckpointSaved, Event, Failed, Finished, RunStarted, StateChanged
-from engine.fields import SHOWN_LIMIT, clip
+from engine.fields import SHOWN_LIMIT, clip, epochs_text
 from engine.runs import Run
 from engine.state import RunState, TrainState
 
@@ -61,10 +61,6 @@ def config_differences(stored: object, config: TrainConfig) -> list[str]:
         for name in names
         if name not in RESUME_MAY_DIFFER and saved.get(name, missing) != current.get(name, missing)
     ]
-
-
-def _epochs(count: int) -> str:
-    return f"{count} epoch" if count == 1 else f"{count} epochs"
 
 
 def _shown(value: object) -> str:
@@ -124,11 +120,11 @@ class RunRecorder:
             )
         begun = state.epoch + (1 if state.batch else 0)
         if config.epochs < begun:
-            done = _epochs(state.epoch)
+            done = epochs_text(state.epoch)
             if state.batch:
                 done += f" and {state.batch} batches of epoch {state.epoch + 1}"
             raise CheckpointError(
-                f"run {run.id} cannot be cut back to {_epochs(config.epochs)}: it has "
+                f"run {run.id} cannot be cut back to {epochs_text(config.epochs)}: it has "
                 f"trained {done} already; give a total of {begun} or more"
             )
 

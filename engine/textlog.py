@@ -83,9 +83,8 @@ class TextLog:
         return []
 
     def _finished(self, e: Finished) -> str:
-        measured = e.epochs_completed > 0
-        best = f"{e.best_accuracy:.4f}" if measured else UNMEASURED
-        final = f"{e.final_accuracy:.4f}" if measured else UNMEASURED
+        best = UNMEASURED if e.best_accuracy is None else f"{e.best_accuracy:.4f}"
+        final = UNMEASURED if e.final_accuracy is None else f"{e.final_accuracy:.4f}"
         epochs = f"{e.epochs_completed} epoch" + ("" if e.epochs_completed == 1 else "s")
         line = f"{e.status}: {epochs}, best test accuracy {best}, final {final}, {e.elapsed:.1f} s"
         if e.status == "stopped" and self.run_id:

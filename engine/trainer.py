@@ -309,10 +309,19 @@ class Trainer:
             self._checkpoint(session, reason)
         epochs, best = session.state.epoch, session.state.best_accuracy
         final = self.history[-1].test_accuracy if self.history else 0.0
+        measured = epochs > 0  # before the first epoch ends there is no accuracy to give
         # A stopped run's time is its checkpoint's, which a resume counts on from.
         elapsed = session.state.elapsed if stopped else session.clock.seconds
         session.emit(
-            Finished(status.value, epochs, best, final, elapsed, reason=reason, time=time.time())
+            Finished(
+                status.value,
+                epochs,
+                best if measured else None,
+                final if measured else None,
+                elapsed,
+                reason=reason,
+                time=time.time(),
+            )
         )
         run_dir = self.run.path if self.run else None
         return FitResult(run_dir, status, epochs, best, final, list(self.history))

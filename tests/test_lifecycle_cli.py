@@ -106,7 +106,7 @@ def test_resume_of_a_finished_run_to_its_own_total_says_there_is_nothing_to_do(
     done = cli("train", "--resume", run.id, "--runs-dir", str(run.path.parent), "--epochs", "1")
     assert done.returncode == 2 and done.stdout == ""
     [line] = done.stderr.splitlines()
-    assert "has trained 1 epochs already: nothing to do" in line
+    assert "has trained 1 epoch already: nothing to do" in line
     assert folder_bytes(run.path) == before
 
 

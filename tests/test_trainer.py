@@ -10,7 +10,15 @@ import torch
 import engine.optim
 from engine.config import TrainConfig
 from engine.errors import TrainingError
-from engine.events import BatchEnd, CheckpointSaved, EpochEnd, Failed, Finished, RunStarted
+from engine.events import (
+    BatchEnd,
+    CheckpointSaved,
+    EpochEnd,
+    Failed,
+    Finished,
+    RunStarted,
+    event_from_dict,
+)
 from engine.inference import Predictor
 from engine.runs import Run
 from engine.trainer import Trainer, learning_rate
@@ -238,3 +246,16 @@ def test_no_torch_threads_leak_across_runs(tmp_path) -> None:
         assert torch.get_num_threads() == default + 1
     finally:
         torch.set_num_threads(default)
+
+
+def test_a_stop_before_the_first_epoch_ends_reports_no_accuracy_not_zero(tmp_path) -> None:
+    events: list = []
+    trainer = Trainer(cfg(tmp_path), data=synthetic(), listeners=(events.append,))
+    _stop_when(trainer, lambda e: isinstance(e, BatchEnd))
+    trainer.fit()
+    [finished] = [e for e in events if isinstance(e, Finished)]
+    line = finished.to_dict()
+    assert (line["status"], line["epochs_completed"]) == ("stopped", 0)
+    # Nothing was measured: JSON null, never an accuracy of 0.0 that reads as a result.
+    assert line["best_accuracy"] is None and line["final_accuracy"] is None
+    assert event_from_dict(line) == finished  # and a reader takes it as an event, not junk

@@ -21,6 +21,7 @@ from typing import Any
 from engine.config import FIELDS, TrainConfig, parse_text
 from engine.errors import ConfigError, EngineError, TrainingError
 from engine.events import Failed
+from engine.fields import epochs_text
 from engine.textlog import command_for
 from tui.commands import cmd_attach, cmd_bench, cmd_export, cmd_predict, cmd_runs
 from tui.flags import (
@@ -210,7 +211,7 @@ def _resume_epochs(args: argparse.Namespace) -> int | None:
     finished = run.state() == RunState.FINISHED
     if finished and epochs == done:
         raise UsageError(
-            f"run {run.id} has trained {done} epochs already: nothing to do; give more "
+            f"run {run.id} has trained {epochs_text(done)} already: nothing to do; give more "
             "with --epochs to train it further"
         )
     if finished and epochs is None:

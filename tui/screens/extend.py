@@ -18,6 +18,7 @@ from textual.widgets import Input, Static
 from textual_plotext import PlotextPlot
 
 from engine.config import TrainConfig
+from engine.fields import epochs_text
 from engine.optim import schedule_curve
 from engine.runs import RunInfo
 from tui.plain import markup
@@ -62,7 +63,9 @@ class ExtendScreen(ModalScreen[int | None]):
         if epochs is None:
             problem = "type the new total number of epochs"
         elif epochs <= self.done:
-            problem = f"the run has trained {self.done} epochs already: give more than {self.done}"
+            problem = (
+                f"the run has trained {epochs_text(self.done)} already: give more than {self.done}"
+            )
         else:
             try:
                 self._config(epochs)

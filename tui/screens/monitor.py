@@ -22,6 +22,7 @@ from textual.events import Resize
 from textual.message import Message
 
 from engine.events import BatchEnd, EpochEnd, Finished, RunStarted
+from engine.fields import epochs_text
 from tui import messages
 from tui.screens.pane import WIDE, Pane
 from tui.session import FOLDER_GONE
@@ -189,7 +190,7 @@ class MonitorPane(Pane):
             elif isinstance(event, EpochEnd):
                 self._post_to_self(messages.EpochFinished(event))
             elif isinstance(event, Finished) and event.status != "finished":
-                self.log_event(f"Stopped after {_epochs(event.epochs_completed)}", event.time)
+                self.log_event(f"Stopped after {epochs_text(event.epochs_completed)}", event.time)
         self._add_batches(batches)
 
     def _post_to_self(self, message: Message) -> None:
@@ -260,10 +261,11 @@ class MonitorPane(Pane):
         finished = event.status == "finished"
         self.stats.elapsed, self.stats.eta = event.elapsed, 0.0 if finished else math.nan
         self.set_state("finished" if finished else "stopped")
-        epochs = _epochs(event.epochs_completed)
+        epochs = epochs_text(event.epochs_completed)
         if event.status == "finished":
             self.log_event(
-                f"Finished {epochs} in {duration(event.elapsed)}: best {event.best_accuracy:.1%}",
+                f"Finished {epochs} in {duration(event.elapsed)}: best "
+                + ("—" if event.best_accuracy is None else f"{event.best_accuracy:.1%}"),
                 event.time,
             )
         else:
@@ -294,7 +296,3 @@ def _clock(iso: str) -> str:
         return dt.datetime.fromisoformat(iso).strftime("%H:%M")
     except ValueError:
         return iso[:40]
-
-
-def _epochs(count: int) -> str:
-    return f"{count} epoch" + ("" if count == 1 else "s")
