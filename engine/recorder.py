@@ -100,8 +100,9 @@ class RunRecorder:
             more = f"; and {len(differences) - 3} more" if len(differences) > 3 else ""
             raise CheckpointError(
                 f"run {run.id} cannot be resumed: its {last} was saved with other settings "
-                f"than its config.json ({shown}{more}), so it is another run's checkpoint; "
-                f"put back this run's own {last}, or start a new run"
+                f"than its config.json ({shown}{more}): either config.json was edited (put "
+                f"back the settings {last} holds) or {last} is another run's (put back this "
+                f"run's own {last}), or start a new run"
             )
         try:
             size = files.regular_size(run.metrics_path)
@@ -204,8 +205,11 @@ class RunRecorder:
                     f"the checkpoint from {at if epoch or batch else 'the start'} is intact "
                     "and the run can be resumed"
                 )
+            # A run file that is not a regular file (a FIFO put in place of metrics.jsonl
+            # while the run trains, say) is named: the cause is that file, not the disk.
+            which = f"{exc.filename}: " if isinstance(exc, files.UnsafeFileError) else ""
             raise TrainingError(
-                f"cannot {action} in {self.run.path}: {exc.strerror or exc}; {kept}"
+                f"cannot {action} in {self.run.path}: {which}{exc.strerror or exc}; {kept}"
             ) from None
 
     def __call__(self, event: Event) -> None:

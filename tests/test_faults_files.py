@@ -33,8 +33,8 @@ from lifecycle_helpers import DRIVER, ROOT, kill_trainer, wait_until, write_raw_
 
 from engine.config import TrainConfig
 from engine.data import ImageData
-from engine.errors import CheckpointError
-from engine.events import BatchEnd, Event
+from engine.errors import CheckpointError, TrainingError
+from engine.events import BatchEnd, Event, Failed
 from engine.runs import Run
 from engine.trainer import Trainer
 
@@ -794,3 +794,25 @@ def test_a_fifo_as_config_json_is_named_not_called_no_run(tmp_path: Path, finish
     assert (predicted.code, predicted.err) == (0, ""), predicted
     assert (exported.code, exported.err) == (0, ""), exported
     assert run.config_path.is_fifo()
+
+
+def test_a_fifo_put_in_place_of_a_live_runs_log_is_named_in_the_failure(
+    tmp_path: Path, tiny: ImageData
+) -> None:
+    config = TrainConfig(epochs=2, runs_dir=str(tmp_path / "runs"), **QUICK)
+    trainer = Trainer(config, data=tiny)
+    events: list[Event] = []
+
+    def swap_log(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, BatchEnd) and event.epoch == 1 and event.batch == 2:
+            assert trainer.run is not None
+            replace_with_fifo(trainer.run.path / "metrics.jsonl")
+
+    trainer.add_listener(swap_log)
+    with pytest.raises(TrainingError):
+        trainer.fit()
+    [failed] = [e for e in events if isinstance(e, Failed)]
+    reason = failed.reason
+    # The cause is named: that file, and what it is; never the disk in general.
+    assert "metrics.jsonl" in reason and "not a regular file" in reason, reason

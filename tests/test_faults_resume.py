@@ -362,7 +362,8 @@ def test_another_runs_checkpoint_with_other_settings_is_refused(
         capsys,
         f"run {run.id} cannot be resumed: its last.pt was saved with other settings than "
         "its config.json (seed: 4 in last.pt, 3 in config.json)",
-        "put back this run's own last.pt, or start a new run",
+        "either config.json was edited (put back the settings last.pt holds) or last.pt is "
+        "another run's (put back this run's own last.pt), or start a new run",
     )
     assert "epochs" not in line  # a total of epochs may differ: a resume extends it
 
