@@ -535,6 +535,7 @@ def test_signal_stops_the_app_at_a_batch_resumably(
     finally:
         os.close(master)
     assert status is not None and os.WIFEXITED(status), status
+    assert os.WEXITSTATUS(status) == 130  # interrupted, as `fmnist-tui train` says it
     assert stopped_at_a_batch(run) and run.has_checkpoint()
 
 

@@ -33,7 +33,7 @@ from engine.runs import Run
 from engine.state import RunState
 from tui import messages
 from tui.bridge import EventBridge
-from tui.flags import EXIT_FAILED, EXIT_OK
+from tui.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from tui.output import printable
 from tui.palette import app_commands
 from tui.run_actions import RunActions
@@ -175,9 +175,12 @@ class FmnistApp(RunActions):
             self._attach_run(Run(self._attach_to))
 
     def run_for_exit_code(self) -> int:
-        """Run the app; returns ``fmnist-tui``'s exit code: 0, or 1 when the app ended on an
+        """Run the app; returns ``fmnist-tui``'s exit code: 0; 130 when a signal (SIGINT,
+        SIGTERM, SIGHUP) ended it, its run saved at a batch; or 1 when the app ended on an
         error nothing handled (Textual prints its traceback; one line after it says so)."""
         self.run()
+        if self._signals is not None and self._signals.signalled is not None:
+            return EXIT_INTERRUPTED
         if self.return_code:
             print(
                 "fmnist-tui: error: the app ended on an unexpected error (the traceback "

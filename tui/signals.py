@@ -1,6 +1,7 @@
-"""The app's signal handling: a lost terminal (SIGHUP) or a ``kill`` (SIGTERM).
+"""The app's signal handling: a lost terminal (SIGHUP), a ``kill`` (SIGTERM) or a
+``kill -INT`` (SIGINT; Ctrl+C itself is a key in the app).
 
-Both stop the run at the next batch boundary with a resumable checkpoint and end
+Each stops the run at the next batch boundary with a resumable checkpoint and end
 the app without asking. These are Python signal handlers, not the event loop's: they
 run even while the UI thread is stuck writing to a lost terminal.
 """
@@ -22,7 +23,9 @@ HANGUP_GRACE_SECONDS = 3.0
 
 
 class AppSignals:
-    """Installs SIGHUP and SIGTERM handlers for the app, and puts the old ones back.
+    """Installs SIGHUP, SIGTERM and SIGINT handlers for the app, and puts the old ones
+    back. ``signalled`` is the number of the signal that ended the app (None: none did),
+    so that ``fmnist-tui`` exits 130 after one, as ``fmnist-tui train`` does.
 
     ``stop()`` is called at once (from the signal handler: it must only set flags),
     then ``quit()`` on the event loop (through ``call_soon``, which is thread-safe).
@@ -45,11 +48,13 @@ class AppSignals:
         self._training_done = training_done
         self._headless = headless
         self._previous: dict[int, Any] = {}
+        self.signalled: int | None = None
 
     def install(self) -> None:
         with contextlib.suppress(ValueError):  # not the main thread: leave them alone
             self._previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._hung_up)
             self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._terminated)
+            self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._terminated)
 
     def restore(self) -> None:
         with contextlib.suppress(ValueError):
@@ -68,7 +73,8 @@ class AppSignals:
             threading.Thread(target=self._exit_after_hangup, daemon=True).start()
         self._terminated(_signum, _frame)
 
-    def _terminated(self, _signum: int, _frame: FrameType | None) -> None:
+    def _terminated(self, signum: int, _frame: FrameType | None) -> None:
+        self.signalled = signum
         self._stop()
         self._call_soon(self._quit)
 
