@@ -283,3 +283,28 @@ def test_augment_preview_flips_and_crops_with_zero_padding() -> None:
     assert cropped.shape == images.shape and cropped.dtype == np.uint8
     assert cropped.sum() <= images.sum()  # shifting in zero padding never adds light
     assert (cropped != images).any()
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_the_pane_bar_never_leaves_the_state_blank(width: int) -> None:
+    from textual.app import App, ComposeResult
+
+    from tui.widgets.pane_bar import PaneBar
+
+    panes = [("1", "data", "Data"), ("2", "form", "Hyperparameters"), ("3", "mon", "Monitor")]
+    panes += [("4", "runs", "Runs"), ("5", "inspect", "Inspect")]
+
+    class BarApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield PaneBar(panes)
+
+    async with BarApp().run_test(size=(width, 5)) as pilot:
+        bar = pilot.app.query_one(PaneBar)
+        bar.status = "■ interrupted (the training process is gone)"
+        bar.short_status = "■ interrupted"
+        line = str(bar.render())
+        assert len(line) <= width
+        # The whole reason where it fits, else the state alone: never nothing.
+        assert line.rstrip().endswith(
+            "(the training process is gone)" if width >= 120 else "■ interrupted"
+        ), line

@@ -397,6 +397,8 @@ async def test_attach_shows_what_the_trainer_answers_and_a_killed_trainer_as_gon
             assert app.run_state == "running" and progress.state == "pausing…"
             assert run.read_status().get("paused") is False
             assert bar(app).endswith("pausing… (no answer)")
+            # Until it answers, the footer offers no second pause (a stop, yes: it wins).
+            assert not app.check_action("pause", ()) and app.check_action("stop", ())
             os.kill(pid, signal.SIGCONT)  # it answers
             await wait_for(pilot, lambda: app.run_state == "paused", TIMEOUT)
             assert progress.state == "paused" and bar(app).endswith("paused")

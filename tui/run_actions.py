@@ -138,14 +138,15 @@ class RunActions(App[None]):
         if asked is not None and self.session.attached:
             mark, _style = STATE_MARKS["stopping"]
             silent = " (no answer)" if asked is self._unanswered else ""
-            text = f"{mark} {ASKED[asked.command]}{silent}"
+            short = f"{mark} {ASKED[asked.command]}"
+            text = short + silent
         else:
             mark, _style = STATE_MARKS.get(shown.value, ("", ""))
-            text = f"{mark} {shown.value}"
+            short = text = f"{mark} {shown.value}"
             if shown == RunState.INTERRUPTED and self.session.gone:
                 text += f" ({self.session.gone})"
         bar = self.query_one(PaneBar)
-        bar.status = text
+        bar.status, bar.short_status = text, short
         bar.refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -155,15 +156,15 @@ class RunActions(App[None]):
             if self.session.attached:
                 return False
             return True if self._startable() else None
-        stop_asked = self.session.asked is not None and self.session.asked.command == "stop"
+        # A request the trainer has not answered yet: no pause or resume key until it does
+        # (a stop may still be asked: a stop always wins).
+        pending = self.session.asked is not None
         if action == "pause":
             return (
-                self.session.busy
-                and not stop_asked
-                and state in (RunState.STARTING, RunState.RUNNING)
+                self.session.busy and not pending and state in (RunState.STARTING, RunState.RUNNING)
             )
         if action == "resume":
-            return self.session.busy and not stop_asked and state == RunState.PAUSED
+            return self.session.busy and not pending and state == RunState.PAUSED
         if action == "stop":
             return self.session.busy and state in (
                 RunState.STARTING,

@@ -11,7 +11,11 @@ from textual.widget import Widget
 
 
 class PaneBar(Widget):
-    """Pane names with their keys (the current one highlighted) and a status on the right."""
+    """Pane names with their keys (the current one highlighted) and a status on the right.
+
+    ``status`` is shown in full where it fits; where it does not (80 columns, a long
+    reason), ``short_status`` (the state alone) is shown instead, and failing that the
+    status cut with an ellipsis: the state is never left blank."""
 
     DEFAULT_CSS = """
     PaneBar {
@@ -37,6 +41,7 @@ class PaneBar(Widget):
         self.panes = list(panes)
         self.current = self.panes[0][1] if self.panes else ""
         self.status = ""
+        self.short_status = ""
 
     def render(self) -> Text:
         key_style = self.get_component_rich_style("pane-bar--key")
@@ -49,9 +54,15 @@ class PaneBar(Widget):
             else:
                 text.append(f" {key}", key_style + click)
                 text.append(f" {title} ", click)
-        status = Text(self.status + " ")
+        room = self.size.width - text.cell_len - 1  # one space between titles and status
+        shown = self.status
+        if len(shown) + 1 > room and self.short_status:
+            shown = self.short_status
+        if len(shown) + 1 > room:
+            shown = shown[: max(room - 2, 0)] + "…" if room > 2 else ""
+        status = Text(shown + " ")
         gap = self.size.width - text.cell_len - status.cell_len
-        if gap > 0:
+        if shown and gap > 0:
             text.append(" " * gap)
             text.append_text(status)
         return text
