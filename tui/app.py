@@ -395,8 +395,10 @@ class FmnistApp(RunActions):
 
     @on(RunsPane.Highlighted)
     def _run_highlighted(self, message: RunsPane.Highlighted) -> None:
+        # A highlight can arrive while the app is closing, its panes already gone.
         if message.info.resumable:
-            self.query_one(InspectPane).wanted = message.info.path
+            for pane in self.query(InspectPane):
+                pane.wanted = message.info.path
 
     @on(RunsPane.InspectRequested)
     def _inspect_requested(self, message: RunsPane.InspectRequested) -> None:
