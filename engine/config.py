@@ -216,7 +216,8 @@ class TrainConfig:
     # Data
     data: str = setting(
         "fashion-mnist",
-        "dataset: Fashion-MNIST or a CSV + image folder",
+        "dataset: Fashion-MNIST, a CSV + image folder (custom), a CSV of pixel rows "
+        "(csv-pixels) or a folder per class (image-folder)",
         "choice",
         "data",
         choices=DATA_SOURCES,
@@ -224,8 +225,18 @@ class TrainConfig:
     data_dir: str = setting(
         "", "folder with the Fashion-MNIST IDX files (empty: search)", "text", "data"
     )
-    custom_csv: str = setting("", "custom data: CSV of filename,label rows", "text", "data")
-    custom_images: str = setting("", "custom data: folder holding the images", "text", "data")
+    custom_csv: str = setting(
+        "",
+        "custom data: CSV of filename,label rows (csv-pixels: label,pixel1.. rows)",
+        "text",
+        "data",
+    )
+    custom_images: str = setting(
+        "",
+        "custom data: folder holding the images (image-folder: a folder per class)",
+        "text",
+        "data",
+    )
     custom_test_csv: str = setting(
         "", "custom data: CSV of test rows (empty: split off test_fraction)", "text", "data"
     )
@@ -290,10 +301,15 @@ class TrainConfig:
                 f"precision: fp16 needs a cuda device (got device {self.device}); "
                 "use bf16 or fp32 here"
             )
-        if self.data == "custom":
-            for name in ("custom_csv", "custom_images"):
-                if not getattr(self, name):
-                    problems.append(f"{name}: required when data is custom")
+        needs = {
+            # custom_images too, unless the CSV holds pixels: the loader says so.
+            "custom": ("custom_csv",),
+            "csv-pixels": ("custom_csv",),
+            "image-folder": ("custom_images",),
+        }
+        for name in needs.get(self.data, ()):
+            if not getattr(self, name):
+                problems.append(f"{name}: required when data is {self.data}")
         return problems
 
     # --- conversion -------------------------------------------------------------

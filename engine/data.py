@@ -145,8 +145,15 @@ class ImageData:
 # --- IDX files ----------------------------------------------------------------------
 
 
+def _names(stem: str) -> tuple[str, ...]:
+    """The names a Fashion-MNIST file goes by: ``train-images-idx3-ubyte``, the same with
+    ``.gz``, and the dotted ``train-images.idx3-ubyte`` some archives unpack to."""
+    dotted = stem.replace("-idx", ".idx")
+    return (stem, stem + ".gz", dotted, dotted + ".gz")
+
+
 def _find_file(folder: Path, stem: str) -> Path | None:
-    for name in (stem, stem + ".gz"):
+    for name in _names(stem):
         candidate = folder / name
         # Anything there but a folder counts: a FIFO or device is then named and refused
         # by the reader, rather than called missing.
@@ -155,9 +162,16 @@ def _find_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def data_folders(folder: Path) -> tuple[Path, ...]:
+    """Where the IDX files may be under ``folder``: in it, or where torchvision puts them
+    (``raw/`` under ``FashionMNIST/``, given as ``folder`` or below it)."""
+    return (folder, folder / "raw", folder / "FashionMNIST" / "raw", folder / "FashionMNIST")
+
+
 def idx_files(folder: Path) -> dict[str, Path] | None:
-    """The four Fashion-MNIST files in ``folder`` (or its torchvision layout), if all exist."""
-    for candidate in (folder, folder / "FashionMNIST" / "raw"):
+    """The four Fashion-MNIST files in ``folder`` or torchvision's layout below it
+    (``data_folders``), if all four are in one of those; whatever the compression."""
+    for candidate in data_folders(folder):
         found = {key: _find_file(candidate, stem) for key, stem in FILES.items()}
         if all(found.values()):
             return {key: path for key, path in found.items() if path is not None}
@@ -204,22 +218,62 @@ def load_idx_folder(folder: Path, source: DataSource) -> ImageData:
     return ImageData(train, test, CLASSES, source, notes)
 
 
+# Files people have in place of the IDX files: torchvision's own pickles (older versions
+# kept only these), Kaggle's CSVs, and archives not yet unpacked.
+_PROCESSED = ("processed/training.pt", "processed/test.pt")
+_KAGGLE_CSVS = ("fashion-mnist_train.csv", "fashion-mnist_test.csv")
+_ARCHIVES = ("FashionMNIST.zip", "fashion-mnist.zip", "archive.zip", "FashionMNIST.tar.gz")
+
+
 def _not_fashion_mnist(folder: Path) -> str:
-    """Why ``folder`` is no Fashion-MNIST folder, in one line: what it lacks, never what
-    else it holds (``--data-dir /etc`` must not list /etc)."""
+    """Why ``folder`` is no Fashion-MNIST folder, in one line: what it lacks and, for files
+    found that are not usable as they are, what to do; never what else it holds
+    (``--data-dir /etc`` must not list /etc)."""
     wanted = ", ".join(f"{stem}[.gz]" for stem in FILES.values())
     if not folder.exists():
         how = "a broken symbolic link" if folder.is_symlink() else "no such folder"
         return f"{folder}: {how}; give the folder that holds the four IDX files ({wanted})"
     if not folder.is_dir():
         return f"{folder}: not a folder; give the folder that holds the four IDX files ({wanted})"
-    missing = [stem for stem in FILES.values() if _find_file(folder, stem) is None]
-    if len(missing) == len(FILES):
+    # The place holding the most of the four files is where the rest were meant to be.
+    places = [p for p in data_folders(folder) if p.is_dir()]
+    missing_at = {
+        p: [stem for stem in FILES.values() if _find_file(p, stem) is None] for p in places
+    }
+    place = min(places, key=lambda p: len(missing_at[p]))
+    missing = missing_at[place]
+    if len(missing) < len(FILES):
         return (
-            f"{folder}: no Fashion-MNIST here: none of the four IDX files is in it; "
-            f"a data folder holds {wanted}"
+            f"{place}: no Fashion-MNIST here; missing "
+            + ", ".join(f"{m}[.gz]" for m in missing)
+            + "; put the missing files beside the others"
         )
-    return f"{folder}: no Fashion-MNIST here; missing " + ", ".join(f"{m}[.gz]" for m in missing)
+    for root in (folder, folder / "FashionMNIST"):
+        found = [root / name for name in _PROCESSED if (root / name).is_file()]
+        if found:
+            return (
+                f"{folder}: holds torchvision's processed files ({', '.join(map(str, found))}) "
+                "but not the raw IDX files; fmnist-tui reads only the raw files: run "
+                f"torchvision's FashionMNIST(root, download=True) again or put {wanted} in "
+                f"{root / 'raw'}"
+            )
+    train_csv, test_csv = (folder / name for name in _KAGGLE_CSVS)
+    if train_csv.is_file():
+        test = f" --custom-test-csv {test_csv}" if test_csv.is_file() else ""
+        return (
+            f"{folder}: holds Kaggle's Fashion-MNIST CSV ({train_csv.name}), not IDX files; "
+            f"train on it with --data csv-pixels --custom-csv {train_csv}{test}"
+        )
+    found = [folder / name for name in _ARCHIVES if (folder / name).is_file()]
+    if found:
+        return (
+            f"{folder}: holds the archive {found[0]}, not the IDX files; unpack it and give "
+            "the folder with the files it holds"
+        )
+    return (
+        f"{folder}: no Fashion-MNIST here: none of the four IDX files is in it; "
+        f"a data folder holds {wanted}"
+    )
 
 
 def _download(target: Path) -> bool:

@@ -51,8 +51,9 @@ Listener = Callable[[Event], None]
 
 
 def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
-    """The dataset ``config`` names (Fashion-MNIST or a custom one), or ``data`` when
-    given, cut to the config's subsets (``train_subset``/``test_subset`` images, seeded).
+    """The dataset ``config`` names (Fashion-MNIST, custom, csv-pixels or image-folder), or
+    ``data`` when given, cut to the config's subsets (``train_subset``/``test_subset``
+    images, seeded).
 
     Raises ``DataError`` naming the file when the data is missing or malformed.
     """
@@ -61,7 +62,7 @@ def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
 
         data = load_custom(
             config.custom_csv,
-            config.custom_images,
+            config.custom_images or None,
             test_csv=config.custom_test_csv or None,
             test_fraction=config.test_fraction,
             seed=config.seed,
@@ -69,6 +70,28 @@ def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
             resize=config.resize,
             color=config.color,
             classes_file=config.classes_file or None,
+        )
+    elif data is None and config.data == "csv-pixels":
+        from engine.pixel_csv import load_csv_pixels
+
+        data = load_csv_pixels(
+            config.custom_csv,
+            test_csv=config.custom_test_csv or None,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
+            size=config.image_size,
+            classes_file=config.classes_file or None,
+        )
+    elif data is None and config.data == "image-folder":
+        from engine.custom import load_image_folder
+
+        data = load_image_folder(
+            config.custom_images,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
+            size=config.image_size,
+            resize=config.resize,
+            color=config.color,
         )
     elif data is None:
         data = load_fashion_mnist(config.data_dir or None)
