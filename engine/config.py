@@ -23,6 +23,7 @@ from engine.errors import ConfigError
 from engine.fields import (
     ACTIVATIONS,
     ALIASES,
+    ALPHA_POLICIES,
     COLOR_POLICIES,
     DATA_SOURCES,
     DEVICE_PATTERN,
@@ -53,6 +54,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = [
     "ACTIVATIONS",
     "ALIASES",
+    "ALPHA_POLICIES",
     "COLOR_POLICIES",
     "DATA_SOURCES",
     "DEVICE_PATTERN",
@@ -267,6 +269,14 @@ class TrainConfig:
         "choice",
         "data",
         choices=COLOR_POLICIES,
+    )
+    alpha: str = setting(
+        "auto",
+        "custom data: transparency; auto takes a uniform-colour image's alpha as grey, "
+        "else composites over black",
+        "choice",
+        "data",
+        choices=ALPHA_POLICIES,
     )
 
     def __post_init__(self) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.data import DataSource, ImageData, Split
 from engine.errors import DataError
-from engine.fields import COLOR_POLICIES, RESIZE_POLICIES, shown
+from engine.fields import ALPHA_POLICIES, COLOR_POLICIES, RESIZE_POLICIES, shown
 from engine.files import read_input_text
 from engine.image_files import CACHE_FORMAT, decode_images
 
@@ -66,6 +66,7 @@ def load_custom(
     color: str = "grayscale",
     classes_file: str | Path | None = None,
     use_cache: bool = True,
+    alpha: str = "auto",
 ) -> ImageData:
     """Load a CSV + image-folder dataset as size x size uint8 grey images (N x size x size).
 
@@ -77,8 +78,10 @@ def load_custom(
     a note. Without ``test_csv`` the rows of ``csv_path`` are split, seeded and
     class-stratified, with ``test_fraction`` of them held out for testing. ``resize`` says what
     to do with images of another size ("resize", "pad" to centre-pad or centre-crop, "reject");
-    ``color`` what to do with colour images ("grayscale" or "reject"). Raises one
-    ``DataError`` listing every problem.
+    ``color`` what to do with colour images ("grayscale" or "reject"); ``alpha`` what
+    transparency means (``engine.decode.decode_image``: "auto", "over-black", "over-white",
+    "ignore"; a note counts the images each rule touched). Raises one ``DataError`` listing
+    every problem.
     """
     csv_path = Path(csv_path)
     pixel_header = _pixel_header(csv_path)
@@ -99,6 +102,8 @@ def load_custom(
         )
         return dataclasses.replace(data, notes=(note, *data.notes))
     problems = _option_problems(test_fraction, size, resize, color, test_csv is not None)
+    if alpha not in ALPHA_POLICIES:
+        problems.append(f"alpha must be one of {', '.join(ALPHA_POLICIES)}, not {shown(alpha)}")
     if problems:
         raise _data_error(csv_path, problems)
 
@@ -131,6 +136,7 @@ def load_custom(
         options=(test_fraction, seed, size, resize, color, use_cache),
         problems=problems,
         notes=notes,
+        alpha=alpha,
     )
 
 
@@ -146,6 +152,7 @@ def _assemble(
     options: tuple[float, int, int, str, str, bool],
     problems: list[str],
     notes: tuple[str, ...] = (),
+    alpha: str = "auto",
 ) -> ImageData:
     """Decode the rows' images and split them: the first ``train_rows`` rows train and the
     rest test, or (None) a seeded, stratified ``test_fraction`` split. Raises ``DataError``
@@ -158,7 +165,9 @@ def _assemble(
         described.setdefault(row.file, f"{row.where}: image {shown(row.filename)}")
     decoded = None
     if folder_ok and described:
-        decoded = decode_images(csv_paths, described, size, resize, color, use_cache, problems)
+        decoded = decode_images(
+            csv_paths, described, size, resize, color, use_cache, problems, alpha
+        )
 
     if train_rows is None and rows:
         train_index, test_index = _split_indices(np.array(labels), test_fraction, seed)
@@ -490,6 +499,7 @@ def load_image_folder(
     size: int = 28,
     resize: str = "resize",
     color: str = "grayscale",
+    alpha: str = "auto",
     use_cache: bool = True,
 ) -> ImageData:
     """Load torchvision's ``ImageFolder`` layout as size x size uint8 grey images.
@@ -498,11 +508,14 @@ def load_image_folder(
     folders (without ``ROOT/test``, a seeded ``test_fraction`` of train is held out), else
     ``ROOT/<class>/`` split by ``test_fraction``. Class names are the folder names, sorted
     (class 0 first); images are found in a class folder and below it (PNG, JPEG, GIF, WebP;
-    other files are counted in a note). ``resize`` and ``color`` as for ``load_custom``.
+    other files are counted in a note). ``resize``, ``color`` and ``alpha`` as for
+    ``load_custom``.
     Raises one ``DataError`` listing every problem.
     """
     root_path = Path(root)
     problems = _option_problems(test_fraction, size, resize, color, False)
+    if alpha not in ALPHA_POLICIES:
+        problems.append(f"alpha must be one of {', '.join(ALPHA_POLICIES)}, not {shown(alpha)}")
     folder = root_path.resolve()
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
@@ -568,6 +581,7 @@ def load_image_folder(
         options=(test_fraction, seed, size, resize, color, use_cache),
         problems=problems,
         notes=tuple(notes),
+        alpha=alpha,
     )
 
 

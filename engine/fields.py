@@ -42,6 +42,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 DATA_SOURCES = ("fashion-mnist", "custom", "csv-pixels", "image-folder")
 RESIZE_POLICIES = ("resize", "pad", "reject")
 COLOR_POLICIES = ("grayscale", "reject")
+ALPHA_POLICIES = ("auto", "over-black", "over-white", "ignore")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{0,64}$")
 

@@ -69,6 +69,7 @@ def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
             size=config.image_size,
             resize=config.resize,
             color=config.color,
+            alpha=config.alpha,
             classes_file=config.classes_file or None,
         )
     elif data is None and config.data == "csv-pixels":
@@ -92,6 +93,7 @@ def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
             size=config.image_size,
             resize=config.resize,
             color=config.color,
+            alpha=config.alpha,
         )
     elif data is None:
         data = load_fashion_mnist(config.data_dir or None)

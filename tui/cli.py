@@ -102,13 +102,15 @@ def build_parser() -> Parser:
     runs.add_argument("--runs-dir", default=None, help="folder of runs (default: runs)")
     runs.add_argument("--json", action="store_true", help="one JSON object per run")
 
-    predict = sub.add_parser("predict", help="classify images with a trained run")
+    # Options anywhere among the arguments: `predict RUN --json a.png`.
+    predict = sub.add_parser("predict", help="classify images with a trained run", intermixed=True)
     predict.add_argument("run", metavar="RUN", help="run folder or id")
     predict.add_argument(
         "images",
         nargs="*",
         metavar="IMAGE",
-        help="PNG/JPEG files (default: the first --count test images)",
+        help="PNG, JPEG, GIF or WebP files, decoded as the run's data was "
+        "(default: the first --count images of the run's own test split)",
     )
     predict.add_argument("--count", type=int, default=10, help="test images to classify")
     predict.add_argument("--which", choices=["best", "last"], default="best")
