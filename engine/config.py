@@ -68,6 +68,7 @@ __all__ = [
     "PRESET_HELP",
     "RESIZE_POLICIES",
     "SCHEDULES",
+    "STORED_DEFAULTS",
     "FieldSpec",
     "TrainConfig",
     "parse_text",
@@ -204,6 +205,15 @@ class TrainConfig:
     )
     test_subset: int = setting(
         0, "evaluate on this many test images (0: all)", "int", "training", low=0, high=10**9
+    )
+    val_fraction: float = setting(
+        0.1,
+        "share of the training images held out, seeded, to choose the best epoch on "
+        "(0: none, the test split chooses)",
+        "float",
+        "training",
+        low=0,
+        high=0.9,
     )
     log_every: int = setting(
         20, "batches between progress events", "int", "training", low=1, high=100000
@@ -354,6 +364,17 @@ class TrainConfig:
         merged.update(values)
         return cls(**merged)
 
+    @classmethod
+    def from_stored(cls, values: dict[str, Any]) -> TrainConfig:
+        """A run's recorded settings (its ``config.json``, a checkpoint's ``config``), as
+        ``from_dict`` reads them, except that a setting added since the run was recorded
+        takes the value that reproduces that run (``STORED_DEFAULTS``), not today's
+        default: a run recorded before ``val_fraction`` existed had no validation split,
+        and resumes without one."""
+        if isinstance(values, dict):
+            values = {**{k: v for k, v in STORED_DEFAULTS.items() if k not in values}, **values}
+        return cls.from_dict(values)
+
     def with_text(self, texts: dict[str, str]) -> TrainConfig:
         """Apply values typed as text (form fields, CLI flags), reporting every problem."""
         config, problems = parse_texts(texts, base=self)
@@ -413,6 +434,10 @@ class TrainConfig:
             f"lr {self.lr:g} · batch {self.batch_size} · {self.epochs} epochs"
         )
 
+
+# Settings added after runs were first recorded, with the value that reproduces what a run
+# recorded without them did (see ``TrainConfig.from_stored``).
+STORED_DEFAULTS: dict[str, Any] = {"val_fraction": 0.0}
 
 FIELDS: dict[str, FieldSpec] = {
     f.name: FieldSpec(

@@ -12,6 +12,7 @@ Parsing uses numpy only, so the app can show samples without importing torch.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Iterator
@@ -113,13 +114,15 @@ class DataSource:
 
 @dataclass(frozen=True)
 class ImageData:
-    """A train and a test split with their class names and source."""
+    """A train and a test split with their class names and source, and optionally a
+    validation split carved from the training images (``with_validation``)."""
 
     train: Split
     test: Split
     classes: tuple[str, ...]
     source: DataSource
     notes: tuple[str, ...] = field(default=())
+    val: Split | None = None
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -139,7 +142,54 @@ class ImageData:
             new_train = self.train.take(np.sort(rng.permutation(len(self.train))[:train]))
         if 0 < test < len(self.test):
             new_test = self.test.take(np.sort(rng.permutation(len(self.test))[:test]))
-        return ImageData(new_train, new_test, self.classes, self.source, self.notes)
+        return ImageData(new_train, new_test, self.classes, self.source, self.notes, self.val)
+
+    def with_validation(self, fraction: float, seed: int = 0) -> ImageData:
+        """The same data with ``fraction`` (0 to 1) of the training images moved, seeded
+        and class-stratified, into a validation split; 0 leaves it as it is.
+
+        ``round(N * fraction)`` of the N training images are held out, at least one, in
+        each class's proportion. The test split is untouched. Raises ``DataError`` when
+        holding them out would leave no training image, or the data has a validation
+        split already.
+        """
+        # Data loaded for its test split alone has no training images to hold out.
+        if fraction <= 0 or len(self.train) == 0:
+            return self
+        if self.val is not None:
+            raise DataError("the data has a validation split already")
+        n = len(self.train)
+        n_val = max(1, round(n * fraction))
+        if n_val >= n:
+            raise DataError(
+                f"val_fraction {fraction:g} of {n:,} training images leaves none to train on; "
+                "lower val_fraction (0: no validation split) or add images"
+            )
+        train_index, val_index = stratified_split(self.train.labels, n_val, seed)
+        return dataclasses.replace(
+            self, train=self.train.take(train_index), val=self.train.take(val_index)
+        )
+
+
+# The validation split's own random stream: another draw than the custom test split's,
+# which is seeded with the same seed.
+_VALIDATION_STREAM = 0x76616C
+
+
+def stratified_split(labels: np.ndarray, held_out: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Kept and held-out indices (sorted int64 arrays) of ``labels`` (int64 N): ``held_out``
+    of them, seeded by ``seed``, each class in proportion to its share."""
+    rng = np.random.default_rng([seed, _VALIDATION_STREAM])
+    order = rng.permutation(len(labels))
+    # Each class's members spread evenly over [0, 1) in random order; the lowest positions
+    # are held out, so every class gives its share of them.
+    position = np.empty(len(labels))
+    sorted_labels = labels[order]
+    for label in np.unique(labels):
+        members = order[sorted_labels == label]
+        position[members] = (np.arange(len(members)) + rng.random()) / len(members)
+    ranked = np.argsort(position, kind="stable")
+    return np.sort(ranked[held_out:]), np.sort(ranked[:held_out])
 
 
 # --- IDX files ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ are. ``to_dict`` / ``event_from_dict`` round-trip them through ``metrics.jsonl``
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -32,7 +33,7 @@ class RunStarted(Event):
     config: dict[str, Any]
     device: str
     data_source: str
-    train_size: int
+    train_size: int  # the validation split's images not included
     test_size: int
     classes: list[str]
     start_epoch: int  # 1 for a new run; later when resuming
@@ -42,6 +43,7 @@ class RunStarted(Event):
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0  # seconds the run had trained before this session, pauses excluded
     environment: dict[str, Any] = field(default_factory=dict)  # host, device, versions, argv
+    val_size: int = 0  # images held out of training to choose the best epoch on; 0: none
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ class BatchEnd(Event):
 
 @dataclass(frozen=True)
 class EpochEnd(Event):
+    """An epoch evaluated. Accuracies are fractions (0..1). With a validation split the
+    best epoch is the one of highest ``val_accuracy``, else of highest ``test_accuracy``:
+    ``best_accuracy`` is that figure and ``best_test_accuracy`` the test accuracy of the
+    same epoch. ``val_loss`` and ``val_accuracy`` are None without a validation split."""
+
     kind: ClassVar[str] = "epoch"
     epoch: int
     epochs: int
@@ -79,6 +86,9 @@ class EpochEnd(Event):
     memory_bytes: int
     best_accuracy: float
     is_best: bool
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    best_test_accuracy: float | None = None  # None in logs written before it was kept
 
 
 @dataclass(frozen=True)
@@ -103,10 +113,14 @@ class Finished(Event):
     kind: ClassVar[str] = "finished"
     status: str  # "finished" (all epochs) or "stopped" (asked to stop; resumable)
     epochs_completed: int
-    best_accuracy: float  # 0..1; meaningless when epochs_completed is 0
+    # 0..1 and meaningless when epochs_completed is 0: the best epoch's validation
+    # accuracy (its test accuracy without a validation split), that epoch's test accuracy,
+    # and the last epoch's test accuracy.
+    best_accuracy: float
     final_accuracy: float
     elapsed: float  # seconds of training in the whole run, pauses excluded
     reason: str = ""  # why it stopped: "stop", "interrupt", "detach"
+    best_test_accuracy: float | None = None  # None in logs written before it was kept
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,8 @@ def _fits(value: object, hint: Any) -> bool:
     no bool, a float may be written as an int; lists and dicts are checked item by item)."""
     if hint is Any:
         return True
+    if hint is type(None):
+        return value is None
     if hint is bool:
         return isinstance(value, bool)
     if hint is int:
@@ -137,6 +153,8 @@ def _fits(value: object, hint: Any) -> bool:
     if hint is str:
         return isinstance(value, str)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):  # float | None
+        return any(_fits(value, arg) for arg in args)
     if origin is list:
         return isinstance(value, list) and all(_fits(item, args[0]) for item in value)
     if origin is dict:

@@ -74,7 +74,7 @@ class Predictor:
 
         where = source or "checkpoint"
         try:
-            config = TrainConfig.from_dict(state["config"])
+            config = TrainConfig.from_stored(state["config"])
             classes = tuple(str(c) for c in state["classes"])
             image_shape = (int(state["image_shape"][0]), int(state["image_shape"][1]))
             torch_device = select_device(device)

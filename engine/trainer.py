@@ -53,7 +53,8 @@ Listener = Callable[[Event], None]
 def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
     """The dataset ``config`` names (Fashion-MNIST, custom, csv-pixels or image-folder), or
     ``data`` when given, cut to the config's subsets (``train_subset``/``test_subset``
-    images, seeded).
+    images, seeded), with ``val_fraction`` of its training images held out as the
+    validation split (seeded; see ``ImageData.with_validation``).
 
     Raises ``DataError`` naming the file when the data is missing or malformed.
     """
@@ -97,7 +98,8 @@ def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
         )
     elif data is None:
         data = load_fashion_mnist(config.data_dir or None)
-    return data.subset(config.train_subset, config.test_subset, config.seed)
+    data = data.subset(config.train_subset, config.test_subset, config.seed)
+    return data if data.val is not None else data.with_validation(config.val_fraction, config.seed)
 
 
 def _reason(exc: BaseException) -> str:
@@ -108,7 +110,10 @@ def _reason(exc: BaseException) -> str:
 @dataclass(frozen=True)
 class FitResult:
     """How ``fit()`` ended: ``status`` is ``RunState.FINISHED`` or ``RunState.STOPPED``;
-    accuracies are fractions (0..1) of the test split, 0.0 before any epoch ends."""
+    accuracies are fractions (0..1), 0.0 before any epoch ends: ``best_accuracy`` the
+    best epoch's on the validation split (on the test split without one),
+    ``best_test_accuracy`` that epoch's on the test split, ``final_accuracy`` the last
+    epoch's on the test split."""
 
     run_dir: Path | None
     status: RunState
@@ -116,6 +121,7 @@ class FitResult:
     best_accuracy: float
     final_accuracy: float
     history: list[EpochEnd]
+    best_test_accuracy: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -337,10 +343,27 @@ class Trainer:
         # A stopped run's time is its checkpoint's, which a resume counts on from.
         elapsed = session.state.elapsed if stopped else session.clock.seconds
         session.emit(
-            Finished(status.value, epochs, best, final, elapsed, reason=reason, time=time.time())
+            Finished(
+                status.value,
+                epochs,
+                best,
+                final,
+                elapsed,
+                reason=reason,
+                best_test_accuracy=session.state.best_test_accuracy,
+                time=time.time(),
+            )
         )
         run_dir = self.run.path if self.run else None
-        return FitResult(run_dir, status, epochs, best, final, list(self.history))
+        return FitResult(
+            run_dir,
+            status,
+            epochs,
+            best,
+            final,
+            list(self.history),
+            best_test_accuracy=session.state.best_test_accuracy,
+        )
 
     def _fail(self, emit: Emit, reason: str) -> None:
         emit(Failed(reason, self.state.epoch + 1, self.state.batch, time=time.time()))

@@ -40,6 +40,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
                         "epochs_completed": info.epochs_completed,
                         "epochs": info.epochs,
                         "best_accuracy": info.best_accuracy,
+                        "best_test_accuracy": info.best_test_accuracy,
+                        "chosen_on": info.chosen_on,
                         "config": info.config.to_dict() if info.config else None,
                         "reason": info.reason,
                         "resumable": info.resumable,
@@ -50,15 +52,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not infos:
         print(printable(f"no runs in {Path(folder).resolve()}"))
         return EXIT_OK
-    print(f"{'run':<34} {'state':<12} {'epochs':>7} {'best acc':>9}  settings")
+    # The best epoch's accuracy on the split that chose it (validation, or test for a run
+    # without a validation split), and the same epoch's test accuracy beside it.
+    print(f"{'run':<34} {'state':<12} {'epochs':>7} {'best acc':>13} {'test acc':>8}  settings")
     for info in infos:
-        best = f"{info.best_accuracy:.4f}" if info.best_accuracy is not None else "-"
+        best, test = "-", "-"
+        if info.best_accuracy is not None:
+            best = f"{info.best_accuracy:.4f} " + (
+                "val" if info.chosen_on == "validation" else "test"
+            )
+        if info.best_test_accuracy is not None:
+            test = f"{info.best_test_accuracy:.4f}"
         settings = info.config.summary() if info.config else "(config unreadable)"
         # The id is a folder name and may hold anything, escape sequences included.
         print(
             printable(
                 f"{info.id:<34} {info.state:<12} {info.epochs_completed:>3}/{info.epochs:<3} "
-                f"{best:>9}  {settings}"
+                f"{best:>13} {test:>8}  {settings}"
             )
         )
     return EXIT_OK
