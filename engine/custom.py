@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import DataSource, ImageData, Split
+from engine.data import DataSource, ImageData, Split, empty_split
 from engine.errors import DataError
 from engine.fields import ALPHA_POLICIES, COLOR_POLICIES, RESIZE_POLICIES, shown
 from engine.files import read_input_text
@@ -67,6 +67,7 @@ def load_custom(
     classes_file: str | Path | None = None,
     use_cache: bool = True,
     alpha: str = "auto",
+    test_only: bool = False,
 ) -> ImageData:
     """Load a CSV + image-folder dataset as size x size uint8 grey images (N x size x size).
 
@@ -80,8 +81,10 @@ def load_custom(
     to do with images of another size ("resize", "pad" to centre-pad or centre-crop, "reject");
     ``color`` what to do with colour images ("grayscale" or "reject"); ``alpha`` what
     transparency means (``engine.decode.decode_image``: "auto", "over-black", "over-white",
-    "ignore"; a note counts the images each rule touched). Raises one ``DataError`` listing
-    every problem.
+    "ignore"; a note counts the images each rule touched). ``test_only`` checks and decodes
+    the test split's images alone (the CSVs are still read, to split and number the rows
+    as a full load does; the train split is then empty, 0 x size x size), for looking at
+    a model's test results. Raises one ``DataError`` listing every problem.
     """
     csv_path = Path(csv_path)
     pixel_header = _pixel_header(csv_path)
@@ -95,6 +98,7 @@ def load_custom(
             seed=seed,
             size=size,
             classes_file=classes_file,
+            test_only=test_only,
         )
         note = (
             f"{csv_path.name} has the header {pixel_header}: read as csv-pixels, one image "
@@ -122,7 +126,12 @@ def load_custom(
         what = "is not a folder" if folder.exists() else "does not exist"
         problems.append(f"image folder {image_dir} {what}")
     found = folder if folder.is_dir() else None
-    tables = _check_rows([_read_csv(path, found, problems) for path in csv_paths], found, problems)
+    tables = _check_rows(
+        [_read_csv(path, found, problems) for path in csv_paths],
+        found,
+        problems,
+        check_paths=not test_only,
+    )
     rows = [row for table in tables for row in table]
     labels, classes, notes = _label_numbers(rows, classes_file, problems)
     return _assemble(
@@ -137,6 +146,8 @@ def load_custom(
         problems=problems,
         notes=notes,
         alpha=alpha,
+        test_only=test_only,
+        folder=found,
     )
 
 
@@ -153,46 +164,66 @@ def _assemble(
     problems: list[str],
     notes: tuple[str, ...] = (),
     alpha: str = "auto",
+    test_only: bool = False,
+    folder: Path | None = None,
 ) -> ImageData:
     """Decode the rows' images and split them: the first ``train_rows`` rows train and the
-    rest test, or (None) a seeded, stratified ``test_fraction`` split. Raises ``DataError``
-    listing ``problems`` and every new one."""
+    rest test, or (None) a seeded, stratified ``test_fraction`` split. ``test_only``
+    decodes the test rows' images alone, finding in ``folder`` the files of rows not
+    checked yet. Raises ``DataError`` listing ``problems`` and every new one."""
     test_fraction, seed, size, resize, color, use_cache = options
-    # Each distinct file is decoded once, however many rows name it; its problems name
-    # the first of them.
-    described: dict[Path, str] = {}
-    for row in rows:
-        described.setdefault(row.file, f"{row.where}: image {shown(row.filename)}")
-    decoded = None
-    if folder_ok and described:
-        decoded = decode_images(
-            csv_paths, described, size, resize, color, use_cache, problems, alpha
-        )
-
+    split_problems = []
     if train_rows is None and rows:
         train_index, test_index = _split_indices(np.array(labels), test_fraction, seed)
         if len(test_index) == 0 or len(train_index) == 0:
             empty = "test" if len(test_index) == 0 else "train"
-            problems.append(
+            split_problems.append(
                 f"test_fraction {test_fraction} of {len(rows)} images leaves the {empty} split "
                 "empty; add images or change test_fraction"
             )
     else:
         train_index = np.arange(train_rows or 0)
         test_index = np.arange(train_rows or 0, len(rows))
+    if test_only:
+        rows = [_with_path(rows[i], folder, problems) for i in test_index]
+    # Each distinct file is decoded once, however many rows name it; its problems name
+    # the first of them.
+    described: dict[Path, str] = {}
+    for row in rows:
+        if row.path is not None:
+            described.setdefault(row.file, f"{row.where}: image {shown(row.filename)}")
+    decoded = None
+    if folder_ok and described:
+        decoded = decode_images(
+            csv_paths, described, size, resize, color, use_cache, problems, alpha
+        )
+    problems.extend(split_problems)
     if problems or decoded is None:
         raise _data_error(source, problems)
 
     position = {path: i for i, path in enumerate(described)}
     row_images = decoded.images[[position[row.file] for row in rows]]
     all_labels = np.array(labels, dtype=np.int64)
+    if test_only:
+        train = empty_split((size, size))
+        test = Split(row_images, all_labels[test_index])
+    else:
+        train = Split(row_images[train_index], all_labels[train_index])
+        test = Split(row_images[test_index], all_labels[test_index])
     return ImageData(
-        train=Split(row_images[train_index], all_labels[train_index]),
-        test=Split(row_images[test_index], all_labels[test_index]),
+        train=train,
+        test=test,
         classes=classes,
         source=DataSource("custom", source),
         notes=(*notes, *decoded.notes),
     )
+
+
+def _with_path(row: _Row, folder: Path | None, problems: list[str]) -> _Row:
+    """``row`` with its image path checked (``_image_path``), if it has none yet."""
+    if row.path is not None:
+        return row
+    return dataclasses.replace(row, path=_image_path(row.filename, folder, row.where, problems))
 
 
 def _option_problems(
@@ -363,11 +394,16 @@ def _image_path(filename: str, folder: Path | None, where: str, problems: list[s
 
 
 def _check_rows(
-    tables: list[list[_Row | str]], folder: Path | None, problems: list[str]
+    tables: list[list[_Row | str]],
+    folder: Path | None,
+    problems: list[str],
+    *,
+    check_paths: bool = True,
 ) -> list[list[_Row]]:
     """The rows of each CSV whose label is of the kind most labels are (numbers or class
     names) and whose image is in ``folder``, with its resolved path; every other row adds
-    its problem, in row order."""
+    its problem, in row order. ``check_paths=False`` keeps every row whose label is good,
+    its path left unchecked (None)."""
     good = [row for table in tables for row in table if isinstance(row, _Row)]
     names = [row for row in good if _parse_label(row.label) is None]
     odd: set[int] = set()
@@ -388,6 +424,8 @@ def _check_rows(
                     f"{row.where}: label {shown(row.label)} {what}, but most labels are "
                     f"{other}; give every label as a class number or every one as a class name"
                 )
+            elif not check_paths:
+                rows.append(row)
             else:
                 path = _image_path(row.filename, folder, row.where, problems)
                 if path is not None:
@@ -501,6 +539,7 @@ def load_image_folder(
     color: str = "grayscale",
     alpha: str = "auto",
     use_cache: bool = True,
+    test_only: bool = False,
 ) -> ImageData:
     """Load torchvision's ``ImageFolder`` layout as size x size uint8 grey images.
 
@@ -508,8 +547,8 @@ def load_image_folder(
     folders (without ``ROOT/test``, a seeded ``test_fraction`` of train is held out), else
     ``ROOT/<class>/`` split by ``test_fraction``. Class names are the folder names, sorted
     (class 0 first); images are found in a class folder and below it (PNG, JPEG, GIF, WebP;
-    other files are counted in a note). ``resize``, ``color`` and ``alpha`` as for
-    ``load_custom``.
+    other files are counted in a note). ``resize``, ``color``, ``alpha`` and ``test_only``
+    (the test split's images alone are checked and decoded) as for ``load_custom``.
     Raises one ``DataError`` listing every problem.
     """
     root_path = Path(root)
@@ -548,6 +587,10 @@ def load_image_folder(
         for name in by_side[side]:
             for path in _images_below(side / name, ignored):
                 shown_as = str(path.relative_to(folder))
+                if test_only:  # only the test split's files are checked, in _assemble
+                    rows.append(_Row("image folder", shown_as, str(number[name])))
+                    counts[name] += 1
+                    continue
                 resolved = path.resolve()
                 if not resolved.is_relative_to(folder):
                     problems.append(f"image {shown(shown_as)} is a link to outside {folder}")
@@ -582,6 +625,8 @@ def load_image_folder(
         problems=problems,
         notes=tuple(notes),
         alpha=alpha,
+        test_only=test_only,
+        folder=folder,
     )
 
 

@@ -218,11 +218,17 @@ def data_folders(folder: Path) -> tuple[Path, ...]:
     return (folder, folder / "raw", folder / "FashionMNIST" / "raw", folder / "FashionMNIST")
 
 
-def idx_files(folder: Path) -> dict[str, Path] | None:
+# The files of the test split alone: what ``test_only`` loading reads.
+TEST_FILES = ("test_images", "test_labels")
+
+
+def idx_files(folder: Path, *, test_only: bool = False) -> dict[str, Path] | None:
     """The four Fashion-MNIST files in ``folder`` or torchvision's layout below it
-    (``data_folders``), if all four are in one of those; whatever the compression."""
+    (``data_folders``), if all four are in one of those; whatever the compression.
+    ``test_only``: the two test files (``TEST_FILES``) alone."""
+    wanted = {key: FILES[key] for key in TEST_FILES} if test_only else FILES
     for candidate in data_folders(folder):
-        found = {key: _find_file(candidate, stem) for key, stem in FILES.items()}
+        found = {key: _find_file(candidate, stem) for key, stem in wanted.items()}
         if all(found.values()):
             return {key: path for key, path in found.items() if path is not None}
     return None
@@ -253,16 +259,27 @@ def _load_split(images_path: Path, labels_path: Path, num_classes: int) -> Split
     return Split(images, labels.astype(np.int64))
 
 
-def load_idx_folder(folder: Path, source: DataSource) -> ImageData:
-    """Load Fashion-MNIST from a folder holding the four IDX files.
+def empty_split(shape: tuple[int, int]) -> Split:
+    """A split of no images (uint8 0 x H x W, ``shape`` = (H, W) pixels) and no labels:
+    the train split of data loaded ``test_only``."""
+    return Split(np.zeros((0, *shape), dtype=np.uint8), np.zeros(0, dtype=np.int64))
+
+
+def load_idx_folder(folder: Path, source: DataSource, *, test_only: bool = False) -> ImageData:
+    """Load Fashion-MNIST from a folder holding the four IDX files: uint8 N x 28 x 28
+    images, int64 N labels. ``test_only`` reads the two test files alone (``TEST_FILES``;
+    the train split is then empty), for looking at a model's test results.
 
     Raises ``DataError`` naming the missing or damaged file.
     """
-    files = idx_files(folder)
+    files = idx_files(folder, test_only=test_only)
     if files is None:
-        raise DataError(_not_fashion_mnist(folder))
+        raise DataError(_not_fashion_mnist(folder, test_only=test_only))
     n = len(CLASSES)
-    train = _load_split(files["train_images"], files["train_labels"], n)
+    if test_only:
+        train = empty_split((28, 28))
+    else:
+        train = _load_split(files["train_images"], files["train_labels"], n)
     test = _load_split(files["test_images"], files["test_labels"], n)
     notes = (source.describe(),) if source.is_sample else ()
     return ImageData(train, test, CLASSES, source, notes)
@@ -275,11 +292,12 @@ _KAGGLE_CSVS = ("fashion-mnist_train.csv", "fashion-mnist_test.csv")
 _ARCHIVES = ("FashionMNIST.zip", "fashion-mnist.zip", "archive.zip", "FashionMNIST.tar.gz")
 
 
-def _not_fashion_mnist(folder: Path) -> str:
+def _not_fashion_mnist(folder: Path, *, test_only: bool = False) -> str:
     """Why ``folder`` is no Fashion-MNIST folder, in one line: what it lacks and, for files
     found that are not usable as they are, what to do; never what else it holds
-    (``--data-dir /etc`` must not list /etc)."""
-    wanted = ", ".join(f"{stem}[.gz]" for stem in FILES.values())
+    (``--data-dir /etc`` must not list /etc). ``test_only``: only the test files count."""
+    stems = [FILES[key] for key in TEST_FILES] if test_only else list(FILES.values())
+    wanted = ", ".join(f"{stem}[.gz]" for stem in stems)
     if not folder.exists():
         how = "a broken symbolic link" if folder.is_symlink() else "no such folder"
         return f"{folder}: {how}; give the folder that holds the four IDX files ({wanted})"
@@ -287,12 +305,10 @@ def _not_fashion_mnist(folder: Path) -> str:
         return f"{folder}: not a folder; give the folder that holds the four IDX files ({wanted})"
     # The place holding the most of the four files is where the rest were meant to be.
     places = [p for p in data_folders(folder) if p.is_dir()]
-    missing_at = {
-        p: [stem for stem in FILES.values() if _find_file(p, stem) is None] for p in places
-    }
+    missing_at = {p: [stem for stem in stems if _find_file(p, stem) is None] for p in places}
     place = min(places, key=lambda p: len(missing_at[p]))
     missing = missing_at[place]
-    if len(missing) < len(FILES):
+    if len(missing) < len(stems):
         return (
             f"{place}: no Fashion-MNIST here; missing "
             + ", ".join(f"{m}[.gz]" for m in missing)
@@ -321,7 +337,9 @@ def _not_fashion_mnist(folder: Path) -> str:
             "the folder with the files it holds"
         )
     return (
-        f"{folder}: no Fashion-MNIST here: none of the four IDX files is in it; "
+        f"{folder}: no Fashion-MNIST here: "
+        + ("neither test IDX file" if test_only else "none of the four IDX files")
+        + " is in it; "
         f"a data folder holds {wanted}"
     )
 
@@ -351,32 +369,35 @@ def locate_fashion_mnist(
     download: bool = True,
     system_dir: Path = SYSTEM_DIR,
     sample_dir: Path = SAMPLE_DIR,
+    test_only: bool = False,
 ) -> DataSource:
     """Find Fashion-MNIST in DESIGN order and say where it is.
 
     An explicit ``data_dir`` (or ``FMNIST_DATA``) must hold the files: it is never
-    silently passed over for another source. Raises ``DataError`` when it does not, or
-    when no source has the data.
+    silently passed over for another source. ``test_only``: a source needs only the test
+    files (``TEST_FILES``). Raises ``DataError`` when it does not, or when no source has
+    the data.
     """
+    only = {"test_only": test_only}
     if data_dir is not None and str(data_dir) != "":
         folder = Path(data_dir).expanduser()
-        if idx_files(folder) is None:
-            load_idx_folder(folder, DataSource("flag", folder))  # raises with the details
+        if idx_files(folder, **only) is None:
+            load_idx_folder(folder, DataSource("flag", folder), **only)  # raises, saying why
         return DataSource("flag", folder)
     env = os.environ.get("FMNIST_DATA")
     if env:
         folder = Path(env).expanduser()
-        if idx_files(folder) is None:
-            load_idx_folder(folder, DataSource("env", folder))
+        if idx_files(folder, **only) is None:
+            load_idx_folder(folder, DataSource("env", folder), **only)
         return DataSource("env", folder)
     cache = cache_dir()
-    if idx_files(cache) is not None:
+    if idx_files(cache, **only) is not None:
         return DataSource("cache", cache)
-    if idx_files(system_dir) is not None:
+    if idx_files(system_dir, **only) is not None:
         return DataSource("system", system_dir)
     if download and _download(cache):
         return DataSource("download", cache)
-    if idx_files(sample_dir) is not None:
+    if idx_files(sample_dir, **only) is not None:
         return DataSource("sample", sample_dir, is_sample=True)
     raise DataError(
         "Fashion-MNIST not found: pass --data-dir, set FMNIST_DATA, or run "
@@ -385,14 +406,18 @@ def locate_fashion_mnist(
     )
 
 
-def load_fashion_mnist(data_dir: str | Path | None = None, *, download: bool = True) -> ImageData:
+def load_fashion_mnist(
+    data_dir: str | Path | None = None, *, download: bool = True, test_only: bool = False
+) -> ImageData:
     """Locate and load Fashion-MNIST as uint8 N x 28 x 28 images and int64 N labels.
 
-    The full set has 60,000 train and 10,000 test images. Raises ``DataError`` when no
-    source holds it or its files are damaged.
+    The full set has 60,000 train and 10,000 test images. ``test_only`` finds and reads
+    the two test files alone (the train split is then empty: 0 x 28 x 28), for looking at
+    a model's test results without reading the training images. Raises ``DataError`` when
+    no source holds it or its files are damaged.
     """
-    source = locate_fashion_mnist(data_dir, download=download)
-    return load_idx_folder(source.path, source)
+    source = locate_fashion_mnist(data_dir, download=download, test_only=test_only)
+    return load_idx_folder(source.path, source, test_only=test_only)
 
 
 # --- On the device ------------------------------------------------------------------

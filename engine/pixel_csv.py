@@ -22,7 +22,7 @@ from engine.custom import (
     _data_error,
     _split_indices,
 )
-from engine.data import DataSource, ImageData, Split
+from engine.data import DataSource, ImageData, Split, empty_split
 from engine.fields import shown
 
 # Rows parsed at a time: bounds the memory of the parse to a few MB beyond the images.
@@ -46,6 +46,7 @@ def load_csv_pixels(
     seed: int = 0,
     size: int = 28,
     classes_file: str | Path | None = None,
+    test_only: bool = False,
 ) -> ImageData:
     """Load a CSV of ``label,pixel1,...,pixelN`` rows as uint8 N x side x side images.
 
@@ -53,14 +54,19 @@ def load_csv_pixels(
     match; the header is optional, and its ``label`` column may stand anywhere (first
     without a header). Labels are class numbers (0 to ``MAX_CLASSES`` - 1), named by
     ``classes_file`` or by their numbers. Without ``test_csv`` a seeded, class-stratified
-    ``test_fraction`` of the rows is held out for testing. Raises one ``DataError`` listing
-    every problem (row numbers count lines of the file, the header being row 1).
+    ``test_fraction`` of the rows is held out for testing. ``test_only`` keeps the test
+    split alone (the train split is then empty, 0 x side x side), and with ``test_csv``
+    reads that file alone; its class names then come from ``classes_file`` or the test
+    labels. Raises one ``DataError`` listing every problem (row numbers count lines of the
+    file, the header being row 1).
     """
     csv_path = Path(csv_path)
     problems: list[str] = []
     if test_csv is None and not 0.0 < test_fraction < 1.0:
         problems.append(f"test_fraction must be between 0 and 1 (exclusive), not {test_fraction}")
     paths = [csv_path] if test_csv is None else [csv_path, Path(test_csv)]
+    if test_only and test_csv is not None:
+        paths = [Path(test_csv)]
     tables = [_read_table(path, size, problems) for path in paths]
     first, last = tables[0], tables[-1]
     if first is not None and last is not None and first.columns != last.columns:
@@ -83,7 +89,11 @@ def load_csv_pixels(
             )
     if problems:
         raise _data_error(csv_path, problems)
-    if test_csv is None:
+    if test_only:
+        train = empty_split((size, size))
+        rows = Split(found[-1].images, found[-1].labels)  # the test CSV's, or the only CSV's
+        test = rows if test_csv is not None else rows.take(test_index)
+    elif test_csv is None:
         images = found[0].images
         train = Split(images[train_index], labels[train_index])
         test = Split(images[test_index], labels[test_index])

@@ -50,18 +50,41 @@ __all__ = ["CONTROL_POLL_SECONDS", "Evaluation", "FitResult", "Trainer", "learni
 Listener = Callable[[Event], None]
 
 
-def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
-    """The dataset ``config`` names (Fashion-MNIST, custom, csv-pixels or image-folder), or
-    ``data`` when given, cut to the config's subsets (``train_subset``/``test_subset``
-    images, seeded), with ``val_fraction`` of its training images held out as the
-    validation split (seeded; see ``ImageData.with_validation``).
+def data_settings(config: TrainConfig) -> tuple[tuple[str, object], ...]:
+    """The settings that decide which dataset ``load_dataset`` loads for ``config``, as
+    (name, value) pairs: configs with equal settings load the same images and splits.
+
+    For Fashion-MNIST, ``data`` and ``data_dir``; for the other kinds every setting of the
+    "data" group but ``data_dir``, and ``seed`` (it draws their test split). Subsets and
+    the validation split are cut later, and are not among them.
+    """
+    from engine.config import FIELDS
+
+    if config.data == "fashion-mnist":
+        names = ["data", "data_dir"]
+    else:
+        names = [n for n, spec in FIELDS.items() if spec.group == "data" and n != "data_dir"]
+        names.append("seed")
+    return tuple((name, getattr(config, name)) for name in names)
+
+
+def load_dataset(config: TrainConfig, *, test_only: bool = False) -> ImageData:
+    """The whole dataset ``config`` names (Fashion-MNIST, custom, csv-pixels or
+    image-folder), before any subset or validation split: uint8 N x H x W images, int64 N
+    labels. numpy (and Pillow, for image files) only: no torch or torchvision.
+
+    ``test_only`` reads the test split's files alone: for Fashion-MNIST the two t10k
+    files; for a CSV + folder or a folder per class the test rows' images (the CSVs and
+    the folder listing are still read, to split as a full load does); for csv-pixels the
+    test CSV, if there is one. The train split is then empty (0 x H x W). It is for
+    looking at a model's test results (Inspect, ``predict``), never for training.
 
     Raises ``DataError`` naming the file when the data is missing or malformed.
     """
-    if data is None and config.data == "custom":
+    if config.data == "custom":
         from engine.custom import load_custom
 
-        data = load_custom(
+        return load_custom(
             config.custom_csv,
             config.custom_images or None,
             test_csv=config.custom_test_csv or None,
@@ -72,22 +95,24 @@ def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
             color=config.color,
             alpha=config.alpha,
             classes_file=config.classes_file or None,
+            test_only=test_only,
         )
-    elif data is None and config.data == "csv-pixels":
+    if config.data == "csv-pixels":
         from engine.pixel_csv import load_csv_pixels
 
-        data = load_csv_pixels(
+        return load_csv_pixels(
             config.custom_csv,
             test_csv=config.custom_test_csv or None,
             test_fraction=config.test_fraction,
             seed=config.seed,
             size=config.image_size,
             classes_file=config.classes_file or None,
+            test_only=test_only,
         )
-    elif data is None and config.data == "image-folder":
+    if config.data == "image-folder":
         from engine.custom import load_image_folder
 
-        data = load_image_folder(
+        return load_image_folder(
             config.custom_images,
             test_fraction=config.test_fraction,
             seed=config.seed,
@@ -95,9 +120,31 @@ def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
             resize=config.resize,
             color=config.color,
             alpha=config.alpha,
+            test_only=test_only,
         )
-    elif data is None:
-        data = load_fashion_mnist(config.data_dir or None)
+    return load_fashion_mnist(config.data_dir or None, test_only=test_only)
+
+
+def load_data(
+    config: TrainConfig, data: ImageData | None = None, *, test_only: bool = False
+) -> ImageData:
+    """The dataset ``config`` names (Fashion-MNIST, custom, csv-pixels or image-folder), or
+    ``data`` when given, cut to the config's subsets (``train_subset``/``test_subset``
+    images, seeded), with ``val_fraction`` of its training images held out as the
+    validation split (seeded; see ``ImageData.with_validation``).
+
+    ``test_only`` loads the test split alone (``load_dataset``; no validation split), the
+    test subset drawn as a full load draws it; where that draw needs the train split's
+    size (``train_subset`` and ``test_subset`` both set), both splits are loaded.
+
+    Raises ``DataError`` naming the file when the data is missing or malformed.
+    """
+    # A seeded test subset is drawn after the train subset, from one generator.
+    test_only = test_only and not (config.train_subset and config.test_subset)
+    if data is None:
+        data = load_dataset(config, test_only=test_only)
+    if test_only:
+        return data.subset(config.train_subset, config.test_subset, config.seed)
     data = data.subset(config.train_subset, config.test_subset, config.seed)
     return data if data.val is not None else data.with_validation(config.val_fraction, config.seed)
 

@@ -21,10 +21,24 @@ from tui.widgets.image import render_mode
 from tui.widgets.image_grid import GAP, ImageGrid, Tile
 
 if TYPE_CHECKING:
-    from engine import ImageData, Split
+    from engine import ImageData, Split, TrainConfig
 
 SIDE_MIN_WIDTH = 22
 SPLITS = ("train", "test")
+# Lines of a data error shown above the samples; the rest are counted.
+ERROR_LINES = 8
+
+
+def data_description(config: TrainConfig) -> str:
+    """The dataset ``config`` names, in words: "Fashion-MNIST", "the custom dataset
+    labels.csv (images in pics)", ..."""
+    if config.data == "custom":
+        return f"the custom dataset {config.custom_csv} (images in {config.custom_images})"
+    if config.data == "csv-pixels":
+        return f"the pixel CSV {config.custom_csv}"
+    if config.data == "image-folder":
+        return f"the image folder {config.custom_images}"
+    return f"Fashion-MNIST from {config.data_dir}" if config.data_dir else "Fashion-MNIST"
 
 
 class DataPane(Pane):
@@ -58,7 +72,7 @@ class DataPane(Pane):
         self._capacity = 1
 
     def compose(self) -> ComposeResult:
-        yield Static("Loading Fashion-MNIST…", id="data-source")
+        yield Static("Loading the data…", id="data-source")
         with Horizontal(id="data-body"):
             with Vertical(id="data-side"):
                 yield Static("", id="data-sizes")
@@ -68,7 +82,8 @@ class DataPane(Pane):
 
     def on_mount(self) -> None:
         self.grid.mode = render_mode(self.app, self.image_mode)
-        self.grid.show_message("Loading Fashion-MNIST…")
+        if self.data is None and not self.grid.message:
+            self.grid.show_message("Loading the data…")
 
     @property
     def grid(self) -> ImageGrid:
@@ -93,11 +108,31 @@ class DataPane(Pane):
         )
         self.refresh_view()
 
+    def show_loading(self, what: str) -> None:
+        """Say that ``what`` (e.g. "the custom dataset labels.csv") is being loaded."""
+        self._forget_data()
+        self.query_one("#data-source", Static).update(markup("Loading $what…", what=what))
+        self.grid.show_message(f"Loading {what}…")
+
     def show_error(self, reason: str) -> None:
+        """Say why there is no data: ``reason``'s first ``ERROR_LINES`` lines, the rest
+        counted (a dataset's problem list can run to fifty)."""
+        self._forget_data()
+        lines = reason.splitlines() or [""]
+        if len(lines) > ERROR_LINES:
+            more = len(lines) - ERROR_LINES + 1
+            lines = [*lines[: ERROR_LINES - 1], f"  ... and {more} more lines"]
         self.query_one("#data-source", Static).update(
-            markup("[b $error]No data:[/] $reason", reason=reason)
+            markup("[b $error]No data:[/] $reason", reason="\n".join(lines))
         )
         self.grid.show_message("The Data pane needs a dataset; see above.")
+
+    def _forget_data(self) -> None:
+        self.data = None
+        self.browsers = {}
+        self.query_one("#data-sizes", Static).update("")
+        self.query_one("#class-balance", ClassBars).clear()
+        self.query_one("#data-status", Static).update("")
 
     # --- the view -------------------------------------------------------------------
 
