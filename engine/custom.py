@@ -19,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.check import duplicate_groups
 from engine.data import DataSource, ImageData, Split, empty_split
 from engine.errors import DataError
 from engine.fields import ALPHA_POLICIES, COLOR_POLICIES, RESIZE_POLICIES, shown
 from engine.files import read_input_text
+from engine.identity import SPLIT_VERSION, split_indices
 from engine.image_files import CACHE_FORMAT, decode_images
 
 __all__ = [
@@ -68,6 +70,7 @@ def load_custom(
     use_cache: bool = True,
     alpha: str = "auto",
     test_only: bool = False,
+    split_version: int = SPLIT_VERSION,
 ) -> ImageData:
     """Load a CSV + image-folder dataset as size x size uint8 grey images (N x size x size).
 
@@ -84,7 +87,9 @@ def load_custom(
     "ignore"; a note counts the images each rule touched). ``test_only`` checks and decodes
     the test split's images alone (the CSVs are still read, to split and number the rows
     as a full load does; the train split is then empty, 0 x size x size), for looking at
-    a model's test results. Raises one ``DataError`` listing every problem.
+    a model's test results. ``split_version`` says how a split is made here
+    (``engine.identity.SPLIT_VERSION``; from 2, identical images stay on one side; a run
+    keeps its own). Raises one ``DataError`` listing every problem.
     """
     csv_path = Path(csv_path)
     pixel_header = _pixel_header(csv_path)
@@ -99,6 +104,7 @@ def load_custom(
             size=size,
             classes_file=classes_file,
             test_only=test_only,
+            split_version=split_version,
         )
         note = (
             f"{csv_path.name} has the header {pixel_header}: read as csv-pixels, one image "
@@ -148,6 +154,7 @@ def load_custom(
         alpha=alpha,
         test_only=test_only,
         folder=found,
+        split_version=split_version,
     )
 
 
@@ -166,14 +173,21 @@ def _assemble(
     alpha: str = "auto",
     test_only: bool = False,
     folder: Path | None = None,
+    split_version: int = SPLIT_VERSION,
 ) -> ImageData:
     """Decode the rows' images and split them: the first ``train_rows`` rows train and the
     rest test, or (None) a seeded, stratified ``test_fraction`` split. ``test_only``
     decodes the test rows' images alone, finding in ``folder`` the files of rows not
-    checked yet. Raises ``DataError`` listing ``problems`` and every new one."""
+    checked yet. From ``split_version`` 2 a split made here keeps identical images on one
+    side, so it is made after every image is decoded (``test_only`` then decodes them all).
+    Raises ``DataError`` listing ``problems`` and every new one."""
     test_fraction, seed, size, resize, color, use_cache = options
+    by_pixels = train_rows is None and split_version >= 2
+    if by_pixels and test_only:
+        test_only = False
+        rows = [_with_path(row, folder, problems) for row in rows]
     split_problems = []
-    if train_rows is None and rows:
+    if train_rows is None and rows and not by_pixels:
         train_index, test_index = _split_indices(np.array(labels), test_fraction, seed)
         if len(test_index) == 0 or len(train_index) == 0:
             empty = "test" if len(test_index) == 0 else "train"
@@ -197,12 +211,19 @@ def _assemble(
         decoded = decode_images(
             csv_paths, described, size, resize, color, use_cache, problems, alpha
         )
+    position = {path: i for i, path in enumerate(described)}
+    row_images = None
+    if by_pixels and rows and decoded is not None and not problems:
+        row_images = decoded.images[[position[row.file] for row in rows]]
+        groups = duplicate_groups(row_images)
+        train_index, test_index = split_indices(np.array(labels), test_fraction, seed, groups)
+        split_problems = _empty_split(train_index, test_index, test_fraction, len(rows))
     problems.extend(split_problems)
     if problems or decoded is None:
         raise _data_error(source, problems)
 
-    position = {path: i for i, path in enumerate(described)}
-    row_images = decoded.images[[position[row.file] for row in rows]]
+    if row_images is None:
+        row_images = decoded.images[[position[row.file] for row in rows]]
     all_labels = np.array(labels, dtype=np.int64)
     if test_only:
         train = empty_split((size, size))
@@ -217,6 +238,19 @@ def _assemble(
         source=DataSource("custom", source),
         notes=(*notes, *decoded.notes),
     )
+
+
+def _empty_split(
+    train_index: np.ndarray, test_index: np.ndarray, test_fraction: float, rows: int
+) -> list[str]:
+    """The problem of a split that leaves one side empty, if it does."""
+    if len(test_index) and len(train_index):
+        return []
+    empty = "test" if len(test_index) == 0 else "train"
+    return [
+        f"test_fraction {test_fraction} of {rows} images leaves the {empty} split "
+        "empty; add images or change test_fraction"
+    ]
 
 
 def _with_path(row: _Row, folder: Path | None, problems: list[str]) -> _Row:
@@ -540,6 +574,7 @@ def load_image_folder(
     alpha: str = "auto",
     use_cache: bool = True,
     test_only: bool = False,
+    split_version: int = SPLIT_VERSION,
 ) -> ImageData:
     """Load torchvision's ``ImageFolder`` layout as size x size uint8 grey images.
 
@@ -548,7 +583,8 @@ def load_image_folder(
     ``ROOT/<class>/`` split by ``test_fraction``. Class names are the folder names, sorted
     (class 0 first); images are found in a class folder and below it (PNG, JPEG, GIF, WebP;
     other files are counted in a note). ``resize``, ``color``, ``alpha`` and ``test_only``
-    (the test split's images alone are checked and decoded) as for ``load_custom``.
+    (the test split's images alone are checked and decoded) and ``split_version`` as for
+    ``load_custom``.
     Raises one ``DataError`` listing every problem.
     """
     root_path = Path(root)
@@ -627,6 +663,7 @@ def load_image_folder(
         alpha=alpha,
         test_only=test_only,
         folder=folder,
+        split_version=split_version,
     )
 
 

@@ -77,7 +77,7 @@ class EpochEnd(Event):
     train_accuracy: float
     test_loss: float
     test_accuracy: float
-    per_class_accuracy: list[float]
+    per_class_accuracy: list[float | None]  # None: the class has no test images (n/a)
     confusion_matrix: list[list[int]]  # rows: true class, columns: predicted class
     lr: float
     grad_norm: float

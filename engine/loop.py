@@ -70,7 +70,7 @@ class Evaluation:
 
     loss: float
     accuracy: float
-    per_class_accuracy: list[float]
+    per_class_accuracy: list[float | None]  # None: no images of that class in the split
     confusion_matrix: list[list[int]]
 
 
@@ -461,6 +461,10 @@ def evaluate(parts: Parts, split: DeviceData | None = None) -> Evaluation:
     return Evaluation(
         loss=float(loss_sum.item()) / max(total, 1),
         accuracy=correct / max(total, 1),
-        per_class_accuracy=[float(v) for v in per_class.tolist()],
+        # A class with no images in the split has no accuracy (n/a), not 0%.
+        per_class_accuracy=[
+            float(v) if n else None
+            for v, n in zip(per_class.tolist(), matrix.sum(1).tolist(), strict=True)
+        ],
         confusion_matrix=matrix.tolist(),
     )

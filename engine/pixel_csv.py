@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import files
+from engine.check import duplicate_groups
 from engine.custom import (
     MAX_CLASSES,
     MAX_LISTED_PROBLEMS,
@@ -24,6 +25,7 @@ from engine.custom import (
 )
 from engine.data import DataSource, ImageData, Split, empty_split
 from engine.fields import shown
+from engine.identity import SPLIT_VERSION, split_indices
 
 # Rows parsed at a time: bounds the memory of the parse to a few MB beyond the images.
 _CHUNK_ROWS = 4096
@@ -47,6 +49,7 @@ def load_csv_pixels(
     size: int = 28,
     classes_file: str | Path | None = None,
     test_only: bool = False,
+    split_version: int = SPLIT_VERSION,
 ) -> ImageData:
     """Load a CSV of ``label,pixel1,...,pixelN`` rows as uint8 N x side x side images.
 
@@ -57,8 +60,9 @@ def load_csv_pixels(
     ``test_fraction`` of the rows is held out for testing. ``test_only`` keeps the test
     split alone (the train split is then empty, 0 x side x side), and with ``test_csv``
     reads that file alone; its class names then come from ``classes_file`` or the test
-    labels. Raises one ``DataError`` listing every problem (row numbers count lines of the
-    file, the header being row 1).
+    labels. ``split_version`` says how the split is made (from 2, identical images stay on
+    one side; ``engine.identity``). Raises one ``DataError`` listing every problem (row
+    numbers count lines of the file, the header being row 1).
     """
     csv_path = Path(csv_path)
     problems: list[str] = []
@@ -80,7 +84,11 @@ def load_csv_pixels(
     labels = np.concatenate([table.labels for table in found])
     classes = _class_names(classes_file, int(labels.max(initial=-1)), problems)
     if test_csv is None:
-        train_index, test_index = _split_indices(labels, test_fraction, seed)
+        if split_version >= 2:
+            groups = duplicate_groups(found[0].images)
+            train_index, test_index = split_indices(labels, test_fraction, seed, groups)
+        else:
+            train_index, test_index = _split_indices(labels, test_fraction, seed)
         if len(test_index) == 0 or len(train_index) == 0:
             empty = "test" if len(test_index) == 0 else "train"
             problems.append(

@@ -229,9 +229,10 @@ class RunRecorder:
                     "environment": event.environment,
                 }
                 if event.resumed:  # running again now, not at its next checkpoint
-                    self.run.write_status(RunState.RUNNING, **started)
+                    self.run.write_status(RunState.RUNNING, **{**self.pending, **started})
+                    self.pending = {}
                 else:  # a new run's start checkpoint comes next: one write for both
-                    self.pending = started
+                    self.pending = {**self.pending, **started}
             elif isinstance(event, StateChanged) and event.state in ("paused", "running"):
                 self.run.write_status(RunState.RUNNING, paused=event.state == "paused")
             elif isinstance(event, Finished):

@@ -1,4 +1,5 @@
-"""The Data pane: where the data came from, its class balance, and a grid of samples."""
+"""The Data pane: where the data came from, what the dataset check found, its class balance,
+and a grid of samples."""
 
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ class DataPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Static("Loading the data…", id="data-source")
+        yield Static("", id="data-check")
         with Horizontal(id="data-body"):
             with Vertical(id="data-side"):
                 yield Static("", id="data-sizes")
@@ -106,7 +108,26 @@ class DataPane(Pane):
         self.query_one("#data-source", Static).update(
             markup("[b]Source[/] $source" + notice, source=data.source.describe())
         )
+        self.query_one("#data-check", Static).update("Checking the data…")
+        self.run_worker(lambda: self._check(data), thread=True, exclusive=True, group="data-check")
         self.refresh_view()
+
+    def _check(self, data: ImageData) -> None:
+        """Run the dataset check (in a worker thread) and show what it found."""
+        from engine.check import check_data
+
+        findings = check_data(data).findings()
+        if self.data is data:
+            self.app.call_from_thread(self.show_check, data, findings)
+
+    def show_check(self, data: ImageData, findings: list[str]) -> None:
+        """Show the dataset check's findings on ``data``, one line each
+        (``engine.check.DataCheck.findings``), unless other data is shown by now."""
+        if self.data is data:
+            # One $name per line: markup() makes each value one printable line.
+            lines = "\n".join(f"$f{i}" for i in range(len(findings)))
+            values = {f"f{i}": line for i, line in enumerate(findings)}
+            self.query_one("#data-check", Static).update(markup("[b]Check[/] " + lines, **values))
 
     def show_loading(self, what: str) -> None:
         """Say that ``what`` (e.g. "the custom dataset labels.csv") is being loaded."""
@@ -129,6 +150,7 @@ class DataPane(Pane):
 
     def _forget_data(self) -> None:
         self.data = None
+        self.query_one("#data-check", Static).update("")
         self.browsers = {}
         self.query_one("#data-sizes", Static).update("")
         self.query_one("#class-balance", ClassBars).clear()

@@ -105,8 +105,9 @@ class MonitorPane(Pane):
             names = self.classes_names or [str(i) for i in range(len(event.per_class_accuracy))]
             self.query_one("#class-accuracy", ClassBars).show(
                 [f"{i} {name}" for i, name in enumerate(names)],
-                event.per_class_accuracy,
-                [f"{a:.0%}" for a in event.per_class_accuracy],
+                [a or 0.0 for a in event.per_class_accuracy],
+                # None: no test images of the class, so no accuracy (not 0%).
+                ["n/a" if a is None else f"{a:.0%}" for a in event.per_class_accuracy],
                 scale=1.0,
             )
             self.query_one(ConfusionTable).show(event.confusion_matrix, event.per_class_accuracy)
