@@ -123,7 +123,12 @@ class DataCheck:
             )
         if self.conflicting:
             lines.append(
-                f"{self.conflicting:,} sets of identical images carry different labels"
+                (
+                    "1 set of identical images carries"
+                    if self.conflicting == 1
+                    else f"{self.conflicting:,} sets of identical images carry"
+                )
+                + " different labels"
                 + _for_example(self.examples.get("conflicting"))
             )
         for split, count in self.leaked.items():

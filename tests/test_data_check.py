@@ -279,7 +279,7 @@ def test_duplicates_conflicting_labels_and_test_copies_of_training_images(
     assert main(["check-data", *flags]) == 0
     out = capsys.readouterr().out
     assert "check: 7 images repeat another image exactly (same pixels; 7 sets of copies)" in out
-    assert "check: 1 sets of identical images carry different labels" in out
+    assert "check: 1 set of identical images carries different labels" in out
     assert "check: 4 images of the test split are copies of training images" in out
 
 
