@@ -59,6 +59,13 @@ def train(tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> tu
     return code, started, err
 
 
+def read_sizes(started: dict) -> tuple[int, int]:
+    """The training and test split sizes as read from the files. Training carves its
+    validation split (``val_fraction``, default 0.1) out of the training split after
+    reading; tests/test_validation_split.py covers that, so it is added back here."""
+    return started["train_size"] + started["val_size"], started["test_size"]
+
+
 def one_error_line(err: str) -> str:
     assert "Traceback" not in err and ".cpp" not in err
     lines = err.strip().splitlines()
@@ -94,7 +101,7 @@ def test_torchvision_raw_layout_under_data_dir(tmp_path: Path, real: ImageData, 
     given = tmp_path / "root" / "FashionMNIST"
     code, started, err = train(tmp_path, capsys, "--data-dir", str(given))
     assert code == 0, err
-    assert started["train_size"] == N_TRAIN and started["test_size"] == N_TEST
+    assert read_sizes(started) == (N_TRAIN, N_TEST)
     assert str(given) in started["data_source"]
 
 
@@ -125,7 +132,7 @@ def test_compression_by_magic_bytes_through_the_cli(
         path.write_bytes(gzip.decompress(path.read_bytes()))
     code, started, err = train(tmp_path, capsys, "--data-dir", str(folder))
     assert code == 0, err
-    assert started["train_size"] == N_TRAIN
+    assert read_sizes(started)[0] == N_TRAIN
 
 
 @pytest.mark.parametrize(
@@ -218,7 +225,7 @@ def test_csv_pixels_with_a_test_csv(tmp_path: Path, real: ImageData, capsys) -> 
     flags = ["--data", "csv-pixels", "--custom-csv", str(train_csv)]
     code, started, err = train(tmp_path, capsys, *flags, "--custom-test-csv", str(test_csv))
     assert code == 0, err
-    assert (started["train_size"], started["test_size"]) == (N_TRAIN, N_TEST)
+    assert read_sizes(started) == (N_TRAIN, N_TEST)
     # The images themselves, byte for byte, and torch never imported on the way.
     probe = (
         "import sys, numpy as np; from engine.pixel_csv import load_csv_pixels; "
@@ -236,7 +243,7 @@ def test_csv_pixels_split_by_test_fraction(tmp_path: Path, real: ImageData, caps
     flags = ["--data", "csv-pixels", "--custom-csv", str(train_csv), "--test-fraction", "0.25"]
     code, started, err = train(tmp_path, capsys, *flags)
     assert code == 0, err
-    assert (started["train_size"], started["test_size"]) == (90, 30)
+    assert read_sizes(started) == (90, 30)
 
 
 def test_custom_csv_with_a_pixel_header_is_read_as_csv_pixels(
@@ -245,7 +252,7 @@ def test_custom_csv_with_a_pixel_header_is_read_as_csv_pixels(
     train_csv = pixel_csv(tmp_path / "train.csv", real.train.images, real.train.labels)
     code, started, err = train(tmp_path, capsys, "--data", "custom", "--custom-csv", str(train_csv))
     assert code == 0, err
-    assert started["train_size"] + started["test_size"] == N_TRAIN
+    assert sum(read_sizes(started)) == N_TRAIN
     assert any(
         note.startswith("train.csv has the header label,pixel1..pixel784: read as csv-pixels")
         for note in started["notes"]
@@ -301,7 +308,7 @@ def test_image_folder_with_train_and_test(tmp_path: Path, real: ImageData, capsy
         tmp_path, capsys, "--data", "image-folder", "--custom-images", str(root)
     )
     assert code == 0, err
-    assert (started["train_size"], started["test_size"]) == (N_TRAIN, N_TEST)
+    assert read_sizes(started) == (N_TRAIN, N_TEST)
     assert started["classes"] == sorted(names)
     from engine.custom import load_image_folder  # new in issue 11
 
@@ -322,7 +329,7 @@ def test_image_folder_without_a_split_uses_test_fraction(
     flags = ["--data", "image-folder", "--custom-images", str(root), "--test-fraction", "0.25"]
     code, started, err = train(tmp_path, capsys, *flags)
     assert code == 0, err
-    assert (started["train_size"], started["test_size"]) == (90, 30)
+    assert read_sizes(started) == (90, 30)
 
 
 def test_image_folder_without_class_folders_says_the_layout(tmp_path: Path, capsys) -> None:
@@ -416,7 +423,7 @@ def test_windows_separators_are_accepted(tmp_path: Path, real: ImageData, capsys
     ]
     code, started, err = train(tmp_path, capsys, *flags)
     assert code == 0, err
-    assert started["train_size"] + started["test_size"] == N_TRAIN
+    assert sum(read_sizes(started)) == N_TRAIN
 
 
 def test_windows_paths_stay_inside_the_image_folder(
