@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import hashlib
 import json
 import subprocess
 import sys
@@ -133,6 +134,25 @@ def test_compression_by_magic_bytes_through_the_cli(
     code, started, err = train(tmp_path, capsys, "--data-dir", str(folder))
     assert code == 0, err
     assert read_sizes(started)[0] == N_TRAIN
+
+
+def test_predict_without_images_reads_only_the_runs_test_files(
+    tmp_path: Path, real: ImageData, capsys
+) -> None:
+    # `predict RUN` classifies the run's own test split, loaded alone as Inspect loads it:
+    # the training files may be gone.
+    folder = tmp_path / "data"
+    write_set(folder, real)
+    code, started, err = train(tmp_path, capsys, "--data-dir", str(folder))
+    assert code == 0, err
+    for key in ("train_images", "train_labels"):
+        (folder / FILES[key]).unlink()
+    argv = ["predict", started["run_id"], "--runs-dir", str(tmp_path / "runs"), "--count", "3"]
+    assert main([*argv, "--json"]) == 0, capsys.readouterr().err
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["true_class"] for line in lines] == real.test.labels[:3].tolist()
+    pixels = [hashlib.sha256(image.tobytes()).hexdigest() for image in real.test.images[:3]]
+    assert [line["pixels_sha256"] for line in lines] == pixels
 
 
 @pytest.mark.parametrize(

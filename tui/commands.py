@@ -92,14 +92,15 @@ def _image_bytes(path: str) -> bytes:
 
 
 def _own_test_data(run: Any, config: TrainConfig) -> Any:
-    """The run's own test split, loaded as it was for training (its data, its subset), or
-    a ``DataError`` in one line saying why there is none to classify."""
+    """The run's own test split, loaded as it was for training (its data, its subset) and
+    alone (``test_only``: the training images are not read, as in Inspect), or a
+    ``DataError`` in one line saying why there is none to classify."""
     from engine.errors import DataError
     from engine.identity import run_split_version
     from engine.trainer import load_data
 
     try:
-        return load_data(config, split_version=run_split_version(run))
+        return load_data(config, test_only=True, split_version=run_split_version(run))
     except DataError as exc:
         # "custom dataset X: 2 problems:" and its list, on one line.
         head, *problems = str(exc).splitlines()
