@@ -25,6 +25,7 @@ from engine.fields import (
     ALIASES,
     ALPHA_POLICIES,
     COLOR_POLICIES,
+    COLOR_SOURCES,
     DATA_SOURCES,
     DEVICE_PATTERN,
     LOSSES,
@@ -275,7 +276,7 @@ class TrainConfig:
     )
     color: str = setting(
         "grayscale",
-        "custom data: colour images are converted or rejected",
+        "custom data: colour images are converted to grey, rejected, or kept as rgb (3 channels)",
         "choice",
         "data",
         choices=COLOR_POLICIES,
@@ -330,6 +331,11 @@ class TrainConfig:
         for name in needs.get(self.data, ()):
             if not getattr(self, name):
                 problems.append(f"{name}: required when data is {self.data}")
+        if self.color == "rgb" and self.data not in COLOR_SOURCES:
+            problems.append(
+                f"color: rgb keeps the colour of image files, and {self.data} data is grey; "
+                f"use rgb with data {' or '.join(COLOR_SOURCES)}, or color grayscale"
+            )
         return problems
 
     # --- conversion -------------------------------------------------------------

@@ -22,7 +22,13 @@ import numpy as np
 from engine.check import duplicate_groups
 from engine.data import DataSource, ImageData, Split, empty_split
 from engine.errors import DataError
-from engine.fields import ALPHA_POLICIES, COLOR_POLICIES, RESIZE_POLICIES, shown
+from engine.fields import (
+    ALPHA_POLICIES,
+    COLOR_POLICIES,
+    RESIZE_POLICIES,
+    input_channels,
+    shown,
+)
 from engine.files import read_input_text
 from engine.identity import SPLIT_VERSION, split_indices
 from engine.image_files import CACHE_FORMAT, decode_images
@@ -82,7 +88,8 @@ def load_custom(
     a note. Without ``test_csv`` the rows of ``csv_path`` are split, seeded and
     class-stratified, with ``test_fraction`` of them held out for testing. ``resize`` says what
     to do with images of another size ("resize", "pad" to centre-pad or centre-crop, "reject");
-    ``color`` what to do with colour images ("grayscale" or "reject"); ``alpha`` what
+    ``color`` what to do with colour images ("grayscale", "reject", or "rgb" to keep them:
+    images are then N x size x size x 3, grey ones in three equal channels); ``alpha`` what
     transparency means (``engine.decode.decode_image``: "auto", "over-black", "over-white",
     "ignore"; a note counts the images each rule touched). ``test_only`` checks and decodes
     the test split's images alone (the CSVs are still read, to split and number the rows
@@ -93,6 +100,14 @@ def load_custom(
     """
     csv_path = Path(csv_path)
     pixel_header = _pixel_header(csv_path)
+    if pixel_header and color == "rgb":
+        raise _data_error(
+            csv_path,
+            [
+                f"color=rgb, but the header {pixel_header} says one grey image per row "
+                "(csv-pixels); use color=grayscale for it"
+            ],
+        )
     if pixel_header:
         from engine.pixel_csv import load_csv_pixels
 
@@ -226,7 +241,7 @@ def _assemble(
         row_images = decoded.images[[position[row.file] for row in rows]]
     all_labels = np.array(labels, dtype=np.int64)
     if test_only:
-        train = empty_split((size, size))
+        train = empty_split((size, size), input_channels(color))
         test = Split(row_images, all_labels[test_index])
     else:
         train = Split(row_images[train_index], all_labels[train_index])

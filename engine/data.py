@@ -69,7 +69,8 @@ def cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class Split:
-    """Images (uint8, N x H x W) and their integer labels (int64, N)."""
+    """Images (uint8, N x H x W; N x H x W x 3 for colour data, ``color="rgb"``) and their
+    integer labels (int64, N)."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -128,6 +129,11 @@ class ImageData:
     def image_shape(self) -> tuple[int, int]:
         """(H, W) of every image, in pixels."""
         return (int(self.train.images.shape[1]), int(self.train.images.shape[2]))
+
+    @property
+    def channels(self) -> int:
+        """Channels of every image: 3 for colour data (N x H x W x 3), else 1 (N x H x W)."""
+        return image_channels(self.train.images)
 
     @property
     def num_classes(self) -> int:
@@ -259,10 +265,11 @@ def _load_split(images_path: Path, labels_path: Path, num_classes: int) -> Split
     return Split(images, labels.astype(np.int64))
 
 
-def empty_split(shape: tuple[int, int]) -> Split:
-    """A split of no images (uint8 0 x H x W, ``shape`` = (H, W) pixels) and no labels:
-    the train split of data loaded ``test_only``."""
-    return Split(np.zeros((0, *shape), dtype=np.uint8), np.zeros(0, dtype=np.int64))
+def empty_split(shape: tuple[int, int], channels: int = 1) -> Split:
+    """A split of no images (uint8 0 x H x W, ``shape`` = (H, W) pixels; 0 x H x W x 3 with
+    ``channels`` 3) and no labels: the train split of data loaded ``test_only``."""
+    dims = (0, *shape, *((channels,) if channels != 1 else ()))
+    return Split(np.zeros(dims, dtype=np.uint8), np.zeros(0, dtype=np.int64))
 
 
 def load_idx_folder(folder: Path, source: DataSource, *, test_only: bool = False) -> ImageData:
@@ -457,13 +464,43 @@ def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator)
     return x
 
 
-def model_input(images: torch.Tensor, normalize: bool) -> torch.Tensor:
-    """uint8 N x H x W -> float N x 1 x H x W, scaled to [0, 1] and, if asked, normalised.
+def image_channels(images: np.ndarray | torch.Tensor) -> int:
+    """Channels of uint8 images: N x H x W is 1, N x H x W x C is C."""
+    return int(images.shape[3]) if images.ndim == 4 else 1
 
-    Scaling and normalising are folded into one multiply and one subtract: this runs
-    on every training batch.
+
+def channels_first(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N x H x W (grey) -> N x 1 x H x W; N x H x W x C (colour) -> N x C x H x W
+    (a view, no copy)."""
+    if images.ndim == 4:
+        return images.permute(0, 3, 1, 2)
+    return images.unsqueeze(1)
+
+
+def luminance(images: np.ndarray) -> np.ndarray:
+    """Grey uint8 images for showing: N x H x W as they are, N x H x W x 3 (colour) as their
+    luminance, N x H x W, ITU-R BT.601 as ``engine.decode`` turns colour into grey."""
+    if images.ndim == 4:
+        wide = images.astype(np.int32)
+        grey = (wide[..., 0] * 299 + wide[..., 1] * 587 + wide[..., 2] * 114 + 500) // 1000
+        return grey.astype(np.uint8)
+    return images
+
+
+def model_input(images: torch.Tensor, normalize: bool) -> torch.Tensor:
+    """uint8 N x H x W -> float N x 1 x H x W (N x H x W x C -> N x C x H x W), scaled to
+    [0, 1] and, if asked, normalised.
+
+    Normalising uses Fashion-MNIST's ``MEAN`` and ``STD`` for every channel alike (colour
+    data has no statistics of its own: it only centres the input). Scaling and normalising
+    are folded into one multiply and one subtract: this runs on every training batch.
     """
-    x = images.unsqueeze(1).float()
+    return scale_input(channels_first(images), normalize)
+
+
+def scale_input(x: torch.Tensor, normalize: bool) -> torch.Tensor:
+    """uint8 N x C x H x W -> float, scaled (and normalised) as ``model_input`` does."""
+    x = x.float()
     if normalize:
         return x.mul_(1.0 / (255.0 * STD)).sub_(MEAN / STD)
     return x.mul_(1.0 / 255.0)
@@ -502,7 +539,8 @@ class DeviceData:
         return torch.randperm(len(self), generator=generator).to(self.device, non_blocking=True)
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 B x H x W pixels as the model's float B x 1 x H x W input (see ``model_input``)."""
+        """uint8 B x H x W pixels (B x H x W x C for colour) as the model's float
+        B x C x H x W input (see ``model_input``)."""
         return model_input(images, self.normalize)
 
     def batches(
@@ -517,7 +555,7 @@ class DeviceData:
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (inputs, targets) for batches ``start`` onwards, in ``order`` if given.
 
-        Inputs are float B x 1 x H x W (see ``model_input``); targets int64 B labels, or
+        Inputs are float B x C x H x W, C = 1 or 3 (see ``model_input``); targets int64 B labels, or
         float B x classes one-hot rows with ``one_hot``. ``order`` is a permutation of
         the split on its device; ``augment`` applies only when ``generator`` is given.
         """
@@ -532,11 +570,12 @@ class DeviceData:
                 idx = order[i : i + batch_size]
                 images = self.images[idx]
                 labels = self.labels[idx]
+            x = channels_first(images)
             if augment is not None and generator is not None:
                 # On the uint8 pixels: padding a normalised batch with zeros would add grey
                 # borders (the mean), not black ones.
-                images = augment_batch(images.unsqueeze(1), augment, generator).squeeze(1)
+                x = augment_batch(x, augment, generator)
             targets = (
                 torch.nn.functional.one_hot(labels, self.num_classes).float() if one_hot else labels
             )
-            yield self.prepare(images), targets
+            yield scale_input(x, self.normalize), targets

@@ -8,7 +8,8 @@ model takes, the same way for custom-dataset loading (``engine.image_files``),
 - 16-bit samples keep their high byte (65535 -> 255, 257 * k -> k);
 - palette, 1-bit, CMYK and YCbCr images become RGB or grey;
 - transparency follows the ``alpha`` policy (``ALPHA_POLICIES``);
-- colour becomes luminance (ITU-R BT.601, as PIL's "L" mode) or is refused (``color``);
+- colour becomes luminance (ITU-R BT.601, as PIL's "L" mode), is refused, or is kept as
+  H x W x 3 RGB with grey images copied into three equal channels (``color``);
 - another size is resized (antialiased bilinear), centre-padded/cropped, or refused.
 
 Decoding is Pillow's, in this process: nothing is written to file descriptor 2 (the app
@@ -81,8 +82,8 @@ class ImageError(ValueError):
 class DecodedImage:
     """One image as the model takes it, and what was done to get there."""
 
-    pixels: np.ndarray  # uint8, height x width (the shape asked for)
-    colour: bool  # it had colour, turned into luminance
+    pixels: np.ndarray  # uint8, height x width (the shape asked for); x 3 with color="rgb"
+    colour: bool  # it had colour, turned into luminance (never with color="rgb")
     reduced: bool  # it had 16-bit samples, reduced to 8 bits
     alpha_rule: str | None  # a key of ALPHA_RULES, or None: no transparent pixel
     original_size: tuple[int, int]  # (width, height) as decoded, after EXIF orientation
@@ -110,14 +111,17 @@ def decode_image(
 
     ``shape`` is (height, width) in pixels. ``resize`` ("resize", "pad" or "reject") says
     what becomes of another size: resized with antialiased bilinear, centred on black and
-    cropped, or refused. ``color`` ("grayscale" or "reject") does the same for colour: its
-    luminance, ``(299 R + 587 G + 114 B) / 1000`` rounded, or refused; an image whose
-    channels are equal is grey, not colour. ``alpha`` ("auto", "over-black", "over-white",
-    "ignore") says what transparency means: with "auto", an image whose colour is the same
-    at every pixel while its alpha varies (a silhouette) takes its alpha as the grey value,
-    and any other is composited over black, Fashion-MNIST's background.
+    cropped, or refused. ``color`` ("grayscale", "reject" or "rgb") does the same for colour:
+    its luminance, ``(299 R + 587 G + 114 B) / 1000`` rounded, or refused; an image whose
+    channels are equal is grey, not colour. With "rgb" colour is kept: every image comes
+    back height x width x 3 (R, G, B), a grey one with its value in all three. ``alpha``
+    ("auto", "over-black", "over-white", "ignore") says what transparency means: with
+    "auto", an image whose colour is the same at every pixel while its alpha varies (a
+    silhouette) takes its alpha as the grey value, and any other is composited over black,
+    Fashion-MNIST's background.
 
-    Returns a ``DecodedImage`` whose ``pixels`` are uint8 height x width. Raises
+    Returns a ``DecodedImage`` whose ``pixels`` are uint8 height x width (height x width
+    x 3 with ``color="rgb"``). Raises
     ``ImageError`` (a ``ValueError``) saying what is wrong: unreadable, empty, not one of
     ``FORMATS``, damaged, an animation, over ``MAX_PIXELS``, or refused by a policy.
     """
@@ -126,17 +130,19 @@ def decode_image(
     if not data:
         raise ImageError("is an empty file")
     rgb, grey, alpha_plane, reduced, size = _open(data)
-    grey, colour, rule = _flatten(rgb, grey, alpha_plane, alpha)
+    pixels, colour, rule = _flatten(rgb, grey, alpha_plane, alpha, keep_colour=color == "rgb")
     if colour and color == "reject":
         raise ImageError("is in colour", "color")
+    if color == "rgb" and pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
     height, width = shape
-    if grey.shape != (height, width):
+    if pixels.shape[:2] != (height, width):
         if resize == "reject":
             raise ImageError(
-                f"is {grey.shape[1]}x{grey.shape[0]}, expected {width}x{height}", "resize"
+                f"is {pixels.shape[1]}x{pixels.shape[0]}, expected {width}x{height}", "resize"
             )
-        grey = _resize(grey, shape) if resize == "resize" else _pad_or_crop(grey, shape)
-    return DecodedImage(grey, colour, reduced, rule, size)
+        pixels = _resize(pixels, shape) if resize == "resize" else _pad_or_crop(pixels, shape)
+    return DecodedImage(pixels, colour, reduced, rule, size)
 
 
 def _check_policies(shape: tuple[int, int], resize: str, color: str, alpha: str) -> None:
@@ -250,9 +256,15 @@ def _reason(exc: BaseException) -> str:
 
 
 def _flatten(
-    rgb: np.ndarray | None, grey: np.ndarray | None, alpha_plane: np.ndarray | None, alpha: str
+    rgb: np.ndarray | None,
+    grey: np.ndarray | None,
+    alpha_plane: np.ndarray | None,
+    alpha: str,
+    *,
+    keep_colour: bool = False,
 ) -> tuple[np.ndarray, bool, str | None]:
-    """(grey H x W uint8, whether it had colour, the alpha rule applied or None)."""
+    """(grey H x W uint8, whether it had colour, the alpha rule applied or None); with
+    ``keep_colour`` an RGB image stays H x W x 3 (and "had colour" is False)."""
     colour_planes = rgb if rgb is not None else grey
     assert colour_planes is not None
     rule = None
@@ -280,6 +292,8 @@ def _flatten(
     if rgb is None:
         assert grey is not None
         return grey, False, rule
+    if keep_colour:
+        return np.ascontiguousarray(rgb), False, rule
     return (*_to_grey(rgb), rule)
 
 
@@ -294,18 +308,20 @@ def _to_grey(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
     return grey.astype(np.uint8), True
 
 
-def _resize(grey: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _resize(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """H x W (grey) or H x W x 3 (RGB) uint8 pixels resized to ``shape`` (height, width)."""
     from PIL import Image
 
     # Pillow's bilinear widens its filter when shrinking, so fine patterns do not alias.
-    resized = Image.fromarray(grey).resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+    resized = Image.fromarray(pixels).resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
     return np.asarray(resized)
 
 
 def _pad_or_crop(grey: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Centre the image on a black canvas of ``shape``, cropping what does not fit."""
-    out = np.zeros(shape, dtype=np.uint8)
-    height, width = grey.shape
+    """Centre the image (H x W, or H x W x 3) on a black canvas of ``shape``, cropping
+    what does not fit."""
+    out = np.zeros((*shape, *grey.shape[2:]), dtype=np.uint8)
+    height, width = grey.shape[:2]
     src_y, dst_y = max(0, (height - shape[0]) // 2), max(0, (shape[0] - height) // 2)
     src_x, dst_x = max(0, (width - shape[1]) // 2), max(0, (shape[1] - width) // 2)
     h, w = min(height, shape[0]), min(width, shape[1])

@@ -1,4 +1,5 @@
-"""Image files decoded to square uint8 grey arrays, and the on-disk cache of the result.
+"""Image files decoded to square uint8 arrays (grey, or RGB with ``color="rgb"``), and the
+on-disk cache of the result.
 
 ``decode_images`` decodes each file once with ``engine.decode.decode_image`` (the decode
 ``predict``, ``Predictor`` and Inspect use too), and notes what it converted. The result is
@@ -45,9 +46,11 @@ CACHE_FORMAT = 2
 
 @dataclass
 class DecodedImages:
-    """Every distinct image, converted to size x size grey, and what was done to get there."""
+    """Every distinct image, converted to size x size, and what was done to get there."""
 
-    images: np.ndarray  # uint8, N x size x size, in the order of the distinct paths
+    # uint8, N x size x size (N x size x size x 3 with color="rgb"), in the order of the
+    # distinct paths
+    images: np.ndarray
     notes: tuple[str, ...]
     # Images each alpha rule touched (keys of engine.decode.ALPHA_RULES); opaque ones are none.
     alpha_counts: dict[str, int] = field(default_factory=dict)
@@ -67,23 +70,25 @@ def decode_images(
 
     ``described`` maps each resolved image path, in the order wanted, to the words that
     start its problems ("labels.csv row 7: image 'a.png'"). ``size`` is in pixels; ``resize``
-    is "resize", "pad" (centre-pad or centre-crop) or "reject"; ``color`` "grayscale" or
-    "reject"; ``alpha`` one of ``engine.decode.ALPHA_POLICIES``. Each bad image adds a
+    is "resize", "pad" (centre-pad or centre-crop) or "reject"; ``color`` "grayscale",
+    "reject" or "rgb"; ``alpha`` one of ``engine.decode.ALPHA_POLICIES``. Each bad image adds a
     problem to ``problems``; nothing is raised. The images come back as uint8
-    N x size x size, in the order of ``described``, with how many each alpha rule touched.
+    N x size x size (N x size x size x 3 for "rgb"), in the order of ``described``, with
+    how many each alpha rule touched.
     """
     paths = list(described)
+    shape = (len(paths), size, size, *((3,) if color == "rgb" else ()))
     cache_file = None
     if use_cache:
         key = _cache_key(csv_paths, paths, size, resize, color, alpha)
         # No key when a CSV or an image cannot be read now: its problem is reported
         # elsewhere, and nothing is cached.
         cache_file = cache_dir() / "custom" / f"{key}.npz" if key else None
-        cached = _read_cache(cache_file, len(paths), size) if cache_file else None
+        cached = _read_cache(cache_file, shape) if cache_file else None
         if cached is not None:
             return cached
 
-    images = np.zeros((len(paths), size, size), dtype=np.uint8)
+    images = np.zeros(shape, dtype=np.uint8)
     resized: Counter[tuple[int, int]] = Counter()
     rules: Counter[str] = Counter()
     converted = reduced = 0
@@ -159,7 +164,7 @@ def _cache_key(
     return digest.hexdigest()[:32]
 
 
-def _read_cache(cache_file: Path, count: int, size: int) -> DecodedImages | None:
+def _read_cache(cache_file: Path, shape: tuple[int, ...]) -> DecodedImages | None:
     try:
         with np.load(cache_file, allow_pickle=False) as archive:
             images = archive["images"]
@@ -169,7 +174,7 @@ def _read_cache(cache_file: Path, count: int, size: int) -> DecodedImages | None
         # A missing file is a miss; one cut short or overwritten by anything else is rebuilt,
         # never trusted, so any failure to read it counts as a miss.
         return None
-    if images.dtype != np.uint8 or images.shape != (count, size, size):
+    if images.dtype != np.uint8 or images.shape != shape:
         return None
     if not isinstance(counts, dict) or not all(isinstance(n, int) for n in counts.values()):
         return None

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.config import TrainConfig
 from engine.errors import CheckpointError, DataError
-from engine.fields import clip
+from engine.fields import clip, input_channels
 
 if TYPE_CHECKING:
     import torch
@@ -32,7 +32,8 @@ class Prediction:
 
     probabilities: np.ndarray  # float32, N x classes; rows sum to 1
     classes: np.ndarray  # int64, N: the argmax of each row
-    # From ``predict_files``: the decoded images (uint8, N x H x W) the model was given,
+    # From ``predict_files``: the decoded images (uint8, N x H x W, or N x H x W x 3 for a
+    # run with color="rgb") the model was given,
     # and what decoding did to them ("1 image in colour converted to grayscale").
     images: np.ndarray | None = None
     notes: tuple[str, ...] = field(default=())
@@ -42,7 +43,9 @@ class Predictor:
     """A model in eval mode with what it needs to read raw images.
 
     ``image_shape`` is the (height, width) in pixels of the images it takes, the shape of
-    the data it was trained on (28 x 28 for Fashion-MNIST, ``image_size`` for custom data).
+    the data it was trained on (28 x 28 for Fashion-MNIST, ``image_size`` for custom data);
+    ``channels`` is 3 for a run trained with ``color="rgb"`` (it takes H x W x 3 images),
+    else 1.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class Predictor:
         self.classes = classes
         self.device = device
         self.image_shape = image_shape
+        self.channels = input_channels(config.color)
 
     @classmethod
     def from_checkpoint(
@@ -108,7 +112,8 @@ class Predictor:
         return cls.from_checkpoint(state, device, str(run.best_path if best else run.last_path))
 
     def predict(self, images: np.ndarray | torch.Tensor, batch_size: int = 1000) -> Prediction:
-        """Probabilities and classes for uint8 images (N x H x W, or one H x W image).
+        """Probabilities and classes for uint8 images: N x H x W (or one H x W image), or
+        N x H x W x 3 (or one H x W x 3) for a model trained on colour (``channels`` 3).
 
         The images are taken as the dataset stores them (pixels 0-255) and scaled as the
         model was trained; ``batch_size`` bounds the images on the device at once.
@@ -121,14 +126,21 @@ class Predictor:
         from engine.models import probabilities
 
         tensor = torch.as_tensor(np.asarray(images) if isinstance(images, np.ndarray) else images)
-        if tensor.ndim == 2:
+        # One image per pixel rank less: H x W grey, H x W x 3 colour.
+        extra = (self.channels,) if self.channels != 1 else ()
+        if tensor.ndim == 2 + len(extra):
             tensor = tensor.unsqueeze(0)
-        if tensor.ndim != 3:
-            raise ValueError(f"expected N x H x W images, got shape {tuple(tensor.shape)}")
-        if tensor.shape[0] and tuple(tensor.shape[1:]) != self.image_shape:
-            h, w = self.image_shape
+        h, w = self.image_shape
+        wanted = " x ".join(map(str, ("N", h, w, *extra)))
+        if tensor.ndim != 3 + len(extra):
+            what = "colour" if extra else "grey"
             raise ValueError(
-                f"expected N x {h} x {w} images (the model's), got shape {tuple(tensor.shape)}"
+                f"expected {what} N x H x W{' x 3' if extra else ''} images (the model's: "
+                f"{wanted}), got shape {tuple(tensor.shape)}"
+            )
+        if tensor.shape[0] and tuple(tensor.shape[1:]) != (*self.image_shape, *extra):
+            raise ValueError(
+                f"expected {wanted} images (the model's), got shape {tuple(tensor.shape)}"
             )
         outputs = []
         with torch.inference_mode():
@@ -140,10 +152,10 @@ class Predictor:
         return Prediction(probs.numpy().astype(np.float32), probs.argmax(1).numpy())
 
     def decode_files(self, paths: Sequence[str | Path]) -> tuple[np.ndarray, tuple[str, ...]]:
-        """The image files at ``paths`` as this model's input: uint8 N x H x W, (H, W) =
-        ``image_shape``, decoded by ``engine.decode.decode_image`` with the run's ``resize``,
-        ``color`` and ``alpha`` policies, as its custom dataset was; and notes on what
-        decoding did (e.g. "1 image in colour converted to grayscale").
+        """The image files at ``paths`` as this model's input: uint8 N x H x W (N x H x W x 3
+        for a colour run), (H, W) = ``image_shape``, decoded by ``engine.decode.decode_image``
+        with the run's ``resize``, ``color`` and ``alpha`` policies, as its custom dataset
+        was; and notes on what decoding did (e.g. "1 image in colour converted to grayscale").
 
         Raises ``DataError`` naming the first file that cannot be read or decoded, or that
         the run's policies refuse, and what is allowed.
@@ -152,7 +164,8 @@ class Predictor:
 
         config = self.config
         height, width = self.image_shape
-        images = np.zeros((len(paths), height, width), dtype=np.uint8)
+        extra = (self.channels,) if self.channels != 1 else ()
+        images = np.zeros((len(paths), height, width, *extra), dtype=np.uint8)
         colour = reduced = resized = 0
         rules: dict[str, int] = {}
         for i, path in enumerate(paths):
@@ -197,7 +210,7 @@ class Predictor:
     def predict_files(self, paths: Sequence[str | Path], batch_size: int = 1000) -> Prediction:
         """Probabilities and classes for the image files at ``paths``, decoded as the run's
         data was (see ``decode_files``); the result holds the decoded ``images`` (uint8
-        N x H x W) and the decoding ``notes``.
+        N x H x W, x 3 for a colour run) and the decoding ``notes``.
 
         Raises ``DataError`` for a file that cannot be read, decoded or accepted.
         """

@@ -542,7 +542,9 @@ class Trainer:
         from engine.inference import Predictor
 
         parts = self._ready_parts()
-        predictor = Predictor(parts.model, self.config, parts.data.classes, parts.device)
+        predictor = Predictor(
+            parts.model, self.config, parts.data.classes, parts.device, parts.data.image_shape
+        )
         try:
             return predictor.predict(images)
         finally:

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Static
 
+from engine.data import luminance
 from tui.plain import markup
 from tui.sample_view import SampleBrowser, augment_preview
 from tui.screens.pane import Pane
@@ -177,7 +178,8 @@ class DataPane(Pane):
         balance.title = f"{self.split}: class balance"
         balance.show(data.classes, counts, [f"{c:,}" for c in counts])
         indices = browser.visible()
-        images = split.images[indices]
+        # Colour images (color=rgb) are shown as their luminance: the grid draws grey.
+        images = luminance(split.images[indices])
         if self.augment and len(indices):
             rng = np.random.default_rng((self.seed, self._augment_round))
             images = augment_preview(images, rng, crop_padding=self.crop_padding)

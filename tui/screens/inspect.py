@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, Static
 from textual.worker import get_current_worker
 
+from engine.data import luminance
 from engine.errors import EngineError
 from engine.runs import Run, RunInfo, list_runs, run_info
 from tui.plain import markup
@@ -109,7 +110,7 @@ def predict_run(
     prediction = predictor.predict(data.test.images)
     return Predictions(
         run_info(run),
-        data.test.images,
+        luminance(data.test.images),  # colour (color=rgb) is shown as its luminance
         data.test.labels.astype(np.int64),
         prediction.classes.astype(np.int64),
         prediction.probabilities,
