@@ -165,6 +165,8 @@ def run_benchmark(
                     "augment": False,
                     "train_subset": 0,
                     "test_subset": 1000,
+                    # One epoch over the whole training split, as the loops it is timed against.
+                    "val_fraction": 0.0,
                     "loss": "cross_entropy",
                 },
                 base=config,

@@ -23,7 +23,9 @@ from engine.errors import ConfigError
 from engine.fields import (
     ACTIVATIONS,
     ALIASES,
+    ALPHA_POLICIES,
     COLOR_POLICIES,
+    COLOR_SOURCES,
     DATA_SOURCES,
     DEVICE_PATTERN,
     LOSSES,
@@ -54,6 +56,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = [
     "ACTIVATIONS",
     "ALIASES",
+    "ALPHA_POLICIES",
     "COLOR_POLICIES",
     "DATA_SOURCES",
     "DEVICE_PATTERN",
@@ -67,6 +70,7 @@ __all__ = [
     "PRESET_HELP",
     "RESIZE_POLICIES",
     "SCHEDULES",
+    "STORED_DEFAULTS",
     "FieldSpec",
     "TrainConfig",
     "parse_text",
@@ -204,6 +208,15 @@ class TrainConfig:
     test_subset: int = setting(
         0, "evaluate on this many test images (0: all)", "int", "training", low=0, high=10**9
     )
+    val_fraction: float = setting(
+        0.1,
+        "share of the training images held out, seeded, to choose the best epoch on "
+        "(0: none, the test split chooses)",
+        "float",
+        "training",
+        low=0,
+        high=0.9,
+    )
     log_every: int = setting(
         20, "batches between progress events", "int", "training", low=1, high=100000
     )
@@ -217,7 +230,8 @@ class TrainConfig:
     # Data
     data: str = setting(
         "fashion-mnist",
-        "dataset: Fashion-MNIST or a CSV + image folder",
+        "dataset: Fashion-MNIST, a CSV + image folder (custom), a CSV of pixel rows "
+        "(csv-pixels) or a folder per class (image-folder)",
         "choice",
         "data",
         choices=DATA_SOURCES,
@@ -225,8 +239,18 @@ class TrainConfig:
     data_dir: str = setting(
         "", "folder with the Fashion-MNIST IDX files (empty: search)", "text", "data"
     )
-    custom_csv: str = setting("", "custom data: CSV of filename,label rows", "text", "data")
-    custom_images: str = setting("", "custom data: folder holding the images", "text", "data")
+    custom_csv: str = setting(
+        "",
+        "custom data: CSV of filename,label rows (csv-pixels: label,pixel1.. rows)",
+        "text",
+        "data",
+    )
+    custom_images: str = setting(
+        "",
+        "custom data: folder holding the images (image-folder: a folder per class)",
+        "text",
+        "data",
+    )
     custom_test_csv: str = setting(
         "", "custom data: CSV of test rows (empty: split off test_fraction)", "text", "data"
     )
@@ -253,10 +277,18 @@ class TrainConfig:
     )
     color: str = setting(
         "grayscale",
-        "custom data: colour images are converted or rejected",
+        "custom data: colour images are converted to grey, rejected, or kept as rgb (3 channels)",
         "choice",
         "data",
         choices=COLOR_POLICIES,
+    )
+    alpha: str = setting(
+        "auto",
+        "custom data: transparency; auto takes a uniform-colour image's alpha as grey, "
+        "else composites over black",
+        "choice",
+        "data",
+        choices=ALPHA_POLICIES,
     )
 
     def __post_init__(self) -> None:
@@ -291,10 +323,20 @@ class TrainConfig:
                 f"precision: fp16 needs a cuda device (got device {self.device}); "
                 "use bf16 or fp32 here"
             )
-        if self.data == "custom":
-            for name in ("custom_csv", "custom_images"):
-                if not getattr(self, name):
-                    problems.append(f"{name}: required when data is custom")
+        needs = {
+            # custom_images too, unless the CSV holds pixels: the loader says so.
+            "custom": ("custom_csv",),
+            "csv-pixels": ("custom_csv",),
+            "image-folder": ("custom_images",),
+        }
+        for name in needs.get(self.data, ()):
+            if not getattr(self, name):
+                problems.append(f"{name}: required when data is {self.data}")
+        if self.color == "rgb" and self.data not in COLOR_SOURCES:
+            problems.append(
+                f"color: rgb keeps the colour of image files, and {self.data} data is grey; "
+                f"use rgb with data {' or '.join(COLOR_SOURCES)}, or color grayscale"
+            )
         return problems
 
     # --- conversion -------------------------------------------------------------
@@ -328,6 +370,17 @@ class TrainConfig:
         merged = (base or cls()).to_dict()
         merged.update(values)
         return cls(**merged)
+
+    @classmethod
+    def from_stored(cls, values: dict[str, Any]) -> TrainConfig:
+        """A run's recorded settings (its ``config.json``, a checkpoint's ``config``), as
+        ``from_dict`` reads them, except that a setting added since the run was recorded
+        takes the value that reproduces that run (``STORED_DEFAULTS``), not today's
+        default: a run recorded before ``val_fraction`` existed had no validation split,
+        and resumes without one."""
+        if isinstance(values, dict):
+            values = {**{k: v for k, v in STORED_DEFAULTS.items() if k not in values}, **values}
+        return cls.from_dict(values)
 
     def with_text(self, texts: dict[str, str]) -> TrainConfig:
         """Apply values typed as text (form fields, CLI flags), reporting every problem."""
@@ -388,6 +441,10 @@ class TrainConfig:
             f"lr {self.lr:g} · batch {self.batch_size} · {epochs_text(self.epochs)}"
         )
 
+
+# Settings added after runs were first recorded, with the value that reproduces what a run
+# recorded without them did (see ``TrainConfig.from_stored``).
+STORED_DEFAULTS: dict[str, Any] = {"val_fraction": 0.0}
 
 FIELDS: dict[str, FieldSpec] = {
     f.name: FieldSpec(

@@ -12,6 +12,7 @@ Parsing uses numpy only, so the app can show samples without importing torch.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Iterator
@@ -68,7 +69,8 @@ def cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class Split:
-    """Images (uint8, N x H x W) and their integer labels (int64, N)."""
+    """Images (uint8, N x H x W; N x H x W x 3 for colour data, ``color="rgb"``) and their
+    integer labels (int64, N)."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -113,18 +115,25 @@ class DataSource:
 
 @dataclass(frozen=True)
 class ImageData:
-    """A train and a test split with their class names and source."""
+    """A train and a test split with their class names and source, and optionally a
+    validation split carved from the training images (``with_validation``)."""
 
     train: Split
     test: Split
     classes: tuple[str, ...]
     source: DataSource
     notes: tuple[str, ...] = field(default=())
+    val: Split | None = None
 
     @property
     def image_shape(self) -> tuple[int, int]:
         """(H, W) of every image, in pixels."""
         return (int(self.train.images.shape[1]), int(self.train.images.shape[2]))
+
+    @property
+    def channels(self) -> int:
+        """Channels of every image: 3 for colour data (N x H x W x 3), else 1 (N x H x W)."""
+        return image_channels(self.train.images)
 
     @property
     def num_classes(self) -> int:
@@ -139,14 +148,68 @@ class ImageData:
             new_train = self.train.take(np.sort(rng.permutation(len(self.train))[:train]))
         if 0 < test < len(self.test):
             new_test = self.test.take(np.sort(rng.permutation(len(self.test))[:test]))
-        return ImageData(new_train, new_test, self.classes, self.source, self.notes)
+        return ImageData(new_train, new_test, self.classes, self.source, self.notes, self.val)
+
+    def with_validation(self, fraction: float, seed: int = 0) -> ImageData:
+        """The same data with ``fraction`` (0 to 1) of the training images moved, seeded
+        and class-stratified, into a validation split; 0 leaves it as it is.
+
+        ``round(N * fraction)`` of the N training images are held out, at least one, in
+        each class's proportion. The test split is untouched. Raises ``DataError`` when
+        holding them out would leave no training image, or the data has a validation
+        split already.
+        """
+        # Data loaded for its test split alone has no training images to hold out.
+        if fraction <= 0 or len(self.train) == 0:
+            return self
+        if self.val is not None:
+            raise DataError("the data has a validation split already")
+        n = len(self.train)
+        n_val = max(1, round(n * fraction))
+        if n_val >= n:
+            raise DataError(
+                f"val_fraction {fraction:g} of {n:,} training images leaves none to train on; "
+                "lower val_fraction (0: no validation split) or add images"
+            )
+        train_index, val_index = stratified_split(self.train.labels, n_val, seed)
+        return dataclasses.replace(
+            self, train=self.train.take(train_index), val=self.train.take(val_index)
+        )
+
+
+# The validation split's own random stream: another draw than the custom test split's,
+# which is seeded with the same seed.
+_VALIDATION_STREAM = 0x76616C
+
+
+def stratified_split(labels: np.ndarray, held_out: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Kept and held-out indices (sorted int64 arrays) of ``labels`` (int64 N): ``held_out``
+    of them, seeded by ``seed``, each class in proportion to its share."""
+    rng = np.random.default_rng([seed, _VALIDATION_STREAM])
+    order = rng.permutation(len(labels))
+    # Each class's members spread evenly over [0, 1) in random order; the lowest positions
+    # are held out, so every class gives its share of them.
+    position = np.empty(len(labels))
+    sorted_labels = labels[order]
+    for label in np.unique(labels):
+        members = order[sorted_labels == label]
+        position[members] = (np.arange(len(members)) + rng.random()) / len(members)
+    ranked = np.argsort(position, kind="stable")
+    return np.sort(ranked[held_out:]), np.sort(ranked[:held_out])
 
 
 # --- IDX files ----------------------------------------------------------------------
 
 
+def _names(stem: str) -> tuple[str, ...]:
+    """The names a Fashion-MNIST file goes by: ``train-images-idx3-ubyte``, the same with
+    ``.gz``, and the dotted ``train-images.idx3-ubyte`` some archives unpack to."""
+    dotted = stem.replace("-idx", ".idx")
+    return (stem, stem + ".gz", dotted, dotted + ".gz")
+
+
 def _find_file(folder: Path, stem: str) -> Path | None:
-    for name in (stem, stem + ".gz"):
+    for name in _names(stem):
         candidate = folder / name
         # Anything there but a folder counts: a FIFO or device is then named and refused
         # by the reader, rather than called missing.
@@ -155,10 +218,23 @@ def _find_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def idx_files(folder: Path) -> dict[str, Path] | None:
-    """The four Fashion-MNIST files in ``folder`` (or its torchvision layout), if all exist."""
-    for candidate in (folder, folder / "FashionMNIST" / "raw"):
-        found = {key: _find_file(candidate, stem) for key, stem in FILES.items()}
+def data_folders(folder: Path) -> tuple[Path, ...]:
+    """Where the IDX files may be under ``folder``: in it, or where torchvision puts them
+    (``raw/`` under ``FashionMNIST/``, given as ``folder`` or below it)."""
+    return (folder, folder / "raw", folder / "FashionMNIST" / "raw", folder / "FashionMNIST")
+
+
+# The files of the test split alone: what ``test_only`` loading reads.
+TEST_FILES = ("test_images", "test_labels")
+
+
+def idx_files(folder: Path, *, test_only: bool = False) -> dict[str, Path] | None:
+    """The four Fashion-MNIST files in ``folder`` or torchvision's layout below it
+    (``data_folders``), if all four are in one of those; whatever the compression.
+    ``test_only``: the two test files (``TEST_FILES``) alone."""
+    wanted = {key: FILES[key] for key in TEST_FILES} if test_only else FILES
+    for candidate in data_folders(folder):
+        found = {key: _find_file(candidate, stem) for key, stem in wanted.items()}
         if all(found.values()):
             return {key: path for key, path in found.items() if path is not None}
     return None
@@ -189,37 +265,90 @@ def _load_split(images_path: Path, labels_path: Path, num_classes: int) -> Split
     return Split(images, labels.astype(np.int64))
 
 
-def load_idx_folder(folder: Path, source: DataSource) -> ImageData:
-    """Load Fashion-MNIST from a folder holding the four IDX files.
+def empty_split(shape: tuple[int, int], channels: int = 1) -> Split:
+    """A split of no images (uint8 0 x H x W, ``shape`` = (H, W) pixels; 0 x H x W x 3 with
+    ``channels`` 3) and no labels: the train split of data loaded ``test_only``."""
+    dims = (0, *shape, *((channels,) if channels != 1 else ()))
+    return Split(np.zeros(dims, dtype=np.uint8), np.zeros(0, dtype=np.int64))
+
+
+def load_idx_folder(folder: Path, source: DataSource, *, test_only: bool = False) -> ImageData:
+    """Load Fashion-MNIST from a folder holding the four IDX files: uint8 N x 28 x 28
+    images, int64 N labels. ``test_only`` reads the two test files alone (``TEST_FILES``;
+    the train split is then empty), for looking at a model's test results.
 
     Raises ``DataError`` naming the missing or damaged file.
     """
-    files = idx_files(folder)
+    files = idx_files(folder, test_only=test_only)
     if files is None:
-        raise DataError(_not_fashion_mnist(folder))
+        raise DataError(_not_fashion_mnist(folder, test_only=test_only))
     n = len(CLASSES)
-    train = _load_split(files["train_images"], files["train_labels"], n)
+    if test_only:
+        train = empty_split((28, 28))
+    else:
+        train = _load_split(files["train_images"], files["train_labels"], n)
     test = _load_split(files["test_images"], files["test_labels"], n)
     notes = (source.describe(),) if source.is_sample else ()
     return ImageData(train, test, CLASSES, source, notes)
 
 
-def _not_fashion_mnist(folder: Path) -> str:
-    """Why ``folder`` is no Fashion-MNIST folder, in one line: what it lacks, never what
-    else it holds (``--data-dir /etc`` must not list /etc)."""
-    wanted = ", ".join(f"{stem}[.gz]" for stem in FILES.values())
+# Files people have in place of the IDX files: torchvision's own pickles (older versions
+# kept only these), Kaggle's CSVs, and archives not yet unpacked.
+_PROCESSED = ("processed/training.pt", "processed/test.pt")
+_KAGGLE_CSVS = ("fashion-mnist_train.csv", "fashion-mnist_test.csv")
+_ARCHIVES = ("FashionMNIST.zip", "fashion-mnist.zip", "archive.zip", "FashionMNIST.tar.gz")
+
+
+def _not_fashion_mnist(folder: Path, *, test_only: bool = False) -> str:
+    """Why ``folder`` is no Fashion-MNIST folder, in one line: what it lacks and, for files
+    found that are not usable as they are, what to do; never what else it holds
+    (``--data-dir /etc`` must not list /etc). ``test_only``: only the test files count."""
+    stems = [FILES[key] for key in TEST_FILES] if test_only else list(FILES.values())
+    wanted = ", ".join(f"{stem}[.gz]" for stem in stems)
     if not folder.exists():
         how = "a broken symbolic link" if folder.is_symlink() else "no such folder"
         return f"{folder}: {how}; give the folder that holds the four IDX files ({wanted})"
     if not folder.is_dir():
         return f"{folder}: not a folder; give the folder that holds the four IDX files ({wanted})"
-    missing = [stem for stem in FILES.values() if _find_file(folder, stem) is None]
-    if len(missing) == len(FILES):
+    # The place holding the most of the four files is where the rest were meant to be.
+    places = [p for p in data_folders(folder) if p.is_dir()]
+    missing_at = {p: [stem for stem in stems if _find_file(p, stem) is None] for p in places}
+    place = min(places, key=lambda p: len(missing_at[p]))
+    missing = missing_at[place]
+    if len(missing) < len(stems):
         return (
-            f"{folder}: no Fashion-MNIST here: none of the four IDX files is in it; "
-            f"a data folder holds {wanted}"
+            f"{place}: no Fashion-MNIST here; missing "
+            + ", ".join(f"{m}[.gz]" for m in missing)
+            + "; put the missing files beside the others"
         )
-    return f"{folder}: no Fashion-MNIST here; missing " + ", ".join(f"{m}[.gz]" for m in missing)
+    for root in (folder, folder / "FashionMNIST"):
+        found = [root / name for name in _PROCESSED if (root / name).is_file()]
+        if found:
+            return (
+                f"{folder}: holds torchvision's processed files ({', '.join(map(str, found))}) "
+                "but not the raw IDX files; fmnist-tui reads only the raw files: run "
+                f"torchvision's FashionMNIST(root, download=True) again or put {wanted} in "
+                f"{root / 'raw'}"
+            )
+    train_csv, test_csv = (folder / name for name in _KAGGLE_CSVS)
+    if train_csv.is_file():
+        test = f" --custom-test-csv {test_csv}" if test_csv.is_file() else ""
+        return (
+            f"{folder}: holds Kaggle's Fashion-MNIST CSV ({train_csv.name}), not IDX files; "
+            f"train on it with --data csv-pixels --custom-csv {train_csv}{test}"
+        )
+    found = [folder / name for name in _ARCHIVES if (folder / name).is_file()]
+    if found:
+        return (
+            f"{folder}: holds the archive {found[0]}, not the IDX files; unpack it and give "
+            "the folder with the files it holds"
+        )
+    return (
+        f"{folder}: no Fashion-MNIST here: "
+        + ("neither test IDX file" if test_only else "none of the four IDX files")
+        + " is in it; "
+        f"a data folder holds {wanted}"
+    )
 
 
 def _download(target: Path) -> bool:
@@ -247,32 +376,35 @@ def locate_fashion_mnist(
     download: bool = True,
     system_dir: Path = SYSTEM_DIR,
     sample_dir: Path = SAMPLE_DIR,
+    test_only: bool = False,
 ) -> DataSource:
     """Find Fashion-MNIST in DESIGN order and say where it is.
 
     An explicit ``data_dir`` (or ``FMNIST_DATA``) must hold the files: it is never
-    silently passed over for another source. Raises ``DataError`` when it does not, or
-    when no source has the data.
+    silently passed over for another source. ``test_only``: a source needs only the test
+    files (``TEST_FILES``). Raises ``DataError`` when it does not, or when no source has
+    the data.
     """
+    only = {"test_only": test_only}
     if data_dir is not None and str(data_dir) != "":
         folder = Path(data_dir).expanduser()
-        if idx_files(folder) is None:
-            load_idx_folder(folder, DataSource("flag", folder))  # raises with the details
+        if idx_files(folder, **only) is None:
+            load_idx_folder(folder, DataSource("flag", folder), **only)  # raises, saying why
         return DataSource("flag", folder)
     env = os.environ.get("FMNIST_DATA")
     if env:
         folder = Path(env).expanduser()
-        if idx_files(folder) is None:
-            load_idx_folder(folder, DataSource("env", folder))
+        if idx_files(folder, **only) is None:
+            load_idx_folder(folder, DataSource("env", folder), **only)
         return DataSource("env", folder)
     cache = cache_dir()
-    if idx_files(cache) is not None:
+    if idx_files(cache, **only) is not None:
         return DataSource("cache", cache)
-    if idx_files(system_dir) is not None:
+    if idx_files(system_dir, **only) is not None:
         return DataSource("system", system_dir)
     if download and _download(cache):
         return DataSource("download", cache)
-    if idx_files(sample_dir) is not None:
+    if idx_files(sample_dir, **only) is not None:
         return DataSource("sample", sample_dir, is_sample=True)
     raise DataError(
         "Fashion-MNIST not found: pass --data-dir, set FMNIST_DATA, or run "
@@ -281,14 +413,18 @@ def locate_fashion_mnist(
     )
 
 
-def load_fashion_mnist(data_dir: str | Path | None = None, *, download: bool = True) -> ImageData:
+def load_fashion_mnist(
+    data_dir: str | Path | None = None, *, download: bool = True, test_only: bool = False
+) -> ImageData:
     """Locate and load Fashion-MNIST as uint8 N x 28 x 28 images and int64 N labels.
 
-    The full set has 60,000 train and 10,000 test images. Raises ``DataError`` when no
-    source holds it or its files are damaged.
+    The full set has 60,000 train and 10,000 test images. ``test_only`` finds and reads
+    the two test files alone (the train split is then empty: 0 x 28 x 28), for looking at
+    a model's test results without reading the training images. Raises ``DataError`` when
+    no source holds it or its files are damaged.
     """
-    source = locate_fashion_mnist(data_dir, download=download)
-    return load_idx_folder(source.path, source)
+    source = locate_fashion_mnist(data_dir, download=download, test_only=test_only)
+    return load_idx_folder(source.path, source, test_only=test_only)
 
 
 # --- On the device ------------------------------------------------------------------
@@ -328,13 +464,43 @@ def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator)
     return x
 
 
-def model_input(images: torch.Tensor, normalize: bool) -> torch.Tensor:
-    """uint8 N x H x W -> float N x 1 x H x W, scaled to [0, 1] and, if asked, normalised.
+def image_channels(images: np.ndarray | torch.Tensor) -> int:
+    """Channels of uint8 images: N x H x W is 1, N x H x W x C is C."""
+    return int(images.shape[3]) if images.ndim == 4 else 1
 
-    Scaling and normalising are folded into one multiply and one subtract: this runs
-    on every training batch.
+
+def channels_first(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N x H x W (grey) -> N x 1 x H x W; N x H x W x C (colour) -> N x C x H x W
+    (a view, no copy)."""
+    if images.ndim == 4:
+        return images.permute(0, 3, 1, 2)
+    return images.unsqueeze(1)
+
+
+def luminance(images: np.ndarray) -> np.ndarray:
+    """Grey uint8 images for showing: N x H x W as they are, N x H x W x 3 (colour) as their
+    luminance, N x H x W, ITU-R BT.601 as ``engine.decode`` turns colour into grey."""
+    if images.ndim == 4:
+        wide = images.astype(np.int32)
+        grey = (wide[..., 0] * 299 + wide[..., 1] * 587 + wide[..., 2] * 114 + 500) // 1000
+        return grey.astype(np.uint8)
+    return images
+
+
+def model_input(images: torch.Tensor, normalize: bool) -> torch.Tensor:
+    """uint8 N x H x W -> float N x 1 x H x W (N x H x W x C -> N x C x H x W), scaled to
+    [0, 1] and, if asked, normalised.
+
+    Normalising uses Fashion-MNIST's ``MEAN`` and ``STD`` for every channel alike (colour
+    data has no statistics of its own: it only centres the input). Scaling and normalising
+    are folded into one multiply and one subtract: this runs on every training batch.
     """
-    x = images.unsqueeze(1).float()
+    return scale_input(channels_first(images), normalize)
+
+
+def scale_input(x: torch.Tensor, normalize: bool) -> torch.Tensor:
+    """uint8 N x C x H x W -> float, scaled (and normalised) as ``model_input`` does."""
+    x = x.float()
     if normalize:
         return x.mul_(1.0 / (255.0 * STD)).sub_(MEAN / STD)
     return x.mul_(1.0 / 255.0)
@@ -373,7 +539,8 @@ class DeviceData:
         return torch.randperm(len(self), generator=generator).to(self.device, non_blocking=True)
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 B x H x W pixels as the model's float B x 1 x H x W input (see ``model_input``)."""
+        """uint8 B x H x W pixels (B x H x W x C for colour) as the model's float
+        B x C x H x W input (see ``model_input``)."""
         return model_input(images, self.normalize)
 
     def batches(
@@ -388,7 +555,7 @@ class DeviceData:
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (inputs, targets) for batches ``start`` onwards, in ``order`` if given.
 
-        Inputs are float B x 1 x H x W (see ``model_input``); targets int64 B labels, or
+        Inputs are float B x C x H x W, C = 1 or 3 (see ``model_input``); targets int64 B labels, or
         float B x classes one-hot rows with ``one_hot``. ``order`` is a permutation of
         the split on its device; ``augment`` applies only when ``generator`` is given.
         """
@@ -403,11 +570,12 @@ class DeviceData:
                 idx = order[i : i + batch_size]
                 images = self.images[idx]
                 labels = self.labels[idx]
+            x = channels_first(images)
             if augment is not None and generator is not None:
                 # On the uint8 pixels: padding a normalised batch with zeros would add grey
                 # borders (the mean), not black ones.
-                images = augment_batch(images.unsqueeze(1), augment, generator).squeeze(1)
+                x = augment_batch(x, augment, generator)
             targets = (
                 torch.nn.functional.one_hot(labels, self.num_classes).float() if one_hot else labels
             )
-            yield self.prepare(images), targets
+            yield scale_input(x, self.normalize), targets

@@ -62,11 +62,14 @@ def spawn_detached(
     *,
     epochs: int | None = None,
     timeout: float = START_TIMEOUT,
+    allow_data_change: bool = False,
 ) -> Detached:
     """Start a new run (``source`` a config) or resume one (a run or its folder), detached.
 
-    ``epochs`` sets a resumed run's new total. Returns once the child holds the run and
-    ``status.json`` names it as running, within ``timeout`` seconds. Raises
+    ``epochs`` sets a resumed run's new total; ``allow_data_change`` lets a resumed run go
+    on with data that changed since it was trained (``Trainer.resume``). Returns once the
+    child holds the run and ``status.json`` names it as running, within ``timeout``
+    seconds. Raises
     ``CheckpointError`` for a run that is training already, cannot be created or cannot
     be written here ("cannot write in DIR: Read-only file system"), and ``LaunchError``
     with the child's reason if it fails or does not start in time (or ``output.log`` is
@@ -83,6 +86,7 @@ def spawn_detached(
         run.check_writable()
         run.check_files()
         args = ["--resume"] + (["--epochs", str(epochs)] if epochs is not None else [])
+        args += ["--allow-data-change"] if allow_data_change else []
     try:
         log = files.open_append(run.log_path)
     except OSError as exc:
@@ -165,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed, 2 the run could not be taken, read or started (the reason is logged).
     """
     from engine.textlog import TextLog
-    from engine.trainer import Trainer, load_data
+    from engine.trainer import Trainer
 
     parser = argparse.ArgumentParser(prog="python -m engine.detach")
     parser.add_argument("run_dir")
@@ -173,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--new", action="store_true")
     mode.add_argument("--resume", action="store_true")
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--allow-data-change", action="store_true")
     parser.add_argument("--command", help="the command that asked for the run (JSON argv)")
     args = parser.parse_args(argv)
     if args.command:
@@ -201,11 +206,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         run.write_status(RunState.STARTING, pid=os.getpid(), reason="")
         claimed = True
         training_device(config.device, config.precision)
-        data = load_data(config)
         if args.resume:
-            trainer = Trainer.resume(run, data=data, epochs=args.epochs, listeners=(say,))
+            trainer = Trainer.resume(
+                run,
+                epochs=args.epochs,
+                listeners=(say,),
+                allow_data_change=args.allow_data_change,
+            )
         else:
-            trainer = Trainer(config, data=data, run=run, listeners=(say,))
+            trainer = Trainer(config, run=run, listeners=(say,))
+        # The data, its check and (resuming) its identity against the run's record.
+        trainer.prepare_data()
         # Requests written from here on are obeyed, even a stop sent the moment the
         # parent returns, before training begins.
         trainer.control.watch(run)

@@ -33,7 +33,7 @@ class RunStarted(Event):
     config: dict[str, Any]
     device: str
     data_source: str
-    train_size: int
+    train_size: int  # the validation split's images not included
     test_size: int
     classes: list[str]
     start_epoch: int  # 1 for a new run; later when resuming
@@ -43,6 +43,7 @@ class RunStarted(Event):
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0  # seconds the run had trained before this session, pauses excluded
     environment: dict[str, Any] = field(default_factory=dict)  # host, device, versions, argv
+    val_size: int = 0  # images held out of training to choose the best epoch on; 0: none
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class BatchEnd(Event):
 
 @dataclass(frozen=True)
 class EpochEnd(Event):
+    """An epoch evaluated. Accuracies are fractions (0..1). With a validation split the
+    best epoch is the one of highest ``val_accuracy``, else of highest ``test_accuracy``:
+    ``best_accuracy`` is that figure and ``best_test_accuracy`` the test accuracy of the
+    same epoch. ``val_loss`` and ``val_accuracy`` are None without a validation split."""
+
     kind: ClassVar[str] = "epoch"
     epoch: int
     epochs: int
@@ -71,7 +77,7 @@ class EpochEnd(Event):
     train_accuracy: float
     test_loss: float
     test_accuracy: float
-    per_class_accuracy: list[float]
+    per_class_accuracy: list[float | None]  # None: the class has no test images (n/a)
     confusion_matrix: list[list[int]]  # rows: true class, columns: predicted class
     lr: float
     grad_norm: float
@@ -80,6 +86,9 @@ class EpochEnd(Event):
     memory_bytes: int
     best_accuracy: float
     is_best: bool
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    best_test_accuracy: float | None = None  # None in logs written before it was kept
 
 
 @dataclass(frozen=True)
@@ -104,10 +113,14 @@ class Finished(Event):
     kind: ClassVar[str] = "finished"
     status: str  # "finished" (all epochs) or "stopped" (asked to stop; resumable)
     epochs_completed: int
-    best_accuracy: float | None  # 0..1; None when no epoch has ended (nothing measured)
+    # 0..1, None when no epoch has ended (nothing measured): the best epoch's validation
+    # accuracy (its test accuracy without a validation split), and the last epoch's test
+    # accuracy.
+    best_accuracy: float | None
     final_accuracy: float | None
     elapsed: float  # seconds of training in the whole run, pauses excluded
     reason: str = ""  # why it stopped: "stop", "interrupt", "detach"
+    best_test_accuracy: float | None = None  # None in logs written before it was kept
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,8 @@ def _fits(value: object, hint: Any) -> bool:
     no bool, a float may be written as an int; lists and dicts are checked item by item)."""
     if hint is Any:
         return True
+    if hint is type(None):
+        return value is None
     if hint is bool:
         return isinstance(value, bool)
     if hint is int:

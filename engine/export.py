@@ -33,7 +33,8 @@ def export_model(
     """Write the run's ``which`` model to ``out_dir`` (default: ``RUN/export``).
 
     ``which`` is "best" (falling back to "last") or "last". Returns the paths written:
-    the state dict, the TorchScript module (taking float32 N x 1 x H x W) and
+    the state dict, the TorchScript module (taking float32 N x C x H x W, C = 3 for a run
+    trained with ``color="rgb"``, else 1) and
     ``preprocessing.json``. Raises ``CheckpointError`` when the run or its checkpoint
     is missing or unusable, when ``RUN/export`` is a symlink or not a folder (the
     default folder is never followed out of the run; ``out_dir`` is used as given),
@@ -110,7 +111,8 @@ def _write_export(run: Run, predictor: Predictor, which: str, target: Path) -> l
     atomic_write(state_path, weights.getvalue())
 
     h, w = (int(v) for v in run.load_checkpoint(predictor.checkpoint)["image_shape"])
-    example = torch.zeros(2, 1, h, w)
+    c = predictor.channels
+    example = torch.zeros(2, c, h, w)
     with warnings.catch_warnings():
         # TorchScript is deprecated in favour of torch.export, but it is still the one
         # format that loads anywhere with a bare `torch.jit.load`.
@@ -125,8 +127,10 @@ def _write_export(run: Run, predictor: Predictor, which: str, target: Path) -> l
     info = {
         "run": run.id,
         "checkpoint": predictor.checkpoint,
-        "input": f"float32 N x 1 x {h} x {w}",
+        "input": f"float32 N x {c} x {h} x {w}",
+        "channels": "R, G, B" if c == 3 else "grey",
         "scale": "pixel / 255",
+        # The same mean and std for every channel.
         "normalize": {"mean": MEAN, "std": STD} if predictor.config.normalize else None,
         "output": {"cross_entropy": "logits", "nll": "log-probabilities", "mse": "probabilities"}[
             predictor.config.loss

@@ -39,9 +39,12 @@ LOSSES = ("cross_entropy", "nll", "mse")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("none", "cosine", "step", "onecycle")
 PRECISIONS = ("fp32", "bf16", "fp16")
-DATA_SOURCES = ("fashion-mnist", "custom")
+DATA_SOURCES = ("fashion-mnist", "custom", "csv-pixels", "image-folder")
 RESIZE_POLICIES = ("resize", "pad", "reject")
-COLOR_POLICIES = ("grayscale", "reject")
+COLOR_POLICIES = ("grayscale", "reject", "rgb")
+# The data kinds whose images can be in colour (``color = "rgb"``); the others are grey.
+COLOR_SOURCES = ("custom", "image-folder")
+ALPHA_POLICIES = ("auto", "over-black", "over-white", "ignore")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{0,64}$")
 
@@ -265,3 +268,9 @@ def _in_bounds(spec: FieldSpec, value: float) -> bool:
     return not (
         spec.high is not None and (value >= spec.high if spec.high_open else value > spec.high)
     )
+
+
+def input_channels(color: str) -> int:
+    """Channels of a model's input under the ``color`` policy: 3 for "rgb" (images stored
+    uint8 N x H x W x 3, fed as float N x 3 x H x W), else 1 (N x H x W, fed N x 1 x H x W)."""
+    return 3 if color == "rgb" else 1

@@ -2,20 +2,23 @@
 
 ``Predictor.from_run`` loads a run's best (or last) checkpoint with
 ``weights_only=True``; ``predict`` takes uint8 images as the dataset stores them and
-applies the same scaling the model was trained with.
+applies the same scaling the model was trained with; ``predict_files`` decodes image
+files first, with ``engine.decode.decode_image`` and the run's image shape and policies,
+exactly as its custom dataset was decoded for training.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.config import TrainConfig
-from engine.errors import CheckpointError
-from engine.fields import clip
+from engine.errors import CheckpointError, DataError
+from engine.fields import clip, input_channels
 
 if TYPE_CHECKING:
     import torch
@@ -29,10 +32,21 @@ class Prediction:
 
     probabilities: np.ndarray  # float32, N x classes; rows sum to 1
     classes: np.ndarray  # int64, N: the argmax of each row
+    # From ``predict_files``: the decoded images (uint8, N x H x W, or N x H x W x 3 for a
+    # run with color="rgb") the model was given,
+    # and what decoding did to them ("1 image in colour converted to grayscale").
+    images: np.ndarray | None = None
+    notes: tuple[str, ...] = field(default=())
 
 
 class Predictor:
-    """A model in eval mode with what it needs to read raw images."""
+    """A model in eval mode with what it needs to read raw images.
+
+    ``image_shape`` is the (height, width) in pixels of the images it takes, the shape of
+    the data it was trained on (28 x 28 for Fashion-MNIST, ``image_size`` for custom data);
+    ``channels`` is 3 for a run trained with ``color="rgb"`` (it takes H x W x 3 images),
+    else 1.
+    """
 
     def __init__(
         self,
@@ -40,11 +54,14 @@ class Predictor:
         config: TrainConfig,
         classes: tuple[str, ...],
         device: torch.device,
+        image_shape: tuple[int, int] = (28, 28),
     ) -> None:
         self.model = model
         self.config = config
         self.classes = classes
         self.device = device
+        self.image_shape = image_shape
+        self.channels = input_channels(config.color)
         self.checkpoint = ""
         """Which of a run's checkpoints this is ("best" or "last"; "" when not from a run)."""
         self.note = ""
@@ -67,7 +84,7 @@ class Predictor:
 
         where = source or "checkpoint"
         try:
-            config = TrainConfig.from_dict(state["config"])
+            config = TrainConfig.from_stored(state["config"])
             classes = tuple(str(c) for c in state["classes"])
             image_shape = (int(state["image_shape"][0]), int(state["image_shape"][1]))
             torch_device = select_device(device)
@@ -82,7 +99,7 @@ class Predictor:
                 f"{where}: does not hold a usable model ({clip(str(exc))})"
             ) from None
         model.to(torch_device).eval()
-        return cls(model, config, classes, torch_device)
+        return cls(model, config, classes, torch_device, image_shape)
 
     @classmethod
     def from_run(cls, run: Run | str | Path, which: str = "best", device: str = "cpu") -> Predictor:
@@ -109,11 +126,13 @@ class Predictor:
         return predictor
 
     def predict(self, images: np.ndarray | torch.Tensor, batch_size: int = 1000) -> Prediction:
-        """Probabilities and classes for uint8 images (N x H x W, or one H x W image).
+        """Probabilities and classes for uint8 images: N x H x W (or one H x W image), or
+        N x H x W x 3 (or one H x W x 3) for a model trained on colour (``channels`` 3).
 
         The images are taken as the dataset stores them (pixels 0-255) and scaled as the
         model was trained; ``batch_size`` bounds the images on the device at once.
-        Raises ``ValueError`` for an array of another rank.
+        Raises ``ValueError`` for an array of another rank, or images of another size
+        than ``image_shape``.
         """
         import torch
 
@@ -121,10 +140,22 @@ class Predictor:
         from engine.models import probabilities
 
         tensor = torch.as_tensor(np.asarray(images) if isinstance(images, np.ndarray) else images)
-        if tensor.ndim == 2:
+        # One image per pixel rank less: H x W grey, H x W x 3 colour.
+        extra = (self.channels,) if self.channels != 1 else ()
+        if tensor.ndim == 2 + len(extra):
             tensor = tensor.unsqueeze(0)
-        if tensor.ndim != 3:
-            raise ValueError(f"expected N x H x W images, got shape {tuple(tensor.shape)}")
+        h, w = self.image_shape
+        wanted = " x ".join(map(str, ("N", h, w, *extra)))
+        if tensor.ndim != 3 + len(extra):
+            what = "colour" if extra else "grey"
+            raise ValueError(
+                f"expected {what} N x H x W{' x 3' if extra else ''} images (the model's: "
+                f"{wanted}), got shape {tuple(tensor.shape)}"
+            )
+        if tensor.shape[0] and tuple(tensor.shape[1:]) != (*self.image_shape, *extra):
+            raise ValueError(
+                f"expected {wanted} images (the model's), got shape {tuple(tensor.shape)}"
+            )
         outputs = []
         with torch.inference_mode():
             for start in range(0, tensor.shape[0], batch_size):
@@ -133,6 +164,77 @@ class Predictor:
                 outputs.append(probabilities(self.model(x).float(), self.config.loss).cpu())
         probs = torch.cat(outputs) if outputs else torch.zeros(0, len(self.classes))
         return Prediction(probs.numpy().astype(np.float32), probs.argmax(1).numpy())
+
+    def decode_files(self, paths: Sequence[str | Path]) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The image files at ``paths`` as this model's input: uint8 N x H x W (N x H x W x 3
+        for a colour run), (H, W) = ``image_shape``, decoded by ``engine.decode.decode_image``
+        with the run's ``resize``, ``color`` and ``alpha`` policies, as its custom dataset
+        was; and notes on what decoding did (e.g. "1 image in colour converted to grayscale").
+
+        Raises ``DataError`` naming the first file that cannot be read or decoded, or that
+        the run's policies refuse, and what is allowed.
+        """
+        from engine.decode import alpha_note, decode_image
+
+        config = self.config
+        height, width = self.image_shape
+        extra = (self.channels,) if self.channels != 1 else ()
+        images = np.zeros((len(paths), height, width, *extra), dtype=np.uint8)
+        colour = reduced = resized = 0
+        rules: dict[str, int] = {}
+        for i, path in enumerate(paths):
+            try:
+                decoded = decode_image(
+                    path,
+                    shape=self.image_shape,
+                    resize=config.resize,
+                    color=config.color,
+                    alpha=config.alpha,
+                )
+            except ValueError as exc:
+                raise DataError(f"{path} {exc}{self._refusal(exc)}") from None
+            images[i] = decoded.pixels
+            colour += decoded.colour
+            reduced += decoded.reduced
+            resized += decoded.original_size != (width, height)
+            if decoded.alpha_rule is not None:
+                rules[decoded.alpha_rule] = rules.get(decoded.alpha_rule, 0) + 1
+        notes = [
+            f"{n} {'image' if n == 1 else 'images'} {what}"
+            for n, what in (
+                (colour, "in colour converted to grayscale"),
+                (reduced, "with 16-bit pixels reduced to 8 bits"),
+                (resized, f"{_verb(config.resize)} to {width}x{height}"),
+            )
+            if n
+        ]
+        transparency = alpha_note(rules, config.alpha)
+        return images, tuple(notes + ([transparency] if transparency else []))
+
+    def _refusal(self, exc: ValueError) -> str:
+        """What a policy that refused an image allows, for the message."""
+        setting = getattr(exc, "setting", "")
+        height, width = self.image_shape
+        if setting == "color":
+            return "; the run was trained with color=reject: give a grey image"
+        if setting == "resize":
+            return f"; the run was trained with resize=reject: give a {width}x{height} image"
+        return "; give PNG, JPEG, GIF or WebP image files"
+
+    def predict_files(self, paths: Sequence[str | Path], batch_size: int = 1000) -> Prediction:
+        """Probabilities and classes for the image files at ``paths``, decoded as the run's
+        data was (see ``decode_files``); the result holds the decoded ``images`` (uint8
+        N x H x W, x 3 for a colour run) and the decoding ``notes``.
+
+        Raises ``DataError`` for a file that cannot be read, decoded or accepted.
+        """
+        images, notes = self.decode_files(paths)
+        prediction = self.predict(images, batch_size)
+        return Prediction(prediction.probabilities, prediction.classes, images, notes)
+
+
+def _verb(resize: str) -> str:
+    return "resized" if resize == "resize" else "padded or cropped"
 
 
 def best_checkpoint_note(run: Run) -> str:

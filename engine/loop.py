@@ -2,8 +2,9 @@
 
 ``prepare`` builds what a run trains with (``Parts``: device data, model, optimiser,
 loss, random generators); ``train_epoch`` runs the rest of one epoch from the batch a
-``TrainState`` says, ``close_epoch`` evaluates it, and ``evaluate`` measures the test
-split. They report through ``emit`` (typed events) and obey a ``RunControl`` at every
+``TrainState`` says, ``close_epoch`` evaluates it (on the validation split, which
+chooses the best epoch when there is one, and on the test split), and ``evaluate``
+measures a split. They report through ``emit`` (typed events) and obey a ``RunControl`` at every
 batch boundary. In the style of pytorch/examples' ``train()``/``test()`` and nanoGPT:
 the loss is read on the host only every ``log_every`` batches (the one host-device
 sync), never per batch.
@@ -63,20 +64,22 @@ class Stopwatch:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Test-split figures: mean loss, accuracy (0..1), per-class accuracy (C floats) and the
-    ``C x C`` confusion matrix (rows: true class, columns: predicted class)."""
+    """One split's figures (the test split's unless said): mean loss, accuracy (0..1),
+    per-class accuracy (C floats) and the ``C x C`` confusion matrix (rows: true class,
+    columns: predicted class)."""
 
     loss: float
     accuracy: float
-    per_class_accuracy: list[float]
+    per_class_accuracy: list[float | None]  # None: no images of that class in the split
     confusion_matrix: list[list[int]]
 
 
 @dataclass
 class Parts:
     """What one run trains with, built by ``prepare`` on the training thread: the data on
-    ``device`` (uint8 images, int64 labels), the model, optimiser, loss and random
-    generators (``shuffle_generator`` on the CPU, ``augment_generator`` on ``device``)."""
+    ``device`` (uint8 images, int64 labels; ``val_data`` None without a validation
+    split), the model, optimiser, loss and random generators (``shuffle_generator`` on
+    the CPU, ``augment_generator`` on ``device``)."""
 
     config: TrainConfig
     device: torch.device
@@ -91,6 +94,7 @@ class Parts:
     shuffle_generator: torch.Generator
     augment_generator: torch.Generator
     batches_per_epoch: int
+    val_data: DeviceData | None = None
 
     @property
     def total_steps(self) -> int:
@@ -175,6 +179,11 @@ def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
     classes = data.num_classes
     train_data = DeviceData(data.train, device, num_classes=classes, normalize=config.normalize)
     test_data = DeviceData(data.test, device, num_classes=classes, normalize=config.normalize)
+    val_data = (
+        DeviceData(data.val, device, num_classes=classes, normalize=config.normalize)
+        if data.val is not None
+        else None
+    )
     torch.manual_seed(config.seed)
     model = build_model(config, data.image_shape, classes).to(device)
     parts = Parts(
@@ -191,6 +200,7 @@ def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
         shuffle_generator=torch.Generator().manual_seed(config.seed + 1),
         augment_generator=torch.Generator(device=device).manual_seed(config.seed + 2),
         batches_per_epoch=train_data.num_batches(config.batch_size),
+        val_data=val_data,
     )
     state = TrainState()
     state.rng["epoch_start_shuffle"] = parts.shuffle_generator.get_state()
@@ -223,6 +233,7 @@ def run_started(
         elapsed=state.elapsed,
         environment=describe_environment(parts.device),
         time=time.time(),
+        val_size=len(parts.val_data) if parts.val_data is not None else 0,
     )
 
 
@@ -379,15 +390,19 @@ def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batche
     """Evaluate the epoch whose batches are done, and move ``state`` to the next one.
 
     ``epoch_seconds`` and ``batches`` are this session's share of the epoch (a resumed
-    epoch counts only what it trained), for the samples/s figure.
+    epoch counts only what it trained), for the samples/s figure. The best epoch is
+    chosen on the validation split when there is one, never on the test split then.
     """
     from engine.device import memory_in_use
 
     evaluation = evaluate(parts)
+    validation = evaluate(parts, parts.val_data) if parts.val_data is not None else None
     config, meters = parts.config, state.meters
-    is_best = evaluation.accuracy > state.best_accuracy or state.epoch == 0
+    chosen_on = evaluation if validation is None else validation
+    is_best = chosen_on.accuracy > state.best_accuracy or state.epoch == 0
     if is_best:
-        state.best_accuracy = evaluation.accuracy
+        state.best_accuracy = chosen_on.accuracy
+        state.best_test_accuracy = evaluation.accuracy
     last_step = max(state.step - 1, 0)
     event = EpochEnd(
         epoch=state.epoch + 1,
@@ -406,6 +421,9 @@ def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batche
         memory_bytes=memory_in_use(parts.device),
         best_accuracy=state.best_accuracy,
         is_best=is_best,
+        val_loss=validation.loss if validation is not None else None,
+        val_accuracy=validation.accuracy if validation is not None else None,
+        best_test_accuracy=state.best_test_accuracy,
         time=time.time(),
     )
     state.epoch += 1
@@ -415,9 +433,10 @@ def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batche
     return event
 
 
-def evaluate(parts: Parts) -> Evaluation:
-    """Loss, accuracy, per-class accuracy and confusion matrix on the test split, in
-    batches of ``eval_batch_size`` without gradients; leaves the model in train mode."""
+def evaluate(parts: Parts, split: DeviceData | None = None) -> Evaluation:
+    """Loss, accuracy, per-class accuracy and confusion matrix on ``split`` (default: the
+    test split), in batches of ``eval_batch_size`` without gradients; leaves the model in
+    train mode."""
     import torch
 
     config = parts.config
@@ -426,7 +445,9 @@ def evaluate(parts: Parts) -> Evaluation:
     loss_sum = torch.zeros((), device=parts.device)
     confusion = torch.zeros(c * c, dtype=torch.long, device=parts.device)
     with torch.inference_mode():
-        for x, labels in parts.test_data.batches(config.eval_batch_size):
+        for x, labels in (parts.test_data if split is None else split).batches(
+            config.eval_batch_size
+        ):
             with parts.autocast():
                 outputs = parts.model(x)
             target = optim.targets(config, labels, c)
@@ -440,6 +461,10 @@ def evaluate(parts: Parts) -> Evaluation:
     return Evaluation(
         loss=float(loss_sum.item()) / max(total, 1),
         accuracy=correct / max(total, 1),
-        per_class_accuracy=[float(v) for v in per_class.tolist()],
+        # A class with no images in the split has no accuracy (n/a), not 0%.
+        per_class_accuracy=[
+            float(v) if n else None
+            for v, n in zip(per_class.tolist(), matrix.sum(1).tolist(), strict=True)
+        ],
         confusion_matrix=matrix.tolist(),
     )

@@ -1,6 +1,7 @@
 """Model registry: the tutorial's ``NeuralNetwork`` generalised (``mlp``) and a small ``cnn``.
 
-``build_model(config, image_shape, num_classes)`` builds from a ``TrainConfig``; the
+``build_model(config, image_shape, num_classes)`` builds from a ``TrainConfig`` (its
+``color`` policy gives the input's channels: 3 for "rgb", else 1); the
 loss decides the output layer (``nll`` ends in LogSoftmax, ``mse`` in Softmax).
 ``summary()`` reports layers, output shapes and parameter counts as data, computed on
 the ``meta`` device so it does no arithmetic and is safe on any thread.
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from engine.config import MODELS, TrainConfig
-from engine.fields import shown
+from engine.fields import input_channels, shown
 
 ACTIVATION_LAYERS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -71,7 +72,7 @@ def dense_layers(
 class NeuralNetwork(nn.Module):
     """The tutorial's network, with its attribute names, so its state_dicts load here.
 
-    Takes float N x 1 x H x W (or N x H x W) images with H * W = ``in_features``. With
+    Takes float N x C x H x W (or N x H x W) images with C * H * W = ``in_features``. With
     the defaults (hidden 512-512, ReLU, no dropout, cross entropy) it is exactly
     the notes' ``NeuralNetwork``.
     """
@@ -100,8 +101,8 @@ class NeuralNetwork(nn.Module):
 class ConvNet(nn.Module):
     """Conv blocks (conv 3x3, batch norm, activation, 2x2 max pool), then an MLP head.
 
-    Takes float N x 1 x H x W images, (H, W) = ``image_shape``; a block stops pooling
-    once a side is under 2 pixels.
+    Takes float N x C x H x W images, (H, W) = ``image_shape``, C = ``in_channels`` (1 for
+    grey, 3 for colour); a block stops pooling once a side is under 2 pixels.
     """
 
     def __init__(
@@ -113,10 +114,11 @@ class ConvNet(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         loss: str = "cross_entropy",
+        in_channels: int = 1,
     ) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
-        channels, (h, w) = 1, image_shape
+        channels, (h, w) = in_channels, image_shape
         for out in conv_channels:
             blocks += [
                 nn.Conv2d(channels, out, 3, padding=1, bias=False),
@@ -134,14 +136,16 @@ class ConvNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """float N x 1 x H x W images to logits (or the loss's outputs), float N x classes."""
+        """float N x C x H x W images to logits (or the loss's outputs), float N x classes."""
         logits: torch.Tensor = self.classifier(self.features(x))
         return logits
 
 
-def _build_mlp(config: TrainConfig, image_shape: tuple[int, int], num_classes: int) -> nn.Module:
+def _build_mlp(
+    config: TrainConfig, image_shape: tuple[int, int], num_classes: int, channels: int
+) -> nn.Module:
     return NeuralNetwork(
-        image_shape[0] * image_shape[1],
+        channels * image_shape[0] * image_shape[1],
         num_classes,
         config.hidden_sizes,
         config.activation,
@@ -150,7 +154,9 @@ def _build_mlp(config: TrainConfig, image_shape: tuple[int, int], num_classes: i
     )
 
 
-def _build_cnn(config: TrainConfig, image_shape: tuple[int, int], num_classes: int) -> nn.Module:
+def _build_cnn(
+    config: TrainConfig, image_shape: tuple[int, int], num_classes: int, channels: int
+) -> nn.Module:
     return ConvNet(
         image_shape,
         num_classes,
@@ -159,10 +165,11 @@ def _build_cnn(config: TrainConfig, image_shape: tuple[int, int], num_classes: i
         config.activation,
         config.dropout,
         config.loss,
+        channels,
     )
 
 
-REGISTRY: dict[str, Callable[[TrainConfig, tuple[int, int], int], nn.Module]] = {
+REGISTRY: dict[str, Callable[[TrainConfig, tuple[int, int], int, int], nn.Module]] = {
     "mlp": _build_mlp,
     "cnn": _build_cnn,
 }
@@ -170,14 +177,21 @@ assert tuple(REGISTRY) == MODELS, "engine.config.MODELS must list the registry's
 
 
 def build_model(
-    config: TrainConfig, image_shape: tuple[int, int] = (28, 28), num_classes: int = 10
+    config: TrainConfig,
+    image_shape: tuple[int, int] = (28, 28),
+    num_classes: int = 10,
+    channels: int | None = None,
 ) -> nn.Module:
     """``config``'s network for (H, W) = ``image_shape`` images, on the default device.
 
-    It takes float N x 1 x H x W batches and gives float N x ``num_classes`` outputs:
-    logits, log-probabilities (loss nll) or probabilities (loss mse).
+    It takes float N x C x H x W batches, C = ``channels`` (by default the config's:
+    ``input_channels(config.color)``, 3 for "rgb", else 1), and gives float
+    N x ``num_classes`` outputs: logits, log-probabilities (loss nll) or probabilities
+    (loss mse).
     """
-    return REGISTRY[config.model](config, image_shape, num_classes)
+    if channels is None:
+        channels = input_channels(config.color)
+    return REGISTRY[config.model](config, image_shape, num_classes, channels)
 
 
 def weights_mismatch(model: nn.Module, weights: object) -> str | None:
@@ -259,11 +273,17 @@ class ModelSummary:
 
 
 def summary(
-    config: TrainConfig, image_shape: tuple[int, int] = (28, 28), num_classes: int = 10
+    config: TrainConfig,
+    image_shape: tuple[int, int] = (28, 28),
+    num_classes: int = 10,
+    channels: int | None = None,
 ) -> ModelSummary:
-    """Layers, output shapes and parameter counts for ``config``'s model, batch size 1."""
+    """Layers, output shapes and parameter counts for ``config``'s model, batch size 1, on
+    float 1 x C x H x W input (``channels`` C as for ``build_model``)."""
+    if channels is None:
+        channels = input_channels(config.color)
     with torch.device("meta"):
-        model = build_model(config, image_shape, num_classes)
+        model = build_model(config, image_shape, num_classes, channels)
     model.eval()
     layers: list[LayerInfo] = []
 
@@ -280,7 +300,7 @@ def summary(
         if name and not list(module.children())
     ]
     with torch.no_grad():
-        model(torch.zeros(1, 1, *image_shape, device="meta"))
+        model(torch.zeros(1, channels, *image_shape, device="meta"))
     for handle in handles:
         handle.remove()
     total = sum(p.numel() for p in model.parameters())

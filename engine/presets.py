@@ -31,6 +31,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_batch_size": 64,
         "augment": False,
         "normalize": False,
+        # The notes have no validation split: the test split is all they evaluate on.
+        "val_fraction": 0.0,
     },
     "cnn": {"model": "cnn", "hidden_sizes": (128,), "dropout": 0.25, "epochs": 5},
     "quick": {"epochs": 1, "train_subset": 5000, "test_subset": 1000},

@@ -1,9 +1,9 @@
 """``RunRecorder``: the listener that turns a run's events into its folder's files.
 
 It appends every event to ``metrics.jsonl``, keeps ``status.json`` in step (running,
-paused, finished, interrupted, failed, with the epochs done and the best accuracy
-as of the last checkpoint), and writes the checkpoints the trainer hands it. A run
-without a folder (``record=False``) simply has no recorder.
+paused, finished, interrupted, failed, with the epochs done and the best epoch's
+accuracy, validation and test, as of the last checkpoint), and writes the checkpoints
+the trainer hands it. A run without a folder (``record=False``) simply has no recorder.
 
 A write that fails (a full or read-only disk) becomes a ``TrainingError`` that says
 what could not be written and which checkpoint is intact.
@@ -49,7 +49,7 @@ def config_differences(stored: object, config: TrainConfig) -> list[str]:
     if not isinstance(stored, dict):
         return ["it holds no settings"]
     try:  # as config.json is read: settings it lacks take their defaults
-        saved = TrainConfig.from_dict(stored).to_dict()
+        saved = TrainConfig.from_stored(stored).to_dict()
     except (ValueError, TypeError):  # ConfigError is a ValueError
         saved = dict(stored)
     current = config.to_dict()
@@ -229,9 +229,10 @@ class RunRecorder:
                     "environment": event.environment,
                 }
                 if event.resumed:  # running again now, not at its next checkpoint
-                    self.run.write_status(RunState.RUNNING, **started)
+                    self.run.write_status(RunState.RUNNING, **{**self.pending, **started})
+                    self.pending = {}
                 else:  # a new run's start checkpoint comes next: one write for both
-                    self.pending = started
+                    self.pending = {**self.pending, **started}
             elif isinstance(event, StateChanged) and event.state in ("paused", "running"):
                 self.run.write_status(RunState.RUNNING, paused=event.state == "paused")
             elif isinstance(event, Finished):
@@ -244,6 +245,7 @@ class RunRecorder:
                 paused=False,
                 epochs_completed=event.epochs_completed,
                 best_accuracy=event.best_accuracy,
+                best_test_accuracy=event.best_test_accuracy,
                 final_accuracy=event.final_accuracy,
                 elapsed=event.elapsed,
             )
@@ -287,6 +289,7 @@ class RunRecorder:
                 **self.pending,
                 epochs_completed=state.epoch,
                 best_accuracy=state.best_accuracy if self.best_known else None,
+                best_test_accuracy=state.best_test_accuracy if self.best_known else None,
                 elapsed=state.elapsed,
             )
         self.pending = {}

@@ -230,7 +230,7 @@ class Run:
                 f"{self.path}: cannot read its config.json ({exc.strerror or exc})"
             ) from None
         try:
-            return TrainConfig.from_dict(json.loads(text))
+            return TrainConfig.from_stored(json.loads(text))
         # ConfigError is a ValueError, as is bad JSON; absurd nesting is a RecursionError.
         except (ValueError, RecursionError) as exc:
             raise CheckpointError(f"{self.path}: its config.json is unusable: {exc}") from None
@@ -534,7 +534,11 @@ class Run:
 @dataclass(frozen=True)
 class RunInfo:
     """A row of the runs table: ``state`` as ``Run.state`` tells it, ``config`` None when
-    unusable, ``best_accuracy`` a fraction (0..1) or None before any epoch ends."""
+    unusable. Accuracies are fractions (0..1), None before any epoch ends (or, for
+    ``best_test_accuracy``, in a status written before it was kept): ``best_accuracy``
+    is the best epoch's on the split that chose it (``chosen_on``: "validation", or
+    "test" for a run without a validation split), ``best_test_accuracy`` that epoch's
+    on the test split."""
 
     id: str
     path: Path
@@ -546,6 +550,8 @@ class RunInfo:
     best_accuracy: float | None
     reason: str
     resumable: bool
+    best_test_accuracy: float | None = None
+    chosen_on: str = "test"
 
 
 def run_info(run: Run) -> RunInfo:
@@ -557,6 +563,10 @@ def run_info(run: Run) -> RunInfo:
     except CheckpointError:
         config = None
     best = status.get("best_accuracy")
+    best_test = status.get("best_test_accuracy")
+    chosen_on = "validation" if config is not None and config.val_fraction > 0 else "test"
+    if chosen_on == "test" and best_test is None:  # recorded before it was kept: the same
+        best_test = best
     return RunInfo(
         id=run.id,
         path=run.path,
@@ -565,9 +575,11 @@ def run_info(run: Run) -> RunInfo:
         config=config,
         epochs_completed=_count(status.get("epochs_completed"), 0),
         epochs=_count(status.get("epochs"), config.epochs if config else 0),
-        best_accuracy=float(best) if isinstance(best, (int, float)) else None,
+        best_accuracy=_fraction(best),
         reason=f"status unreadable ({problem})" if problem else str(status.get("reason", "")),
         resumable=run.has_checkpoint() and config is not None and not problem,
+        best_test_accuracy=_fraction(best_test),
+        chosen_on=chosen_on,
     )
 
 
@@ -594,6 +606,13 @@ def _file_kind(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "not a regular file"
+
+
+def _fraction(value: Any) -> float | None:
+    """An accuracy from status.json, which a person may have edited: junk reads as None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
 
 
 def _count(value: Any, default: int) -> int:

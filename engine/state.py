@@ -101,13 +101,16 @@ class TrainState:
     the run, pauses excluded. ``rng`` holds the random streams' states as uint8 tensors:
     ``torch`` (weights, dropout), ``shuffle``, ``epoch_start_shuffle``, ``augment``
     and, on CUDA, ``cuda``. ``metrics_offset`` is the length in bytes of
-    ``metrics.jsonl`` when the checkpoint was written.
+    ``metrics.jsonl`` when the checkpoint was written. ``best_accuracy`` is the best
+    epoch's selection accuracy (validation, or test without a validation split) and
+    ``best_test_accuracy`` that epoch's test accuracy.
     """
 
     epoch: int = 0
     batch: int = 0
     step: int = 0
     best_accuracy: float = 0.0
+    best_test_accuracy: float = 0.0
     smoothed_loss: float = math.nan
     meters: EpochMeters = field(default_factory=EpochMeters)
     elapsed: float = 0.0
@@ -121,6 +124,7 @@ class TrainState:
             "batch": self.batch,
             "step": self.step,
             "best_accuracy": self.best_accuracy,
+            "best_test_accuracy": self.best_test_accuracy,
             "smoothed_loss": self.smoothed_loss,
             "partial": self.meters.to_dict(),
             "elapsed": self.elapsed,
@@ -140,6 +144,10 @@ class TrainState:
                 batch=int(checkpoint["batch"]),
                 step=int(checkpoint["step"]),
                 best_accuracy=float(checkpoint["best_accuracy"]),
+                # Checkpoints from before validation splits chose on the test accuracy.
+                best_test_accuracy=float(
+                    checkpoint.get("best_test_accuracy", checkpoint["best_accuracy"])
+                ),
                 smoothed_loss=float(checkpoint["smoothed_loss"]),
                 meters=EpochMeters.from_dict(checkpoint["partial"]),
                 elapsed=float(checkpoint.get("elapsed", 0.0)),

@@ -23,11 +23,16 @@ UNMEASURED = "—"
 
 
 def epoch_line(e: EpochEnd) -> str:
-    """``epoch 3/5  train loss … acc …  test loss … acc … best  N samples/s  T s  lr …``."""
+    """``epoch 3/5  train loss … acc …  val loss … acc … best  test loss … acc …  N
+    samples/s  T s  lr …``; without a validation split, ``best`` follows the test figures."""
     best = " best" if e.is_best else ""
+    val = ""
+    if e.val_loss is not None and e.val_accuracy is not None:
+        val = f"val loss {e.val_loss:.4f} acc {e.val_accuracy:.4f}{best}  "
+        best = ""
     return (
         f"epoch {e.epoch}/{e.epochs}  train loss {e.train_loss:.4f} acc {e.train_accuracy:.4f}  "
-        f"test loss {e.test_loss:.4f} acc {e.test_accuracy:.4f}{best}  "
+        f"{val}test loss {e.test_loss:.4f} acc {e.test_accuracy:.4f}{best}  "
         f"{e.samples_per_second:,.0f} samples/s  {e.epoch_seconds:.1f} s  lr {e.lr:.2e}"
     )
 
@@ -35,9 +40,10 @@ def epoch_line(e: EpochEnd) -> str:
 def started_lines(e: RunStarted) -> list[str]:
     """The run's id, its data and its device, and any notes (e.g. "this is the sample")."""
     resumed = f" (resumed at epoch {e.start_epoch})" if e.resumed else ""
+    val = f"{e.val_size:,} validation / " if e.val_size else ""
     lines = [
         f"run {e.run_id or '(not recorded)'}{resumed}",
-        f"data: {e.data_source}; {e.train_size:,} train / {e.test_size:,} test images",
+        f"data: {e.data_source}; {e.train_size:,} train / {val}{e.test_size:,} test images",
         f"device: {e.device}; {e.parameters:,} parameters",
     ]
     return lines + [f"note: {n}" for n in e.notes]
@@ -64,11 +70,13 @@ class TextLog:
     def __init__(self) -> None:
         self.run_id = ""
         self.run_dir = ""
+        self.validated = False  # whether the run has a validation split, which chooses
 
     def lines(self, event: Event) -> list[str]:
         """The lines to print for ``event``; [] for those not worth a line (batches)."""
         if isinstance(event, RunStarted):
             self.run_id, self.run_dir = event.run_id, event.run_dir
+            self.validated = event.val_size > 0
             return started_lines(event)
         if isinstance(event, EpochEnd):
             return [epoch_line(event)]
@@ -86,7 +94,13 @@ class TextLog:
         best = UNMEASURED if e.best_accuracy is None else f"{e.best_accuracy:.4f}"
         final = UNMEASURED if e.final_accuracy is None else f"{e.final_accuracy:.4f}"
         epochs = f"{e.epochs_completed} epoch" + ("" if e.epochs_completed == 1 else "s")
-        line = f"{e.status}: {epochs}, best test accuracy {best}, final {final}, {e.elapsed:.1f} s"
+        if self.validated:
+            test = f"{e.best_test_accuracy:.4f}" if e.best_test_accuracy is not None else ""
+            best = f"{best} (test {test or UNMEASURED})" if e.best_accuracy is not None else best
+            line = f"{e.status}: {epochs}, best val accuracy {best}, final test {final}"
+        else:
+            line = f"{e.status}: {epochs}, best test accuracy {best}, final {final}"
+        line += f", {e.elapsed:.1f} s"
         if e.status == "stopped" and self.run_id:
             line += f"; resume with `{command_for('train --resume', self.run_id, self.run_dir)}`"
         return line

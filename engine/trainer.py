@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.config import TrainConfig
 from engine.control import CONTROL_POLL_SECONDS, RunControl
 from engine.data import ImageData, load_fashion_mnist
-from engine.errors import CheckpointError, EngineError, TrainingError
+from engine.errors import CheckpointError, DataError, EngineError, TrainingError
 from engine.events import EpochEnd, Event, Failed, Finished
+from engine.identity import SPLIT_VERSION
 from engine.loop import (
     Emit,
     Evaluation,
@@ -35,7 +36,7 @@ from engine.loop import (
     train_epoch,
 )
 from engine.optim import learning_rate
-from engine.recorder import RunRecorder
+from engine.recorder import RunRecorder, config_differences
 from engine.runs import Run
 from engine.state import RunState, TrainState
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from engine.check import DataCheck
     from engine.inference import Prediction
 
 __all__ = ["CONTROL_POLL_SECONDS", "Evaluation", "FitResult", "Trainer", "learning_rate"]
@@ -50,29 +52,131 @@ __all__ = ["CONTROL_POLL_SECONDS", "Evaluation", "FitResult", "Trainer", "learni
 Listener = Callable[[Event], None]
 
 
-def load_data(config: TrainConfig, data: ImageData | None = None) -> ImageData:
-    """The dataset ``config`` names (Fashion-MNIST or a custom one), or ``data`` when
-    given, cut to the config's subsets (``train_subset``/``test_subset`` images, seeded).
+def data_settings(config: TrainConfig) -> tuple[tuple[str, object], ...]:
+    """The settings that decide which dataset ``load_dataset`` loads for ``config``, as
+    (name, value) pairs: configs with equal settings load the same images and splits.
+
+    For Fashion-MNIST, ``data`` and ``data_dir``; for the other kinds every setting of the
+    "data" group but ``data_dir``, and ``seed`` (it draws their test split). Subsets and
+    the validation split are cut later, and are not among them.
+    """
+    from engine.config import FIELDS
+
+    if config.data == "fashion-mnist":
+        names = ["data", "data_dir"]
+    else:
+        names = [n for n, spec in FIELDS.items() if spec.group == "data" and n != "data_dir"]
+        names.append("seed")
+    return tuple((name, getattr(config, name)) for name in names)
+
+
+def load_dataset(
+    config: TrainConfig, *, test_only: bool = False, split_version: int = SPLIT_VERSION
+) -> ImageData:
+    """The whole dataset ``config`` names (Fashion-MNIST, custom, csv-pixels or
+    image-folder), before any subset or validation split: uint8 N x H x W images, int64 N
+    labels. numpy (and Pillow, for image files) only: no torch or torchvision.
+
+    ``test_only`` reads the test split's files alone: for Fashion-MNIST the two t10k
+    files; for a CSV + folder or a folder per class the test rows' images (the CSVs and
+    the folder listing are still read, to split as a full load does); for csv-pixels the
+    test CSV, if there is one. The train split is then empty (0 x H x W). It is for
+    looking at a model's test results (Inspect, ``predict``), never for training.
+    ``split_version`` says how a split made here is made (``engine.identity``; a run keeps
+    the version it was made with).
 
     Raises ``DataError`` naming the file when the data is missing or malformed.
     """
-    if data is None and config.data == "custom":
+    if config.data == "custom":
         from engine.custom import load_custom
 
-        data = load_custom(
+        return load_custom(
             config.custom_csv,
-            config.custom_images,
+            config.custom_images or None,
             test_csv=config.custom_test_csv or None,
             test_fraction=config.test_fraction,
             seed=config.seed,
             size=config.image_size,
             resize=config.resize,
             color=config.color,
+            alpha=config.alpha,
             classes_file=config.classes_file or None,
+            test_only=test_only,
+            split_version=split_version,
         )
-    elif data is None:
-        data = load_fashion_mnist(config.data_dir or None)
-    return data.subset(config.train_subset, config.test_subset, config.seed)
+    if config.data == "csv-pixels":
+        from engine.pixel_csv import load_csv_pixels
+
+        return load_csv_pixels(
+            config.custom_csv,
+            test_csv=config.custom_test_csv or None,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
+            size=config.image_size,
+            classes_file=config.classes_file or None,
+            test_only=test_only,
+            split_version=split_version,
+        )
+    if config.data == "image-folder":
+        from engine.custom import load_image_folder
+
+        return load_image_folder(
+            config.custom_images,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
+            size=config.image_size,
+            resize=config.resize,
+            color=config.color,
+            alpha=config.alpha,
+            test_only=test_only,
+            split_version=split_version,
+        )
+    return load_fashion_mnist(config.data_dir or None, test_only=test_only)
+
+
+def load_data(
+    config: TrainConfig,
+    data: ImageData | None = None,
+    *,
+    test_only: bool = False,
+    split_version: int = SPLIT_VERSION,
+) -> ImageData:
+    """The dataset ``config`` names (Fashion-MNIST, custom, csv-pixels or image-folder), or
+    ``data`` when given, cut to the config's subsets (``train_subset``/``test_subset``
+    images, seeded), with ``val_fraction`` of its training images held out as the
+    validation split (seeded; see ``ImageData.with_validation``).
+
+    ``test_only`` loads the test split alone (``load_dataset``; no validation split), the
+    test subset drawn as a full load draws it; where that draw needs the train split's
+    size (``train_subset`` and ``test_subset`` both set), both splits are loaded.
+    ``split_version`` as for ``load_dataset``.
+
+    Raises ``DataError`` naming the file when the data is missing or malformed.
+    """
+    # A seeded test subset is drawn after the train subset, from one generator.
+    test_only = test_only and not (config.train_subset and config.test_subset)
+    if data is None:
+        data = load_dataset(config, test_only=test_only, split_version=split_version)
+    if test_only:
+        return data.subset(config.train_subset, config.test_subset, config.seed)
+    data = data.subset(config.train_subset, config.test_subset, config.seed)
+    return data if data.val is not None else data.with_validation(config.val_fraction, config.seed)
+
+
+def _data_changed(run: Run, changes: list[str]) -> str:
+    """Why a resume on changed data is refused, and what to do."""
+    return (
+        f"run {run.id} cannot be resumed: its data changed since it was trained ("
+        + "; ".join(changes)
+        + "), so images it trained on could be tested on, or the reverse; put back the "
+        "data it trained on, start a new run, or give --allow-data-change to go on "
+        "with the data as it is now (the change is recorded in its status.json and log)"
+    )
+
+
+def _count(checkpoint: dict[str, Any] | None, key: str) -> int | None:
+    value = (checkpoint or {}).get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _reason(exc: BaseException) -> str:
@@ -83,7 +187,10 @@ def _reason(exc: BaseException) -> str:
 @dataclass(frozen=True)
 class FitResult:
     """How ``fit()`` ended: ``status`` is ``RunState.FINISHED`` or ``RunState.STOPPED``;
-    accuracies are fractions (0..1) of the test split, 0.0 before any epoch ends."""
+    accuracies are fractions (0..1), 0.0 before any epoch ends: ``best_accuracy`` the
+    best epoch's on the validation split (on the test split without one),
+    ``best_test_accuracy`` that epoch's on the test split, ``final_accuracy`` the last
+    epoch's on the test split."""
 
     run_dir: Path | None
     status: RunState
@@ -91,6 +198,7 @@ class FitResult:
     best_accuracy: float
     final_accuracy: float
     history: list[EpochEnd]
+    best_test_accuracy: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -135,6 +243,12 @@ class Trainer:
         self._resuming = False
         self._listeners: list[Listener] = list(listeners)
         self._notes: list[str] = []
+        self._allow_data_change = False
+        self._loaded: ImageData | None = None
+        self._identity: dict[str, Any] | None = None
+        self._resume_checkpoint: dict[str, Any] | None = None
+        self.data_check: DataCheck | None = None  # the dataset check, once the data is loaded
+        self._status_fields: dict[str, Any] = {}
 
     @classmethod
     def resume(
@@ -144,11 +258,16 @@ class Trainer:
         data: ImageData | None = None,
         epochs: int | None = None,
         listeners: tuple[Listener, ...] = (),
+        allow_data_change: bool = False,
     ) -> Trainer:
         """Continue a run from its last checkpoint; ``epochs`` may extend it (a new total).
 
-        Raises ``CheckpointError`` if there is no such run or its config is unusable, and
-        ``ConfigError`` for an ``epochs`` out of bounds.
+        The data must be what the run recorded (``engine.identity``), or ``fit()`` and
+        ``prepare_data()`` refuse it (``DataError`` saying what changed); with
+        ``allow_data_change`` the run goes on with the data as it is, and the difference
+        is recorded in ``status.json`` and the log. Raises ``CheckpointError`` if there is
+        no such run or its config is unusable, and ``ConfigError`` for an ``epochs`` out
+        of bounds.
         """
         if not isinstance(run, Run):
             run = Run.open(run)
@@ -157,6 +276,7 @@ class Trainer:
             config = TrainConfig.from_dict({"epochs": epochs}, base=config)
         trainer = cls(config, data=data, run=run, listeners=listeners)
         trainer._resuming = True
+        trainer._allow_data_change = allow_data_change
         return trainer
 
     def add_listener(self, listener: Listener) -> None:
@@ -222,6 +342,8 @@ class Trainer:
             recorder = RunRecorder(run)
         if run is not None:
             self.control.watch(run)
+        if recorder is not None:  # status.json gets the data's identity with the start
+            recorder.pending.update(self._status_fields)
 
         def emit(event: Event) -> None:
             if recorder is not None:
@@ -257,7 +379,7 @@ class Trainer:
 
         Nothing in the folder changes unless the checkpoint is the run's own and loads.
         """
-        checkpoint = run.load_checkpoint("last")
+        checkpoint = self._resume_checkpoint or run.load_checkpoint("last")
         self.state = TrainState.from_checkpoint(checkpoint, str(run.last_path))
         try:
             recorder.check_resume(checkpoint, self.state, self.config)
@@ -300,6 +422,8 @@ class Trainer:
         state.elapsed = session.clock.seconds
         session.parts.capture_rng(state)
         payload = session.parts.checkpoint_payload()
+        if self._identity is not None:  # what a resume holds the data against
+            payload["data"] = self._identity
         session.emit(recorder.checkpoint(payload, state, reason=reason, best=best))
 
     def _end(self, session: _Session, status: RunState) -> FitResult:
@@ -320,11 +444,20 @@ class Trainer:
                 final if measured else None,
                 elapsed,
                 reason=reason,
+                best_test_accuracy=session.state.best_test_accuracy if measured else None,
                 time=time.time(),
             )
         )
         run_dir = self.run.path if self.run else None
-        return FitResult(run_dir, status, epochs, best, final, list(self.history))
+        return FitResult(
+            run_dir,
+            status,
+            epochs,
+            best,
+            final,
+            list(self.history),
+            best_test_accuracy=session.state.best_test_accuracy,
+        )
 
     def _fail(self, emit: Emit, reason: str) -> None:
         emit(Failed(reason, self.state.epoch + 1, self.state.batch, time=time.time()))
@@ -333,8 +466,68 @@ class Trainer:
 
     def _ready_parts(self) -> Parts:
         if self.parts is None:
-            self.parts, self.state = prepare(self.config, load_data(self.config, self._data))
+            self.parts, self.state = prepare(self.config, self.prepare_data())
         return self.parts
+
+    def prepare_data(self) -> ImageData:
+        """Load the data (once), check it (``engine.check``, cached) and, when resuming,
+        hold it against the identity the run recorded; returns it as the run trains on it.
+
+        A resumed run is split as it was made (its recorded split version; version 1
+        for a run that recorded none). Raises ``DataError`` when the check refuses the
+        data (fewer than two classes) or when a resumed run's data changed and
+        ``allow_data_change`` was not given (nothing in the run changes then), and
+        ``CheckpointError`` when a resumed run's ``last.pt`` cannot be read.
+        """
+        if self._loaded is not None:
+            return self._loaded
+        from engine.check import check_data
+        from engine.identity import data_identity, differences, split_version
+
+        run, recorded, version = self.run, None, SPLIT_VERSION
+        if self._resuming and run is not None and run.has_checkpoint():
+            self._resume_checkpoint = run.load_checkpoint("last")
+            recorded = self._resume_checkpoint.get("data")
+            recorded = recorded if isinstance(recorded, dict) else None
+            version = split_version(recorded)
+        given = self._data
+        if given is not None and version != SPLIT_VERSION and given.source.kind == "custom":
+            given = None  # split by today's rule: the run's own split is loaded instead
+        data = load_data(self.config, given, split_version=version)
+        identity = data_identity(self.config, data, version)
+        check = check_data(data, identity)
+        if check.refusal:
+            raise DataError(check.refusal)
+        notes = check.problems()
+        status: dict[str, Any] = {"data": identity}
+        if self._resuming and run is not None and recorded is None:
+            notes.append(
+                f"run {run.id} recorded no identity of its data (it was made before runs "
+                f"recorded one): it goes on with the data as it is now, split as it was "
+                f"made (split version {version}); the identity is recorded from now on"
+            )
+        elif self._resuming and run is not None and recorded is not None:
+            # Another run's checkpoint is refused as such when it is restored, not here.
+            foreign = config_differences((self._resume_checkpoint or {}).get("config"), self.config)
+            changes = [] if foreign else differences(recorded, identity)
+            if changes and not self._allow_data_change:
+                raise DataError(_data_changed(run, changes))
+            if changes:
+                notes.append(
+                    f"the data changed since run {run.id} last trained ("
+                    + "; ".join(changes)
+                    + "); it goes on with the data as it is now (--allow-data-change)"
+                )
+                earlier = run.read_status().get("data_changes")
+                earlier = earlier if isinstance(earlier, list) else []
+                status["data_changes"] = [
+                    *earlier,
+                    {"at_epoch": _count(self._resume_checkpoint, "epoch"), "changes": changes},
+                ]
+        self._notes += notes
+        self._status_fields = status
+        self._identity, self.data_check, self._loaded = identity, check, data
+        return data
 
     def evaluate(self) -> Evaluation:
         """Loss, accuracy (0..1), per-class accuracy and confusion matrix on the test split.
@@ -350,7 +543,9 @@ class Trainer:
         from engine.inference import Predictor
 
         parts = self._ready_parts()
-        predictor = Predictor(parts.model, self.config, parts.data.classes, parts.device)
+        predictor = Predictor(
+            parts.model, self.config, parts.data.classes, parts.device, parts.data.image_shape
+        )
         try:
             return predictor.predict(images)
         finally:

@@ -8,14 +8,24 @@ The two alternate ``--repeats`` times and the medians are printed, with the medi
 indicative.
 
 Run from the repository root: ``python -m scripts.bench_data [--data-dir DIR] [--repeats 5]``.
+
+``python -m scripts.bench_data check-data [--data-dir DIR] [--repeats 3] [--images 10000]``
+times ``fmnist-tui check-data`` instead, each run a new process timed from its start, median
+of ``--repeats``: on the full Fashion-MNIST (target: under 3 s), and on a CSV + folder of
+``--images`` 28x28 PNGs written from the real test set (target: under 10 s). Each is timed
+cold (a new, empty cache folder for every run: the images decoded, the check made) and warm
+(the decoded images and the check's result cached, as on a second run start), and what the
+check found on the full set is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from engine.data import FILES, Augment, DeviceData, idx_files, load_fashion_mnist
+from engine.data import FILES, Augment, DeviceData, ImageData, idx_files, load_fashion_mnist
 from engine.errors import EngineError
 
 BATCH_SIZE = 64
@@ -76,7 +86,91 @@ def timed(run: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def time_check_data(flags: list[str], cache: Path | None, repeats: int) -> tuple[list[float], str]:
+    """Seconds of ``repeats`` runs of ``fmnist-tui check-data FLAGS``, each a new process
+    timed from its start to its end, and the last run's output. ``cache`` is the cache
+    folder (XDG_CACHE_HOME) for every run; None gives each run a new, empty one."""
+    seconds, out = [], ""
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="bench-check-") as fresh:
+            env = {**os.environ, "XDG_CACHE_HOME": str(cache or fresh)}
+            start = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "tui.cli", "check-data", *flags],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+            seconds.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise EngineError(f"check-data failed: {done.stderr.strip()}")
+        out = done.stdout
+    return seconds, out
+
+
+def write_png_set(folder: Path, data: ImageData, count: int) -> list[str]:
+    """The first ``count`` test images of ``data`` as 28x28 PNGs in ``folder/images``, and
+    ``folder/labels.csv`` naming them; returns the check-data flags for them."""
+    from PIL import Image
+
+    images = folder / "images"
+    images.mkdir(parents=True)
+    rows = []
+    for i in range(count):
+        Image.fromarray(data.test.images[i]).save(images / f"{i}.png")
+        rows.append(f"{i}.png,{int(data.test.labels[i])}")
+    csv = folder / "labels.csv"
+    csv.write_text("filename,label\n" + "\n".join(rows) + "\n")
+    return ["--data", "custom", "--custom-csv", str(csv), "--custom-images", str(images)]
+
+
+def check_data_main(argv: list[str]) -> int:
+    """``check-data`` mode: time ``fmnist-tui check-data`` (see the module's docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench_data check-data")
+    parser.add_argument("--data-dir", help="folder holding the Fashion-MNIST IDX files")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (default 3)")
+    parser.add_argument("--images", type=int, default=10000, help="PNGs in the custom set")
+    args = parser.parse_args(argv)
+    try:
+        data = load_fashion_mnist(args.data_dir, download=False)
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if data.source.is_sample:
+        print("error: only the bundled sample was found; the benchmark needs the full set")
+        return 2
+    print(f"data: {data.source.describe()}; {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory(prefix="bench-check-") as workdir:
+        work = Path(workdir)
+        sets = {
+            "Fashion-MNIST (IDX, 70,000 images)": ["--data-dir", str(data.source.path)],
+            f"CSV + folder of {args.images:,} PNGs": write_png_set(
+                work / "pngs", data, min(args.images, len(data.test))
+            ),
+        }
+        for name, flags in sets.items():
+            cold, _ = time_check_data(flags, None, args.repeats)
+            warm_cache = work / f"cache-{len(flags)}"
+            time_check_data(flags, warm_cache, 1)  # fills the cache
+            warm, out = time_check_data(flags, warm_cache, args.repeats)
+            for label, values in (("cold", cold), ("warm", warm)):
+                runs = ", ".join(f"{v:.2f}" for v in values)
+                print(
+                    f"{name}: check-data {label}: median {statistics.median(values):.2f} s "
+                    f"(runs {runs})"
+                )
+            if name.startswith("Fashion-MNIST"):
+                print("  what the check found on the full set:")
+                for line in out.splitlines():
+                    print(f"    {line}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check-data"]:
+        return check_data_main(argv[1:])
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -31,6 +31,7 @@ SIZES = [(80, 24), (120, 40)]
 FINISHED = "20260101-120000-mlp-aaaa"
 INTERRUPTED = "20260101-130000-mlp-bbbb"
 FAILED = "20260102-090000-cnn-cccc"
+VAL_ABOVE_TEST = 0.015  # each epoch's validation accuracy is above its test accuracy
 
 
 def epoch(number: int, epochs: int, accuracy: float, loss: float) -> EpochEnd:
@@ -48,8 +49,11 @@ def epoch(number: int, epochs: int, accuracy: float, loss: float) -> EpochEnd:
         samples_per_second=20_000.0,
         epoch_seconds=2.0,
         memory_bytes=0,
-        best_accuracy=accuracy,
+        best_accuracy=accuracy + VAL_ABOVE_TEST,
         is_best=True,
+        val_loss=loss - 0.01,
+        val_accuracy=accuracy + VAL_ABOVE_TEST,
+        best_test_accuracy=accuracy,
     )
 
 
@@ -76,7 +80,9 @@ def write_run(
     fields = {
         "epochs": config.epochs,
         "epochs_completed": len(accuracies),
-        "best_accuracy": max(accuracies) if accuracies else None,
+        # The best epoch is chosen on the validation split (val_fraction 0.1, the default).
+        "best_accuracy": max(accuracies) + VAL_ABOVE_TEST if accuracies else None,
+        "best_test_accuracy": max(accuracies) if accuracies else None,
         "started": f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T{run_id[9:11]}:{run_id[11:13]}:00",
         **status,
     }

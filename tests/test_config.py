@@ -106,7 +106,12 @@ def test_cross_field_checks() -> None:
         TrainConfig(precision="fp16", device="cpu")
     with pytest.raises(ConfigError) as info:
         TrainConfig(data="custom")
-    assert [p.split(":")[0] for p in info.value.problems] == ["custom_csv", "custom_images"]
+    # custom_images is checked by the loader: a CSV of pixel rows needs no image folder.
+    assert [p.split(":")[0] for p in info.value.problems] == ["custom_csv"]
+    for data, needs in (("csv-pixels", "custom_csv"), ("image-folder", "custom_images")):
+        with pytest.raises(ConfigError) as info:
+            TrainConfig(data=data)
+        assert info.value.problems == [f"{needs}: required when data is {data}"]
 
 
 def test_text_parsing_is_forgiving_where_unambiguous() -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torchvision.io
 from torchvision.io import encode_jpeg, encode_png
 
 from engine.custom import load_custom
@@ -199,8 +198,9 @@ def test_grey_stored_as_rgb_is_not_colour(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "pixels", "color_type", "palette", "expected"),
     [
-        ("grey-alpha", np.dstack([np.full((28, 28), 90), np.full((28, 28), 7)]), 4, b"", 90),
-        ("rgba", np.dstack([np.full((28, 28), v) for v in (30, 30, 30, 0)]), 6, b"", 30),
+        # Uniform alpha: composited over black (alpha=auto), 90 * 7 / 255 and 30 * 0 / 255.
+        ("grey-alpha", np.dstack([np.full((28, 28), 90), np.full((28, 28), 7)]), 4, b"", 2),
+        ("rgba", np.dstack([np.full((28, 28), v) for v in (30, 30, 30, 0)]), 6, b"", 0),
         ("palette", np.full((28, 28), 1), 3, bytes([0, 0, 0, 77, 77, 77]), 77),
         ("16-bit", np.full((28, 28), 257 * 140), 0, b"", 140),
     ],
@@ -413,15 +413,17 @@ def test_bad_options_are_reported_together(tmp_path: Path) -> None:
 
 @pytest.fixture
 def decode_calls(monkeypatch) -> list[int]:
-    """Counts calls to torchvision's decode_image, which the loader looks up at each call."""
+    """Counts calls to Pillow's Image.open, which the decoder looks up at each call."""
+    import PIL.Image
+
     calls: list[int] = []
-    real_decode = torchvision.io.decode_image
+    real_open = PIL.Image.open
 
     def counting(*args, **kwargs):
         calls.append(1)
-        return real_decode(*args, **kwargs)
+        return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(torchvision.io, "decode_image", counting)
+    monkeypatch.setattr(PIL.Image, "open", counting)
     return calls
 
 

@@ -591,7 +591,7 @@ def test_predict_refuses_an_input_that_is_not_a_regular_image_file(
     done = fork_cli("predict", str(finished.path), str(image))
 
     assert one_line(done) == (
-        f"fmnist-tui: error: {image}: cannot read ({why}); give PNG or JPEG image files"
+        f"fmnist-tui: error: {image}: cannot read ({why}); give PNG, JPEG, GIF or WebP image files"
     )
 
 

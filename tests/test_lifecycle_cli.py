@@ -165,7 +165,8 @@ def test_ctrl_c_before_the_first_epoch_ends_names_the_run_and_no_accuracy(
     [info] = list_runs(runs)
     assert first == f"run {info.id}", (out, err)
     assert not any(line.startswith("epoch ") for line in out), out
-    assert out[-1].startswith("stopped: 0 epochs, best test accuracy —, final —, "), out
+    # The best epoch would be chosen on the validation split (val_fraction 0.1).
+    assert out[-1].startswith("stopped: 0 epochs, best val accuracy —, final test —, "), out
     # The runs folder is not the default one: the command says where it is.
     resume = f"fmnist-tui train --resume {info.id} --runs-dir {shlex.quote(str(runs))}"
     assert out[-1].endswith(f"; resume with `{resume}`"), out

@@ -72,15 +72,17 @@ async def test_table_shows_each_run_its_state_and_a_failed_runs_reason(
             "settings",
             "epochs",
             "best",
+            "test",
             "state",
         ]
         finished = row(table, runs["finished"])
         assert finished[1] == runs["finished"].id and finished[3] == "mlp"
         assert finished[4] == "adamw 0.001 b64"
-        best = runs["finished"].read_status()["best_accuracy"]
-        assert finished[5:] == ["2/2", f"{best:.1%}", "finished"]
-        assert row(table, runs["interrupted"])[5::2] == ["1/2", "interrupted"]
-        assert row(table, runs["failed"])[5::2] == ["0/1", "failed"]
+        status = runs["finished"].read_status()
+        best, test = status["best_accuracy"], status["best_test_accuracy"]
+        assert finished[5:] == ["2/2", f"{best:.1%} val", f"{test:.1%}", "finished"]
+        assert row(table, runs["interrupted"])[5::3] == ["1/2", "interrupted"]
+        assert row(table, runs["failed"])[5::3] == ["0/1", "failed"]
         assert "3 runs in" in str(app.query_one("#runs-header").render())
 
         await go_to(pilot, table, runs["failed"])
@@ -98,9 +100,9 @@ async def test_table_shows_each_run_its_state_and_a_failed_runs_reason(
         assert [key for key, _ in table.columns_shown] == [
             "mark",
             "run",
-            "settings",
             "epochs",
             "best",
+            "test",
             "state",
         ]
 

@@ -23,6 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.events import Resize
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import get_current_worker
 
@@ -31,13 +32,15 @@ from engine.errors import ConfigError, EngineError
 from engine.events import Event
 from engine.runs import Run
 from engine.state import RunState
+from engine.trainer import data_settings
 from tui import messages
 from tui.bridge import EventBridge
 from tui.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from tui.output import printable
 from tui.palette import app_commands
+from tui.plain import markup
 from tui.run_actions import RunActions
-from tui.screens.data import DataPane
+from tui.screens.data import DataPane, data_description
 from tui.screens.help import HelpScreen
 from tui.screens.hyperparams import HyperparamsPane, with_preset
 from tui.screens.inspect import InspectPane
@@ -75,18 +78,30 @@ PANES: list[PaneSpec] = [
         "inspect",
         "Inspect",
         lambda app: InspectPane(
-            runs_dir=app.config.runs_dir, data=app.data, image_mode=app.image_mode, id="inspect"
+            runs_dir=app.config.runs_dir,
+            data=app.data,
+            data_settings=app.data_key,
+            image_mode=app.image_mode,
+            id="inspect",
         ),
     ),
 ]
 
 # Set to 1 to start training as soon as the data is loaded (for scripts/bench_app.py).
 AUTOSTART_ENV = "FMNIST_TUI_AUTOSTART"
+# Seconds the form's data fields must rest before their data is loaded (typing a path).
+DATA_RELOAD_DELAY = 0.3
 SUMMARY_FIELDS = ("model", "hidden_sizes", "conv_channels", "activation", "dropout", "loss")
 
 
 class FmnistApp(RunActions):
-    """The fmnist-tui app. ``data`` injects a loaded dataset (tests, small subsets)."""
+    """The fmnist-tui app. ``data`` injects a loaded dataset (tests, small subsets), taken
+    as the data ``config`` names.
+
+    The Data pane shows the dataset the config names (Fashion-MNIST, custom, csv-pixels or
+    image-folder), and ``s`` trains on it; when the form's data settings change, that data
+    is loaded again, in a worker, and the Data pane and the form say how it went.
+    """
 
     # Typed as Textual types them (instance variables there), so no ClassVar here.
     CSS_PATH = ["app.tcss", "screens/runs.tcss", "screens/inspect.tcss"]  # noqa: RUF012
@@ -130,8 +145,12 @@ class FmnistApp(RunActions):
         self.config = TrainConfig.from_dict(overrides, base=config) if overrides else config
         self.config_problems: list[str] = []
         self.data = data
-        # Which data settings ``self.data`` stands for: a run with others loads its own.
-        self._data_key = (self.config.data, self.config.data_dir)
+        # Which data settings ``self.data`` stands for (``data_settings``): a run with
+        # others loads its own. ``_data_wanted``: those of the data shown or being loaded.
+        self._data_key = data_settings(self.config)
+        self._data_wanted = self._data_key
+        self._data_timer: Timer | None = None
+        self._data_reloaded = False  # a load asked for by the form (not the first)
         self.session = Session(self._on_run_event, self._on_run_state)
         self._bridge: EventBridge | None = None
         self._attach_to = Path(attach) if attach is not None else None
@@ -170,7 +189,7 @@ class FmnistApp(RunActions):
         if self.data is not None:
             self._data_ready(self.data)
         else:
-            self._load_data()
+            self._reload_data(self.config)
         if self._attach_to is not None:
             self._attach_run(Run(self._attach_to))
 
@@ -252,25 +271,91 @@ class FmnistApp(RunActions):
 
     # --- data -----------------------------------------------------------------------
 
+    @property
+    def data_key(self) -> tuple[tuple[str, object], ...]:
+        """The settings ``data`` was loaded with (``engine.trainer.data_settings``)."""
+        return self._data_key
+
+    def _reload_data(self, config: TrainConfig) -> None:
+        """Load the data ``config`` names, in a worker (replacing any load under way)."""
+        self._data_timer = None
+        self._data_wanted = data_settings(config)
+        what = data_description(config)
+        self.query_one(DataPane).show_loading(what)
+        if self._data_reloaded:
+            self.query_one(HyperparamsPane).show_data(markup("Data: loading $what…", what=what))
+        self._load_data(config, self._data_wanted)
+
+    def _data_settings_changed(self, config: TrainConfig) -> None:
+        """The form's data settings may have changed: load their data once they rest."""
+        wanted = data_settings(config)
+        if wanted == self._data_wanted:
+            return
+        if self._data_timer is not None:
+            self._data_timer.stop()
+            self._data_timer = None
+        self._data_reloaded = True
+        if wanted == self._data_key and self.data is not None:
+            # Back to the data already loaded: show it again, and drop any load under way.
+            self._data_wanted = wanted
+            self.workers.cancel_group(self, "data")
+            self._data_ready(self.data)
+            return
+        self._data_wanted = wanted
+        what = data_description(config)
+        self.query_one(DataPane).show_loading(what)
+        self.query_one(HyperparamsPane).show_data(markup("Data: loading $what…", what=what))
+        self._data_timer = self.set_timer(
+            DATA_RELOAD_DELAY, lambda: self._reload_if_wanted(config, wanted)
+        )
+
+    def _reload_if_wanted(
+        self, config: TrainConfig, wanted: tuple[tuple[str, object], ...]
+    ) -> None:
+        # A timer that fired as the settings changed again must not bring back its own.
+        if wanted == self._data_wanted:
+            self._reload_data(config)
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="data")
-    def _load_data(self) -> None:
-        from engine.data import load_fashion_mnist
+    def _load_data(self, config: TrainConfig, settings: tuple[tuple[str, object], ...]) -> None:
+        # numpy and Pillow only: no torch here, and no decoder writes to fd 2.
+        from engine.trainer import load_dataset
 
         try:
-            data = load_fashion_mnist(self.config.data_dir or None)
+            data = load_dataset(config)
         except EngineError as exc:
-            self.post_message(messages.DataFailed(str(exc)))
+            self.post_message(messages.DataFailed(str(exc), settings))
+        except Exception as exc:  # never a traceback from a load: say what went wrong
+            self.post_message(messages.DataFailed(f"{type(exc).__name__}: {exc}", settings))
         else:
-            self.post_message(messages.DataLoaded(data))
+            if not get_current_worker().is_cancelled:
+                self.post_message(messages.DataLoaded(data, settings))
 
     @on(messages.DataLoaded)
     def _data_loaded(self, message: messages.DataLoaded) -> None:
+        if message.settings and message.settings != self._data_wanted:
+            return  # settings changed since: a newer load is coming
+        if not self.query(DataPane):
+            return  # the app is closing: its panes are gone
         self.data = message.data
+        self._data_key = message.settings or self._data_wanted
         self._data_ready(message.data)
 
     def _data_ready(self, data: ImageData) -> None:
         self.query_one(DataPane).set_data(data)
-        self.query_one(InspectPane).data = data
+        inspect = self.query_one(InspectPane)
+        inspect.data, inspect.data_settings = data, self._data_key
+        if self._data_reloaded:
+            self.query_one(HyperparamsPane).show_data(
+                markup(
+                    f"Data: {len(data.train):,} train and {len(data.test):,} test images, "
+                    f"{data.image_shape[0]}x{data.image_shape[1]}, {data.num_classes} classes "
+                    "($source)",
+                    source=data.source.describe(),
+                )
+            )
+        if not self.config_problems:
+            self._want_summary(self.config)  # its input shape and classes follow the data
         self._after_first_samples()
         if self._autostart and self._startable():
             self._autostart = False
@@ -278,9 +363,18 @@ class FmnistApp(RunActions):
 
     @on(messages.DataFailed)
     def _data_failed(self, message: messages.DataFailed) -> None:
+        if (message.settings and message.settings != self._data_wanted) or not self.query(DataPane):
+            return
         self.query_one(DataPane).show_error(message.reason)
         self._after_first_samples()
-        self.notify(message.reason, title="No data", severity="error", timeout=15)
+        if self._data_reloaded:
+            head = message.reason.splitlines()[0] if message.reason else ""
+            self.query_one(HyperparamsPane).show_data(
+                markup("Data: cannot load it: $why (see the Data pane, 1)", why=head),
+                problem=True,
+            )
+        else:
+            self.notify(message.reason, title="No data", severity="error", timeout=15)
 
     # --- the config and the model summary ---------------------------------------------
 
@@ -289,6 +383,7 @@ class FmnistApp(RunActions):
         self.config_problems = list(message.problems)
         if message.config is not None:
             self.config = message.config
+            self._data_settings_changed(message.config)
             self.query_one(DataPane).crop_padding = message.config.crop_padding
             self.query_one(RunsPane).runs_dir = message.config.runs_dir
             self.query_one(InspectPane).runs_dir = message.config.runs_dir

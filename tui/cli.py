@@ -23,6 +23,7 @@ from engine.errors import ConfigError, EngineError, TrainingError
 from engine.events import Failed
 from engine.fields import epochs_text
 from engine.textlog import command_for
+from tui.check_data import cmd_check_data
 from tui.commands import cmd_attach, cmd_bench, cmd_export, cmd_predict, cmd_runs
 from tui.flags import (
     EXIT_BAD_INPUT,
@@ -79,6 +80,12 @@ def build_parser() -> Parser:
         help="continue a run (folder or id) from its last checkpoint; only --epochs may change",
     )
     train.add_argument(
+        "--allow-data-change",
+        action="store_true",
+        help="with --resume: go on even if the run's data changed since it was trained "
+        "(the change is recorded in its status.json and log)",
+    )
+    train.add_argument(
         "--json",
         action="store_true",
         help="one JSON object per event on stdout, nothing else there",
@@ -89,6 +96,13 @@ def build_parser() -> Parser:
         help="train in a background process that outlives this terminal; "
         "watch it with `fmnist-tui attach`",
     )
+
+    check = sub.add_parser(
+        "check-data",
+        help="check a dataset before training: classes, empty classes, duplicates, leakage",
+    )
+    add_config_flags(check)
+    check.add_argument("--json", action="store_true", help="the findings as one JSON object")
 
     attach = sub.add_parser("attach", help="open the monitor on a run training elsewhere")
     attach.add_argument(
@@ -108,13 +122,15 @@ def build_parser() -> Parser:
     runs.add_argument("--runs-dir", default=None, help="folder of runs (default: runs)")
     runs.add_argument("--json", action="store_true", help="one JSON object per run")
 
-    predict = sub.add_parser("predict", help="classify images with a trained run")
+    # Options anywhere among the arguments: `predict RUN --json a.png`.
+    predict = sub.add_parser("predict", help="classify images with a trained run", intermixed=True)
     predict.add_argument("run", metavar="RUN", help="run folder or id")
     predict.add_argument(
         "images",
         nargs="*",
         metavar="IMAGE",
-        help="PNG/JPEG files (default: the first --count test images)",
+        help="PNG, JPEG, GIF or WebP files, decoded as the run's data was "
+        "(default: the first --count images of the run's own test split)",
     )
     predict.add_argument("--count", type=int, default=10, help="test images to classify")
     predict.add_argument("--which", choices=["best", "last"], default="best")
@@ -176,7 +192,7 @@ def _detach(args: argparse.Namespace, config: TrainConfig | None, epochs: int | 
         source: TrainConfig | Run = Run.open(args.resume, runs_dir(args))
     else:
         source = config
-    started = spawn_detached(source, epochs=epochs)
+    started = spawn_detached(source, epochs=epochs, allow_data_change=args.allow_data_change)
     run = started.run
     if args.json:
         report = {"event": "detached", "run_id": run.id, "run_dir": str(run.path)}
@@ -232,13 +248,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     from engine.trainer import Trainer
     from tui.progress import make_reporter
 
+    if args.allow_data_change and args.resume is None:
+        raise UsageError(
+            "--allow-data-change goes with --resume: it lets a run go on when its data "
+            "changed since it was trained"
+        )
     if args.detach:
         if args.resume is not None:
             return _detach(args, None, _resume_epochs(args))
         return _detach(args, config_from_args(args), None)
     if args.resume is not None:
         epochs = _resume_epochs(args)
-        trainer = Trainer.resume(Run.open(args.resume, runs_dir(args)), epochs=epochs)
+        trainer = Trainer.resume(
+            Run.open(args.resume, runs_dir(args)),
+            epochs=epochs,
+            allow_data_change=args.allow_data_change,
+        )
         config = trainer.config
     else:
         config = config_from_args(args)
@@ -291,6 +316,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": cmd_train,
+    "check-data": cmd_check_data,
     "runs": cmd_runs,
     "predict": cmd_predict,
     "bench": cmd_bench,

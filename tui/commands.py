@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
                         "epochs_completed": info.epochs_completed,
                         "epochs": info.epochs,
                         "best_accuracy": info.best_accuracy,
+                        "best_test_accuracy": info.best_test_accuracy,
+                        "chosen_on": info.chosen_on,
                         "config": info.config.to_dict() if info.config else None,
                         "reason": info.reason,
                         "resumable": info.resumable,
@@ -49,15 +52,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not infos:
         print(printable(f"no runs in {Path(folder).resolve()}"))
         return EXIT_OK
-    print(f"{'run':<34} {'state':<12} {'epochs':>7} {'best acc':>9}  settings")
+    # The best epoch's accuracy on the split that chose it (validation, or test for a run
+    # without a validation split), and the same epoch's test accuracy beside it.
+    print(f"{'run':<34} {'state':<12} {'epochs':>7} {'best acc':>13} {'test acc':>8}  settings")
     for info in infos:
-        best = f"{info.best_accuracy:.4f}" if info.best_accuracy is not None else "-"
+        best, test = "-", "-"
+        if info.best_accuracy is not None:
+            best = f"{info.best_accuracy:.4f} " + (
+                "val" if info.chosen_on == "validation" else "test"
+            )
+        if info.best_test_accuracy is not None:
+            test = f"{info.best_test_accuracy:.4f}"
         settings = info.config.summary() if info.config else "(config unreadable)"
         # The id is a folder name and may hold anything, escape sequences included.
         print(
             printable(
                 f"{info.id:<34} {info.state:<12} {info.epochs_completed:>3}/{info.epochs:<3} "
-                f"{best:>9}  {settings}"
+                f"{best:>13} {test:>8}  {settings}"
             )
         )
     return EXIT_OK
@@ -69,66 +80,81 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def _image_bytes(path: str) -> bytes:
     """The bytes of an image file named on the command line: a regular file, capped in
     size (a FIFO, a device such as /dev/zero or a folder is refused, never read)."""
+    from engine.decode import read_image_file
     from engine.errors import DataError
-    from engine.image_files import read_image_file
 
     try:
         return read_image_file(path)
     except OSError as exc:
         raise DataError(
-            f"{path}: cannot read ({exc.strerror or exc}); give PNG or JPEG image files"
+            f"{path}: cannot read ({exc.strerror or exc}); give PNG, JPEG, GIF or WebP image files"
         ) from None
 
 
-def _read_image(path: str, raw: bytes, size: tuple[int, int]) -> Any:
-    import numpy as np
-    import torch
-    from torchvision.io import ImageReadMode, decode_image
-    from torchvision.transforms.v2.functional import resize
-
+def _own_test_data(run: Any, config: TrainConfig) -> Any:
+    """The run's own test split, loaded as it was for training (its data, its subset) and
+    alone (``test_only``: the training images are not read, as in Inspect), or a
+    ``DataError`` in one line saying why there is none to classify."""
     from engine.errors import DataError
+    from engine.identity import run_split_version
+    from engine.trainer import load_data
 
     try:
-        image = decode_image(
-            torch.frombuffer(bytearray(raw), dtype=torch.uint8), mode=ImageReadMode.GRAY
-        )
-    except RuntimeError as exc:
-        raise DataError(f"{path}: not a readable PNG or JPEG image ({exc})") from None
-    if tuple(image.shape[1:]) != size:
-        image = resize(image, list(size), antialias=True)
-    return np.asarray(image[0].numpy(), dtype=np.uint8)
+        return load_data(config, test_only=True, split_version=run_split_version(run))
+    except DataError as exc:
+        # "custom dataset X: 2 problems:" and its list, on one line.
+        head, *problems = str(exc).splitlines()
+        head = re.sub(r": \d+ problems?:$", "", head)
+        why = "; ".join([head, *(p.strip().removeprefix("- ") for p in problems if p.strip())])
+        why = why.replace(f"{head}; ", f"{head}: ", 1) if problems else why
+        raise DataError(
+            f"cannot classify run {run.id}'s own test images: its data cannot be loaded "
+            f"({why}); restore it, or name image files to classify "
+            f"(`fmnist-tui predict {run.id} IMAGE...`)"
+        ) from None
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
+    import hashlib
 
-    from engine.data import load_fashion_mnist
     from engine.inference import Predictor
     from engine.runs import Run
 
     run = Run.open(args.run, usable_runs_dir(args, args.run))
     # The files first: one that is not an image file is said before a model loads.
-    raws = [_image_bytes(p) for p in args.images]
+    for path in args.images:
+        _image_bytes(path)
+    if not args.images and args.count < 1:
+        raise UsageError(f"--count must be at least 1 (got {args.count})")
     predictor = Predictor.from_run(run, which=args.which, device=args.device)
     if predictor.note:
-        print(f"note: {predictor.note}", file=sys.stderr, flush=True)
-    shape = (28, 28)
+        print(printable(f"note: {predictor.note}"), file=sys.stderr, flush=True)
     if args.images:
+        # Decoded as the run's own data was: its image shape, colour and alpha policies.
+        prediction = predictor.predict_files(args.images)
+        assert prediction.images is not None
+        images = prediction.images
         names = list(args.images)
-        images = np.stack([_read_image(p, r, shape) for p, r in zip(names, raws, strict=True)])
         truth: list[int | None] = [None] * len(names)
+        if not args.json:
+            for note in prediction.notes:
+                print(printable(f"note: {note}"), file=sys.stderr)
     else:
-        if args.count < 1:
-            raise UsageError(f"--count must be at least 1 (got {args.count})")
-        data = load_fashion_mnist(predictor.config.data_dir or None)
+        data = _own_test_data(run, predictor.config)
+        if data.image_shape != predictor.image_shape:
+            raise UsageError(
+                f"run {run.id}'s data now gives {data.image_shape[1]}x{data.image_shape[0]} "
+                f"images but its model takes {predictor.image_shape[1]}x"
+                f"{predictor.image_shape[0]}; name image files to classify instead"
+            )
         n = min(args.count, len(data.test))
         images = data.test.images[:n]
         names = [f"test[{i}]" for i in range(n)]
         truth = [int(v) for v in data.test.labels[:n]]
-    prediction = predictor.predict(images)
+        prediction = predictor.predict(images)
     classes = predictor.classes
-    for name, probs, cls, true in zip(
-        names, prediction.probabilities, prediction.classes, truth, strict=True
+    for name, image, probs, cls, true in zip(
+        names, images, prediction.probabilities, prediction.classes, truth, strict=True
     ):
         if args.json:
             print(
@@ -139,6 +165,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                         "label": classes[int(cls)],
                         "probabilities": [round(float(p), 6) for p in probs],
                         **({"true_class": true} if true is not None else {}),
+                        # The decoded input the model saw, H x W uint8 in row order.
+                        "pixels_sha256": hashlib.sha256(image.tobytes()).hexdigest(),
                     }
                 )
             )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import NoReturn
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from engine.config import FIELDS, PRESET_HELP, PRESETS, TrainConfig, preset
 from engine.fields import SHOWN_LIMIT, shown
@@ -30,7 +31,30 @@ MESSAGE_LIMIT = 300
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with its errors raised as one-line ``UsageError``s (values cut short)."""
+    """argparse, with its errors raised as one-line ``UsageError``s (values cut short).
+
+    ``intermixed=True`` lets options come anywhere among the positional arguments
+    (``predict RUN --json a.png b.png``): it parses with ``parse_known_intermixed_args``,
+    which works on a subcommand's parser, not on one that has subcommands.
+    """
+
+    def __init__(self, *args: Any, intermixed: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.intermixed = intermixed
+        self._intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # The parent parser calls this for a subcommand; the intermixed parse calls it in
+        # turn, which must then be the plain one.
+        if not self.intermixed or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
     def error(self, message: str) -> NoReturn:
         message = _LONG_QUOTED.sub(lambda m: shown(m.group(1)), message)

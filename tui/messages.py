@@ -50,11 +50,14 @@ class BatchBuffer:
 @dataclass
 class DataLoaded(Message):
     data: ImageData
+    # The settings it was loaded with (``engine.trainer.data_settings``).
+    settings: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass
 class DataFailed(Message):
     reason: str
+    settings: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass

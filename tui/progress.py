@@ -118,7 +118,10 @@ class RichReporter(PlainReporter):
             self.progress.update(
                 self.epochs,
                 completed=event.epoch,
-                info=f"test acc {event.test_accuracy:.4f} (best {event.best_accuracy:.4f})",
+                info=(
+                    f"val acc {event.val_accuracy:.4f} · " if event.val_accuracy is not None else ""
+                )
+                + f"test acc {event.test_accuracy:.4f} (best {event.best_accuracy:.4f})",
             )
         super().on_event(event)
 

@@ -27,6 +27,7 @@ from engine.errors import EngineError
 from engine.runs import Run, RunInfo
 from engine.state import RunState
 from engine.textlog import command_for
+from engine.trainer import data_settings
 from tui import messages
 from tui.screens.extend import ExtendScreen
 from tui.screens.hyperparams import HyperparamsPane
@@ -91,7 +92,7 @@ class RunActions(App[None]):
     config: TrainConfig
     config_problems: list[str]
     data: ImageData | None
-    _data_key: tuple[str, str]
+    _data_key: tuple[tuple[str, object], ...]
     _training_done: threading.Event
     _quit_when_done: bool
 
@@ -177,7 +178,7 @@ class RunActions(App[None]):
 
     def _data_for(self, config: TrainConfig) -> ImageData | None:
         """The loaded data, if ``config`` trains on it (a run with other data loads its own)."""
-        return self.data if (config.data, config.data_dir) == self._data_key else None
+        return self.data if data_settings(config) == self._data_key else None
 
     def _refuse_start(self) -> bool:
         if self._startable():

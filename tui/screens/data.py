@@ -1,4 +1,5 @@
-"""The Data pane: where the data came from, its class balance, and a grid of samples."""
+"""The Data pane: where the data came from, what the dataset check found, its class balance,
+and a grid of samples."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Static
 
+from engine.data import luminance
 from tui.plain import markup
 from tui.sample_view import SampleBrowser, augment_preview
 from tui.screens.pane import Pane
@@ -21,10 +23,24 @@ from tui.widgets.image import render_mode
 from tui.widgets.image_grid import GAP, ImageGrid, Tile
 
 if TYPE_CHECKING:
-    from engine import ImageData, Split
+    from engine import ImageData, Split, TrainConfig
 
 SIDE_MIN_WIDTH = 22
 SPLITS = ("train", "test")
+# Lines of a data error shown above the samples; the rest are counted.
+ERROR_LINES = 8
+
+
+def data_description(config: TrainConfig) -> str:
+    """The dataset ``config`` names, in words: "Fashion-MNIST", "the custom dataset
+    labels.csv (images in pics)", ..."""
+    if config.data == "custom":
+        return f"the custom dataset {config.custom_csv} (images in {config.custom_images})"
+    if config.data == "csv-pixels":
+        return f"the pixel CSV {config.custom_csv}"
+    if config.data == "image-folder":
+        return f"the image folder {config.custom_images}"
+    return f"Fashion-MNIST from {config.data_dir}" if config.data_dir else "Fashion-MNIST"
 
 
 class DataPane(Pane):
@@ -58,7 +74,8 @@ class DataPane(Pane):
         self._capacity = 1
 
     def compose(self) -> ComposeResult:
-        yield Static("Loading Fashion-MNIST…", id="data-source")
+        yield Static("Loading the data…", id="data-source")
+        yield Static("", id="data-check")
         with Horizontal(id="data-body"):
             with Vertical(id="data-side"):
                 yield Static("", id="data-sizes")
@@ -68,7 +85,8 @@ class DataPane(Pane):
 
     def on_mount(self) -> None:
         self.grid.mode = render_mode(self.app, self.image_mode)
-        self.grid.show_message("Loading Fashion-MNIST…")
+        if self.data is None and not self.grid.message:
+            self.grid.show_message("Loading the data…")
 
     @property
     def grid(self) -> ImageGrid:
@@ -91,13 +109,53 @@ class DataPane(Pane):
         self.query_one("#data-source", Static).update(
             markup("[b]Source[/] $source" + notice, source=data.source.describe())
         )
+        self.query_one("#data-check", Static).update("Checking the data…")
+        self.run_worker(lambda: self._check(data), thread=True, exclusive=True, group="data-check")
         self.refresh_view()
 
+    def _check(self, data: ImageData) -> None:
+        """Run the dataset check (in a worker thread) and show what it found."""
+        from engine.check import check_data
+
+        findings = check_data(data).findings()
+        if self.data is data:
+            self.app.call_from_thread(self.show_check, data, findings)
+
+    def show_check(self, data: ImageData, findings: list[str]) -> None:
+        """Show the dataset check's findings on ``data``, one line each
+        (``engine.check.DataCheck.findings``), unless other data is shown by now."""
+        if self.data is data:
+            # One $name per line: markup() makes each value one printable line.
+            lines = "\n".join(f"$f{i}" for i in range(len(findings)))
+            values = {f"f{i}": line for i, line in enumerate(findings)}
+            self.query_one("#data-check", Static).update(markup("[b]Check[/] " + lines, **values))
+
+    def show_loading(self, what: str) -> None:
+        """Say that ``what`` (e.g. "the custom dataset labels.csv") is being loaded."""
+        self._forget_data()
+        self.query_one("#data-source", Static).update(markup("Loading $what…", what=what))
+        self.grid.show_message(f"Loading {what}…")
+
     def show_error(self, reason: str) -> None:
+        """Say why there is no data: ``reason``'s first ``ERROR_LINES`` lines, the rest
+        counted (a dataset's problem list can run to fifty)."""
+        self._forget_data()
+        lines = reason.splitlines() or [""]
+        if len(lines) > ERROR_LINES:
+            more = len(lines) - ERROR_LINES + 1
+            lines = [*lines[: ERROR_LINES - 1], f"  ... and {more} more lines"]
         self.query_one("#data-source", Static).update(
-            markup("[b $error]No data:[/] $reason", reason=reason)
+            markup("[b $error]No data:[/] $reason", reason="\n".join(lines))
         )
         self.grid.show_message("The Data pane needs a dataset; see above.")
+
+    def _forget_data(self) -> None:
+        self.data = None
+        self.query_one("#data-check", Static).update("")
+        self.browsers = {}
+        self.query_one("#data-sizes", Static).update("")
+        self.query_one("#class-balance", ClassBars).clear()
+        self.query_one("#data-status", Static).update("")
 
     # --- the view -------------------------------------------------------------------
 
@@ -120,7 +178,8 @@ class DataPane(Pane):
         balance.title = f"{self.split}: class balance"
         balance.show(data.classes, counts, [f"{c:,}" for c in counts])
         indices = browser.visible()
-        images = split.images[indices]
+        # Colour images (color=rgb) are shown as their luminance: the grid draws grey.
+        images = luminance(split.images[indices])
         if self.augment and len(indices):
             rng = np.random.default_rng((self.seed, self._augment_round))
             images = augment_preview(images, rng, crop_padding=self.crop_padding)

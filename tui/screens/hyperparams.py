@@ -8,6 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.widgets import Button, Select, Static
 
 from engine.config import FIELDS, PRESET_HELP, PRESETS, TrainConfig
@@ -53,6 +54,7 @@ class HyperparamsPane(Pane):
                     yield Button("Save", id="save", compact=True)
                     yield Button("Load", id="load", compact=True)
                 yield Static("", id="hp-problems")
+                yield Static("", id="hp-data")
                 yield ModelSummaryView(id="model-summary")
                 yield Static("[dim]tab: next field · escape: leave a field[/]", id="field-help")
 
@@ -71,6 +73,14 @@ class HyperparamsPane(Pane):
 
     def load_config(self, config: TrainConfig) -> None:
         self.form.load(config)
+
+    def show_data(self, text: str | Content, *, problem: bool = False) -> None:
+        """What became of the data the form's data fields name (loading, loaded, or why
+        not); "" hides it."""
+        line = self.query_one("#hp-data", Static)
+        line.update(text)
+        line.set_class(bool(text), "-shown")
+        line.set_class(problem, "-problem")
 
     # --- events up ------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, Static
 from textual.worker import get_current_worker
 
+from engine.data import luminance
 from engine.errors import EngineError
 from engine.runs import Run, RunInfo, list_runs, run_info
 from tui.plain import markup
@@ -82,34 +83,39 @@ class Predictions:
         return np.flatnonzero((self.labels == true_class) & (self.predicted == predicted))
 
 
-def predict_run(path: Path, data: ImageData | None) -> Predictions:
-    """Load the run's test data and best model, and predict (torch: a worker only)."""
+def predict_run(
+    path: Path,
+    data: ImageData | None,
+    settings: tuple[tuple[str, object], ...] | None = None,
+) -> Predictions:
+    """Load the run's test split and best model, and predict (torch: a worker only).
+
+    ``data`` is the app's loaded data and ``settings`` what it was loaded with
+    (``engine.trainer.data_settings``): used when the run trained on the same, cut to the
+    run's test subset. Otherwise only the run's test split is loaded, by the loader its
+    training used (``load_data(config, test_only=True)``): the training images are never
+    read. Raises ``EngineError`` when the run or its data cannot be loaded.
+    """
+    from engine.identity import SPLIT_VERSION, run_split_version
     from engine.inference import Predictor
-    from engine.trainer import load_data
+    from engine.trainer import data_settings, load_data
 
     run = Run(path)
     config = run.config()
-    if data is not None and _same_data(config.data, config.data_dir, data):
-        data = data.subset(config.train_subset, config.test_subset, config.seed)
-    else:
-        data = load_data(config)
+    version = run_split_version(run)  # split as the run was made, whatever the app's data
+    same = data is not None and settings is not None and data_settings(config) == settings
+    same = same and (version == SPLIT_VERSION or config.data == "fashion-mnist")
+    data = load_data(config, data if same else None, test_only=True, split_version=version)
     predictor = Predictor.from_run(run, which="best")
     prediction = predictor.predict(data.test.images)
     return Predictions(
         run_info(run),
-        data.test.images,
+        luminance(data.test.images),  # colour (color=rgb) is shown as its luminance
         data.test.labels.astype(np.int64),
         prediction.classes.astype(np.int64),
         prediction.probabilities,
         predictor.classes,
     )
-
-
-def _same_data(kind: str, data_dir: str, data: ImageData) -> bool:
-    """Whether the app's loaded data is what the run trained on (before subsetting)."""
-    if kind == "custom" or data.source.kind == "custom":
-        return False
-    return not data_dir or Path(data_dir).expanduser().resolve() == data.source.path.resolve()
 
 
 class InspectPane(Pane, can_focus=True):
@@ -141,15 +147,19 @@ class InspectPane(Pane, can_focus=True):
         *,
         runs_dir: str = "runs",
         data: ImageData | None = None,
+        data_settings: tuple[tuple[str, object], ...] | None = None,
         image_mode: str | None = None,
         id: str | None = None,
     ) -> None:
         """``runs_dir``: where the runs are; ``data``: the app's loaded data, used when a
-        run trained on it; ``image_mode``: "blocks" or "ascii" forces how images are
-        drawn (None detects). The app keeps the first two up to date (attributes down)."""
+        run trained on it, and ``data_settings`` the settings it was loaded with
+        (``engine.trainer.data_settings``; a run with other settings loads its own test
+        split); ``image_mode``: "blocks" or "ascii" forces how images are drawn (None
+        detects). The app keeps the first three up to date (attributes down)."""
         super().__init__(id=id)
         self.runs_dir = str(runs_dir)
         self.data = data
+        self.data_settings = data_settings
         self.image_mode = image_mode
         # The run to show (the Runs pane's choice, or one picked here); None: the newest.
         self.wanted: Path | None = None
@@ -208,10 +218,16 @@ class InspectPane(Pane, can_focus=True):
         self.pending = target or Path()
         what = f"run {target.name}" if target else "the newest run"
         self._say(markup("Predicting the test set with $what's best checkpoint…", what=what))
-        self._predict(target, self.runs_dir, self.data)
+        self._predict(target, self.runs_dir, self.data, self.data_settings)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inspect-predict")
-    def _predict(self, target: Path | None, runs_dir: str, data: ImageData | None) -> None:
+    def _predict(
+        self,
+        target: Path | None,
+        runs_dir: str,
+        data: ImageData | None,
+        settings: tuple[tuple[str, object], ...] | None,
+    ) -> None:
         worker = get_current_worker()
         if target is None:
             usable = [i for i in list_runs(runs_dir) if i.resumable]
@@ -227,7 +243,7 @@ class InspectPane(Pane, can_focus=True):
                 return
             target = usable[0].path
         try:
-            result = predict_run(target, data)
+            result = predict_run(target, data, settings)
         except (EngineError, OSError, ValueError) as exc:
             self.post_message(self.Predicted(target, None, f"Cannot inspect {target.name}: {exc}"))
             return

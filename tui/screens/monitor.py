@@ -50,6 +50,7 @@ class MonitorPane(Pane):
         self._latest_epoch: EpochEnd | None = None  # waiting to be shown in the tables
         self._tables_limiter = RateLimiter(1 / TABLES_PER_SECOND)
         self._started_here = False  # whether the log has said how this run started
+        self._validated = False  # whether the run has a validation split, which chooses
 
     def compose(self) -> ComposeResult:
         yield RunProgress(id="run-progress")
@@ -105,8 +106,9 @@ class MonitorPane(Pane):
             names = self.classes_names or [str(i) for i in range(len(event.per_class_accuracy))]
             self.query_one("#class-accuracy", ClassBars).show(
                 [f"{i} {name}" for i, name in enumerate(names)],
-                event.per_class_accuracy,
-                [f"{a:.0%}" for a in event.per_class_accuracy],
+                [a or 0.0 for a in event.per_class_accuracy],
+                # None: no test images of the class, so no accuracy (not 0%).
+                ["n/a" if a is None else f"{a:.0%}" for a in event.per_class_accuracy],
                 scale=1.0,
             )
             self.query_one(ConfusionTable).show(event.confusion_matrix, event.per_class_accuracy)
@@ -166,12 +168,14 @@ class MonitorPane(Pane):
             self.log_event(
                 f"Run {event.run_id} {verb} on {event.device}, in {event.run_dir}", event.time
             )
+            val = f"{event.val_size:,} validation, " if event.val_size else ""
             self.log_event(
-                f"{event.train_size:,} train, {event.test_size:,} test images; "
+                f"{event.train_size:,} train, {val}{event.test_size:,} test images; "
                 f"{event.parameters:,} parameters",
                 event.time,
             )
         self._started_here = True
+        self._validated = event.val_size > 0
         for note in event.notes:
             self.log_event(note, event.time)
 
@@ -224,17 +228,27 @@ class MonitorPane(Pane):
     @on(messages.EpochFinished)
     def _epoch(self, message: messages.EpochFinished) -> None:
         event = message.event
-        self.query_one(EpochChart).add_epoch(event.epoch, event.test_loss, event.test_accuracy)
+        self.query_one(EpochChart).add_epoch(
+            event.epoch, event.test_loss, event.test_accuracy, event.val_accuracy
+        )
         self._latest_epoch = event
         stats = self.stats
         stats.memory_bytes = event.memory_bytes
         stats.best_accuracy = event.best_accuracy
+        validated = event.val_accuracy is not None
+        stats.best_test_accuracy = (
+            event.best_test_accuracy
+            if validated and event.best_test_accuracy is not None
+            else math.nan
+        )
         self._figures_changed = True
         best = " (best)" if event.is_best else ""
+        # With a validation split, it chose the best epoch: "(best)" follows its figure.
+        val = f"val {event.val_accuracy:.1%}{best}, " if validated else ""
         self.log_event(
-            f"Epoch {event.epoch}/{event.epochs}: test {event.test_accuracy:.1%}{best}, "
-            f"loss {event.test_loss:.3f}; train {event.train_accuracy:.1%} "
-            f"in {duration(event.epoch_seconds)}",
+            f"Epoch {event.epoch}/{event.epochs}: {val}test {event.test_accuracy:.1%}"
+            f"{'' if validated else best}, loss {event.test_loss:.3f}; "
+            f"train {event.train_accuracy:.1%} in {duration(event.epoch_seconds)}",
             event.time,
         )
 
@@ -263,11 +277,14 @@ class MonitorPane(Pane):
         self.set_state("finished" if finished else "stopped")
         epochs = epochs_text(event.epochs_completed)
         if event.status == "finished":
-            self.log_event(
-                f"Finished {epochs} in {duration(event.elapsed)}: best "
-                + ("—" if event.best_accuracy is None else f"{event.best_accuracy:.1%}"),
-                event.time,
-            )
+            test = event.best_test_accuracy
+            if event.best_accuracy is None:
+                best = "best —"
+            elif self._validated and test is not None:
+                best = f"best val {event.best_accuracy:.1%}, test {test:.1%}"
+            else:
+                best = f"best {event.best_accuracy:.1%}"
+            self.log_event(f"Finished {epochs} in {duration(event.elapsed)}: {best}", event.time)
         else:
             self.log_event(
                 f"Stopped after {epochs}; resume it with r in the Runs pane (4)",

@@ -95,29 +95,44 @@ class LossChart(ThrottledPlot):
             plt.plot(xs, ys, marker="braille", color="cyan")
 
 
+TITLE = "test loss (left) · accuracy % (right)"
+# Test accuracy in green, validation accuracy in blue.
+VAL_TITLE = "test loss · accuracy % (test, val)"
+
+
 class EpochChart(ThrottledPlot):
-    """Test loss (left axis) and test accuracy (right axis) after each epoch."""
+    """Test loss (left axis), and test and validation accuracy (right axis), after each
+    epoch."""
 
     # Epochs can end several times a second on a GPU; once a second is plenty to see.
     redraws_per_second = 1.0
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__("test loss (left) · accuracy % (right)", id=id, classes=classes)
+        super().__init__(TITLE, id=id, classes=classes)
         self.epochs: list[int] = []
         self.losses: list[float] = []
         self.accuracies: list[float] = []
+        self.val_accuracies: list[float] = []  # empty for a run without a validation split
 
     def reset(self) -> None:
         self.epochs.clear()
         self.losses.clear()
         self.accuracies.clear()
+        self.val_accuracies.clear()
+        self.title = TITLE
         self.mark_changed()
 
-    def add_epoch(self, epoch: int, loss: float, accuracy: float) -> None:
-        """Append an epoch's test loss and accuracy (a fraction, 0-1; plotted in percent)."""
+    def add_epoch(
+        self, epoch: int, loss: float, accuracy: float, val_accuracy: float | None = None
+    ) -> None:
+        """Append an epoch's test loss and accuracy, and its validation accuracy when the
+        run has a validation split (fractions, 0-1; plotted in percent)."""
         self.epochs.append(epoch)
         self.losses.append(loss)
         self.accuracies.append(accuracy * 100)
+        if val_accuracy is not None:
+            self.val_accuracies.append(val_accuracy * 100)
+        self.title = VAL_TITLE if self.val_accuracies else TITLE
         self.mark_changed()
 
     def plot_series(self, columns: int) -> None:
@@ -126,15 +141,17 @@ class EpochChart(ThrottledPlot):
         if self.epochs:
             plt.plot(self.epochs, self.losses, marker="hd", color="orange")
             plt.plot(self.epochs, self.accuracies, marker="hd", color="green", yside="right")
+            if len(self.val_accuracies) == len(self.epochs):
+                plt.plot(self.epochs, self.val_accuracies, marker="hd", color="blue", yside="right")
             if len(self.epochs) == 1:
                 # plotext spreads a lone point's axis far either side (an accuracy axis
                 # up to 130%); keep both axes in range.
-                loss, accuracy = self.losses[0], self.accuracies[0]
+                loss, accuracies = self.losses[0], self.accuracies + self.val_accuracies
                 plt.ylim(loss * 0.9, loss * 1.1 + 1e-9)
                 # The stub types yside as a float; plotext takes "left" or "right".
                 plt.ylim(
-                    max(0.0, accuracy - 5),
-                    min(100.0, accuracy + 5),
+                    max(0.0, min(accuracies) - 5),
+                    min(100.0, max(accuracies) + 5),
                     yside="right",  # type: ignore[arg-type]
                 )
             plt.xticks(list(self.epochs))

@@ -90,13 +90,14 @@ class ConfusionTable(LeanLines, Widget):
         # Where there is no room for separate per-class bars, a last column shows them.
         self.show_accuracy = False
         self.matrix: list[list[int]] = []
-        self._accuracy: list[float] = []
+        self._accuracy: list[float | None] = []
         self._count = 10
 
-    def show(self, matrix: Sequence[Sequence[int]], accuracy: Sequence[float] = ()) -> None:
+    def show(self, matrix: Sequence[Sequence[int]], accuracy: Sequence[float | None] = ()) -> None:
         """Show a classes x classes ``matrix`` of counts (true rows, predicted columns).
 
-        ``accuracy``: per-class accuracy (fractions, 0-1), for the optional last column.
+        ``accuracy``: per-class accuracy (fractions, 0-1; None for a class with no images,
+        shown n/a), for the optional last column.
         """
         resized = len(matrix) != self._count
         self.matrix = [list(row) for row in matrix]
@@ -145,6 +146,13 @@ class ConfusionTable(LeanLines, Widget):
             for cell, style in merge_runs(cells):
                 text.append(cell, style=style)
             if self.show_accuracy:
-                accuracy = f"{self._accuracy[i]:.0%}" if i < len(self._accuracy) else "·"
+                value = self._accuracy[i] if i < len(self._accuracy) else "·"
+                accuracy = value if isinstance(value, str) else _percent(value)
                 text.append(accuracy.rjust(5))
         return text
+
+
+def _percent(value: float | None) -> str:
+    """A per-class accuracy as the table shows it: ``87%``, or ``n/a`` for a class with no
+    images in the split."""
+    return "n/a" if value is None else f"{value:.0%}"

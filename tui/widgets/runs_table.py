@@ -21,7 +21,8 @@ STATE_STYLES = {
 }
 SELECTED_MARK = "●"
 
-# (key, header); "started" and "model" are left out when narrow: the id holds both.
+# (key, header); "started" and "model" are left out when narrow: the id holds both; so is
+# "settings", which the line under the table shows for the highlighted run.
 WIDE_COLUMNS = [
     ("mark", " "),
     ("run", "run"),
@@ -30,9 +31,10 @@ WIDE_COLUMNS = [
     ("settings", "optimizer lr batch"),
     ("epochs", "epochs"),
     ("best", "best"),
+    ("test", "test"),
     ("state", "state"),
 ]
-NARROW_COLUMNS = [c for c in WIDE_COLUMNS if c[0] not in ("started", "model")]
+NARROW_COLUMNS = [c for c in WIDE_COLUMNS if c[0] not in ("started", "model", "settings")]
 
 
 def started_text(stamp: str) -> str:
@@ -54,7 +56,12 @@ def row_cells(info: RunInfo, mark_color: str | None) -> dict[str, str | Text]:
     """The table's cells for ``info``, as ``Text``: a DataTable parses a ``str`` as markup,
     and the id (a folder name) and the start time (from ``status.json``) may hold
     anything, ``[/]`` included."""
-    best = f"{info.best_accuracy:.1%}" if info.best_accuracy is not None else "—"
+    # The best epoch's accuracy on the split that chose it, "val" when that is the
+    # validation split; "test" is the same epoch's test accuracy.
+    best = "—"
+    if info.best_accuracy is not None:
+        best = f"{info.best_accuracy:.1%}" + (" val" if info.chosen_on == "validation" else "")
+    test = f"{info.best_test_accuracy:.1%}" if info.best_test_accuracy is not None else "—"
     return {
         "mark": Text(SELECTED_MARK, style=f"bold {mark_color}") if mark_color else Text(" "),
         "run": plain(info.id),
@@ -63,6 +70,7 @@ def row_cells(info: RunInfo, mark_color: str | None) -> dict[str, str | Text]:
         "settings": plain(settings_text(info)),
         "epochs": Text(f"{info.epochs_completed}/{info.epochs}", justify="right"),
         "best": Text(best, justify="right"),
+        "test": Text(test, justify="right"),
         "state": plain(info.state, STATE_STYLES.get(info.state, "")),
     }
 

@@ -58,6 +58,17 @@ class RunStats(LeanLines, Widget):
         self.memory_bytes = 0
         self.lr = float("nan")
         self.best_accuracy = float("nan")
+        # The best epoch's test accuracy, shown beside its validation accuracy (NaN: the
+        # run has no validation split, and ``best_accuracy`` is a test accuracy itself).
+        self.best_test_accuracy = float("nan")
+
+    def _best(self) -> str:
+        """``best 85.1%``, or ``best val 85.1% test 84.0%`` with a validation split."""
+        if not math.isfinite(self.best_accuracy):
+            return "best —"
+        if not math.isfinite(self.best_test_accuracy):
+            return f"best {self.best_accuracy:.1%}"
+        return f"best val {self.best_accuracy:.1%} test {self.best_test_accuracy:.1%}"
 
     def render(self) -> Text:
         parts = [
@@ -67,7 +78,7 @@ class RunStats(LeanLines, Widget):
             self.device or "—",
             "mem " + size_in_bytes(self.memory_bytes),
             "lr " + (f"{self.lr:.2g}" if math.isfinite(self.lr) else "—"),
-            "best " + (f"{self.best_accuracy:.1%}" if math.isfinite(self.best_accuracy) else "—"),
+            self._best(),
         ]
         # Break between figures, never inside one ("lr" on one line, its value on the next).
         width = max(self.content_region.width, 20)
