@@ -29,7 +29,7 @@ from engine.fields import (
     input_channels,
     shown,
 )
-from engine.files import read_input_text
+from engine.files import read_input_head, read_input_text
 from engine.identity import SPLIT_VERSION, split_indices
 from engine.image_files import CACHE_FORMAT, decode_images
 
@@ -385,9 +385,8 @@ def _names_a_file(filename: str, folder: Path | None) -> bool:
 
 def _pixel_header(csv_path: Path) -> str:
     """``label,pixel1..pixelN`` when the CSV's first line is Kaggle's header, else ""."""
-    try:
-        with open(csv_path, "rb") as f:  # only the first line: the file may be large
-            head = f.read(65536).split(b"\n", 1)[0]
+    try:  # only the first line: the file may be large (and a FIFO must not block here)
+        head = read_input_head(csv_path, 65536).split(b"\n", 1)[0]
     except OSError:
         return ""  # the CSV reader reports it
     names = head.decode("utf-8", "replace").lstrip("\ufeff").strip().lower().split(",")

@@ -116,6 +116,19 @@ def read_input_text(path: str | Path, limit: int = INPUT_FILE_LIMIT) -> str:
     return read_bytes(path, limit, follow_symlinks=True).decode("utf-8-sig")
 
 
+def read_input_head(path: str | Path, length: int) -> bytes:
+    """Up to ``length`` bytes from the start of a file the user named (a CSV's first line).
+    A symlink is followed (the user chose the path); a FIFO, device or folder is refused at
+    once with ``UnsafeFileError`` (never blocks); ``OSError`` otherwise."""
+    path = Path(path)
+    fd = _open(path, os.O_RDONLY | _NONBLOCK, follow=True)
+    try:
+        _check_regular(fd, path, None)
+        return os.pread(fd, length, 0)
+    finally:
+        os.close(fd)
+
+
 def regular_size(path: str | Path) -> int:
     """The size in bytes of the regular file ``path``; ``UnsafeFileError`` for anything else."""
     info = os.lstat(path)

@@ -42,8 +42,11 @@ def make_app(data: ImageData) -> FmnistApp:
 
 
 async def summary_shown(pilot: Pilot) -> None:
+    """The model summary drawn, and the Data pane's dataset check (a worker) shown."""
     view = pilot.app.query_one(ModelSummaryView)
     await wait_for(pilot, lambda: view.summary is not None)
+    check = pilot.app.query_one("#data-check", Static)  # its text, shown or not
+    await wait_for(pilot, lambda: str(check.render()).startswith("Check "))
     await pilot.pause()
 
 
