@@ -150,14 +150,20 @@ class ImageData:
             new_test = self.test.take(np.sort(rng.permutation(len(self.test))[:test]))
         return ImageData(new_train, new_test, self.classes, self.source, self.notes, self.val)
 
-    def with_validation(self, fraction: float, seed: int = 0) -> ImageData:
+    def with_validation(
+        self, fraction: float, seed: int = 0, *, keep_copies_together: bool = True
+    ) -> ImageData:
         """The same data with ``fraction`` (0 to 1) of the training images moved, seeded
         and class-stratified, into a validation split; 0 leaves it as it is.
 
         ``round(N * fraction)`` of the N training images are held out, at least one, in
-        each class's proportion. The test split is untouched. Raises ``DataError`` when
-        holding them out would leave no training image, or the data has a validation
-        split already.
+        each class's proportion. With ``keep_copies_together`` (split version 3 on,
+        ``engine.identity``) each set of identical training images (the same pixels,
+        ``engine.check.duplicate_groups``) goes wholly to one side, so the count may fall
+        a little short of that; data without copies is split exactly as without it. The
+        test split is untouched; the training images are copied once (into the two
+        splits). Raises ``DataError`` when holding them out would leave no training image,
+        or the data has a validation split already.
         """
         # Data loaded for its test split alone has no training images to hold out.
         if fraction <= 0 or len(self.train) == 0:
@@ -171,7 +177,20 @@ class ImageData:
                 f"val_fraction {fraction:g} of {n:,} training images leaves none to train on; "
                 "lower val_fraction (0: no validation split) or add images"
             )
-        train_index, val_index = stratified_split(self.train.labels, n_val, seed)
+        groups = None
+        if keep_copies_together:
+            from engine.check import duplicate_groups
+
+            groups = duplicate_groups(self.train.images)
+        train_index, val_index = stratified_split(self.train.labels, n_val, seed, groups)
+        if len(train_index) == 0 and groups is not None:
+            distinct = int(np.count_nonzero(groups == np.arange(n)))
+            raise DataError(
+                f"val_fraction {fraction:g}: the {n:,} training images are copies of "
+                f"{distinct:,} distinct {'image' if distinct == 1 else 'images'}, and "
+                "copies stay on one side of the validation split, so it would leave none to "
+                "train on; set val_fraction 0 (no validation split) or add images"
+            )
         return dataclasses.replace(
             self, train=self.train.take(train_index), val=self.train.take(val_index)
         )
@@ -182,20 +201,51 @@ class ImageData:
 _VALIDATION_STREAM = 0x76616C
 
 
-def stratified_split(labels: np.ndarray, held_out: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, held_out: int, seed: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Kept and held-out indices (sorted int64 arrays) of ``labels`` (int64 N): ``held_out``
-    of them, seeded by ``seed``, each class in proportion to its share."""
+    of them, seeded by ``seed``, each class in proportion to its share.
+
+    ``groups`` (int64 N, ``engine.check.duplicate_groups``: for each row the first row with
+    the same pixels) keeps each set of identical rows on one side: sets are ranked as rows
+    are, by their first row's label, and held out in that order while they fit in
+    ``held_out`` (a set that would pass it is skipped for the next that fits), so fewer may
+    be held out; where every set is larger, the first is held out alone. Without
+    ``groups``, or with no two rows alike, the split is the same as without them.
+    """
+    n = len(labels)
+    rows = np.arange(n)
+    heads = rows if groups is None else np.flatnonzero(groups == rows)  # each set's first row
+    head_labels = labels[heads]
     rng = np.random.default_rng([seed, _VALIDATION_STREAM])
-    order = rng.permutation(len(labels))
+    order = rng.permutation(len(heads))
     # Each class's members spread evenly over [0, 1) in random order; the lowest positions
     # are held out, so every class gives its share of them.
-    position = np.empty(len(labels))
-    sorted_labels = labels[order]
-    for label in np.unique(labels):
+    position = np.empty(len(heads))
+    sorted_labels = head_labels[order]
+    for label in np.unique(head_labels):
         members = order[sorted_labels == label]
         position[members] = (np.arange(len(members)) + rng.random()) / len(members)
     ranked = np.argsort(position, kind="stable")
-    return np.sort(ranked[held_out:]), np.sort(ranked[:held_out])
+    if groups is None or len(heads) == n:
+        return np.sort(ranked[held_out:]), np.sort(ranked[:held_out])
+    set_of = np.searchsorted(heads, groups)  # each row's set, as an index into heads
+    sizes = np.bincount(set_of, minlength=len(heads))[ranked]
+    # The leading sets that fit whole, then later ones that still fit in what is left.
+    fit = int(np.searchsorted(np.cumsum(sizes), held_out, side="right"))
+    chosen = list(range(fit))
+    room = held_out - int(sizes[:fit].sum())
+    for k in (np.flatnonzero(sizes[fit:] <= room) + fit).tolist():
+        if room == 0:
+            break
+        if sizes[k] <= room:
+            chosen.append(k)
+            room -= int(sizes[k])
+    held = np.zeros(len(heads), dtype=bool)
+    held[ranked[chosen or [0]]] = True
+    out = held[set_of]
+    return np.flatnonzero(~out), np.flatnonzero(out)
 
 
 # --- IDX files ----------------------------------------------------------------------

@@ -29,6 +29,7 @@ __all__ = [
     "FIRST_SPLIT_VERSION",
     "IDENTITY_FORMAT",
     "SPLIT_VERSION",
+    "VALIDATION_BY_PIXELS",
     "data_identity",
     "differences",
     "run_split_version",
@@ -36,12 +37,15 @@ __all__ = [
     "split_version",
 ]
 
-# How this code splits data it splits itself (a custom CSV without a test CSV, csv-pixels,
-# an image folder without test/): 1, seeded and class-stratified, row by row (fmnist-tui
-# before identities were recorded); 2, the same, with exact duplicate images kept on one
-# side. A run keeps the version it was made with.
-SPLIT_VERSION = 2
+# How this code splits data it splits itself (the test split of a custom CSV without a test
+# CSV, csv-pixels or an image folder without test/; the validation split of any data): 1,
+# seeded and class-stratified, row by row (fmnist-tui before identities were recorded); 2,
+# the same, with exact duplicate images kept on one side of the test split; 3, and of the
+# validation split too. A run keeps the version it was made with.
+SPLIT_VERSION = 3
 FIRST_SPLIT_VERSION = 1
+# The first version whose validation split keeps identical images on one side.
+VALIDATION_BY_PIXELS = 3
 IDENTITY_FORMAT = 1
 
 

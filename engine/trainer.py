@@ -23,7 +23,7 @@ from engine.control import CONTROL_POLL_SECONDS, RunControl
 from engine.data import ImageData, load_fashion_mnist
 from engine.errors import CheckpointError, DataError, EngineError, TrainingError
 from engine.events import EpochEnd, Event, Failed, Finished
-from engine.identity import SPLIT_VERSION
+from engine.identity import SPLIT_VERSION, VALIDATION_BY_PIXELS
 from engine.loop import (
     Emit,
     Evaluation,
@@ -149,7 +149,8 @@ def load_data(
     ``test_only`` loads the test split alone (``load_dataset``; no validation split), the
     test subset drawn as a full load draws it; where that draw needs the train split's
     size (``train_subset`` and ``test_subset`` both set), both splits are loaded.
-    ``split_version`` as for ``load_dataset``.
+    ``split_version`` as for ``load_dataset``; from ``engine.identity.VALIDATION_BY_PIXELS``
+    on, the validation split also keeps each set of identical images on one side.
 
     Raises ``DataError`` naming the file when the data is missing or malformed.
     """
@@ -160,7 +161,10 @@ def load_data(
     if test_only:
         return data.subset(config.train_subset, config.test_subset, config.seed)
     data = data.subset(config.train_subset, config.test_subset, config.seed)
-    return data if data.val is not None else data.with_validation(config.val_fraction, config.seed)
+    if data.val is not None:
+        return data
+    together = split_version >= VALIDATION_BY_PIXELS
+    return data.with_validation(config.val_fraction, config.seed, keep_copies_together=together)
 
 
 def _data_changed(run: Run, changes: list[str]) -> str:

@@ -115,7 +115,7 @@ def test_resume_on_a_csv_grown_by_20_rows_is_refused_saying_what_changed(
     assert {p.name: p.read_bytes() for p in run.path.iterdir()} == before
     recorded = run.read_status()["data"]  # the identity the run recorded
     assert recorded["counts"]["test"] == 8  # a fifth of 40 held out
-    assert recorded["split"] == {"seed": 0, "test_fraction": 0.2, "version": 2}
+    assert recorded["split"] == {"seed": 0, "test_fraction": 0.2, "version": 3}
     assert recorded["files"]["custom_csv"]["name"] == "labels.csv"
 
 
@@ -268,7 +268,9 @@ def test_duplicates_conflicting_labels_and_test_copies_of_training_images(
     names = [f"t{i}.png" for i in range(len(test_images))]
     write_dataset(tmp_path, test_images, test_labels, names=names, csv_name="test.csv")
     flags = custom_flags(tmp_path / "train.csv", tmp_path / "images", tmp_path / "runs")
-    flags += ["--custom-test-csv", str(tmp_path / "test.csv")]
+    # No validation split: every training image stays a training image (the split of the
+    # copies' originals is the subject of test_validation_split).
+    flags += ["--custom-test-csv", str(tmp_path / "test.csv"), "--val-fraction", "0"]
 
     assert main(["check-data", *flags, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -18,6 +18,7 @@ from pane_helpers import make_app, wait_for
 
 from engine.config import TrainConfig, preset
 from engine.data import FILES, DataSource, ImageData, Split, write_idx
+from engine.identity import SPLIT_VERSION, data_identity
 from engine.runs import Run
 from engine.trainer import Trainer, load_data
 from tui.cli import main
@@ -256,6 +257,60 @@ def test_a_run_recorded_before_validation_splits_resumes_without_one(
     events = train_json(capsys, "--resume", run.id, "--runs-dir", str(runs), "--epochs", "2")
     assert events[0]["resumed"] and (events[0]["train_size"], events[0]["val_size"]) == (500, 0)
     assert [e["val_accuracy"] for e in events if e["event"] == "epoch"] == [None]
+
+
+def test_the_validation_split_keeps_identical_images_on_one_side(
+    tmp_path: Path, fashion: ImageData, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the check's own cache
+    images, labels = fashion.test.images, fashion.test.labels
+    # 160 real images to train on, the first 40 of them twice more: 40 sets of 3 copies.
+    picks = np.r_[0:160, 0:40, 0:40]
+    data_dir = write_folder(
+        tmp_path / "data",
+        Split(images[picks], labels[picks]),
+        Split(images[160:220], labels[160:220]),
+    )
+    flags = ["--data-dir", str(data_dir), "--val-fraction", "0.25"]
+
+    def copies_across(data: ImageData) -> int:
+        """Validation images whose pixels a training image has too."""
+        assert data.val is not None
+        trained = {image.tobytes() for image in data.train.images}
+        return sum(image.tobytes() in trained for image in data.val.images)
+
+    data = load_data(TrainConfig(data_dir=str(data_dir), val_fraction=0.25))
+    assert data.val is not None and (len(data.train), len(data.val)) == (180, 60)
+    assert copies_across(data) == 0  # every set of identical images on one side
+    shares = np.bincount(labels[picks], minlength=10) * 0.25
+    assert np.all(np.abs(np.bincount(data.val.labels, minlength=10) - shares) <= 3)
+    # The split version before this one cut row by row: copies landed on both sides.
+    old = load_data(TrainConfig(data_dir=str(data_dir), val_fraction=0.25), split_version=2)
+    assert copies_across(old) > 0
+
+    # Through the CLI: the check finds no validation image copied from a training image.
+    capsys.readouterr()
+    assert main(["check-data", *flags, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["duplicates"] == 80 and report["leaked"].get("val", 0) == 0, report
+
+    # A run made with the older split version resumes on exactly its own, older split.
+    runs = tmp_path / "runs"
+    events = train_json(capsys, *flags, "--runs-dir", str(runs), "--epochs", "1", *QUICK)
+    run = Run(Path(events[0]["run_dir"]))
+    assert run.read_status()["data"]["split"]["version"] == SPLIT_VERSION
+    then = data_identity(run.config(), old, 2)  # what the run would have recorded then
+    checkpoint = run.load_checkpoint("last")
+    checkpoint["data"] = then
+    run.save_checkpoint(checkpoint)
+    status = json.loads(run.status_path.read_text())
+    status["data"] = then
+    run.status_path.write_text(json.dumps(status))
+    events = train_json(capsys, "--resume", run.id, "--runs-dir", str(runs), "--epochs", "2")
+    assert old.val is not None and events[0]["resumed"] and events[0]["val_size"] == len(old.val)
+    # Split as then, pixel for pixel: the identity is the one recorded, unchanged.
+    assert run.read_status()["data"] == then
+    assert "data_changes" not in run.read_status()
 
 
 async def test_app_shows_validation_beside_test_in_the_monitor_and_runs_pane(
