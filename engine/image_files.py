@@ -15,20 +15,22 @@ import json
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from engine import files
 from engine.data import cache_dir
 from engine.decode import (
     DECODER_VERSION,
     IMAGE_FILE_LIMIT,
     ImageError,
     alpha_note,
-    decode_image,
     read_image_file,
 )
+from engine.decode_pool import decode_files, decode_workers
 
 __all__ = [
     "CACHE_FORMAT",
@@ -58,29 +60,39 @@ class DecodedImages:
 
 def decode_images(
     csv_paths: list[Path],
-    described: dict[Path, str],
+    paths: list[str],
+    describe: Callable[[int], str],
     size: int,
     resize: str,
     color: str,
     use_cache: bool,
     problems: list[str],
     alpha: str = "auto",
+    *,
+    stamps: list[tuple[int, int]] | None = None,
+    workers: int | None = None,
 ) -> DecodedImages | None:
     """Decode every distinct image, or read them from the cache; None if any image is bad.
 
-    ``described`` maps each resolved image path, in the order wanted, to the words that
-    start its problems ("labels.csv row 7: image 'a.png'"). ``size`` is in pixels; ``resize``
-    is "resize", "pad" (centre-pad or centre-crop) or "reject"; ``color`` "grayscale",
-    "reject" or "rgb"; ``alpha`` one of ``engine.decode.ALPHA_POLICIES``. Each bad image adds a
-    problem to ``problems``; nothing is raised. The images come back as uint8
-    N x size x size (N x size x size x 3 for "rgb"), in the order of ``described``, with
-    how many each alpha rule touched.
+    ``paths`` are the image files (resolved paths), in the order wanted; ``describe(i)``
+    gives the words that start the problems of ``paths[i]`` ("labels.csv row 7: image
+    'a.png'"), asked only for a bad image. ``csv_paths`` are the CSVs that name them, read
+    for the cache key. ``size`` is in
+    pixels; ``resize`` is "resize", "pad" (centre-pad or centre-crop) or "reject"; ``color``
+    "grayscale", "reject" or "rgb"; ``alpha`` one of ``engine.decode.ALPHA_POLICIES``.
+    ``stamps`` are the files' (size in bytes, mtime in ns), in the same order, for the cache
+    key, when the caller has them from its own check of the paths (each file is then
+    stat'ed once per load); without them the files are stat'ed here. ``workers`` is how many
+    processes decode (``decode_workers``: None for one per CPU this process may use, when
+    there are at least ``PARALLEL_MIN_IMAGES`` images to decode; 1 for this process alone).
+    Each bad image adds a problem to ``problems``; nothing is raised. The images come back
+    as uint8 N x size x size (N x size x size x 3 for "rgb"), in the order of ``paths``,
+    with how many each alpha rule touched.
     """
-    paths = list(described)
     shape = (len(paths), size, size, *((3,) if color == "rgb" else ()))
     cache_file = None
     if use_cache:
-        key = _cache_key(csv_paths, paths, size, resize, color, alpha)
+        key = _cache_key(csv_paths, paths, stamps, size, resize, color, alpha)
         # No key when a CSV or an image cannot be read now: its problem is reported
         # elsewhere, and nothing is cached.
         cache_file = cache_dir() / "custom" / f"{key}.npz" if key else None
@@ -88,27 +100,26 @@ def decode_images(
         if cached is not None:
             return cached
 
-    images = np.zeros(shape, dtype=np.uint8)
+    images = np.empty(shape, dtype=np.uint8)
     resized: Counter[tuple[int, int]] = Counter()
     rules: Counter[str] = Counter()
     converted = reduced = 0
     ok = True
-    for i, (path, description) in enumerate(described.items()):
-        try:
-            decoded = decode_image(
-                path, shape=(size, size), resize=resize, color=color, alpha=alpha
-            )
-        except ImageError as exc:
-            problems.append(f"{description} {exc}{_remedy(exc.setting)}")
-            ok = False
-            continue
-        converted += decoded.colour
-        reduced += decoded.reduced
-        if decoded.alpha_rule is not None:
-            rules[decoded.alpha_rule] += 1
-        if decoded.original_size != (size, size):
-            resized[decoded.original_size] += 1
-        images[i] = decoded.pixels
+    for start, outcomes in decode_files(
+        paths, images, resize, color, alpha, decode_workers(len(paths), workers)
+    ):
+        for offset, outcome in enumerate(outcomes):
+            if isinstance(outcome, ImageError):
+                problems.append(f"{describe(start + offset)} {outcome}{_remedy(outcome.setting)}")
+                ok = False
+                continue
+            colour, was_reduced, rule, original = outcome
+            converted += colour
+            reduced += was_reduced
+            if rule is not None:
+                rules[rule] += 1
+            if original != (size, size):
+                resized[original] += 1
     if not ok:
         return None
 
@@ -145,7 +156,13 @@ def _images(count: int) -> str:
 
 
 def _cache_key(
-    csv_paths: list[Path], paths: list[Path], size: int, resize: str, color: str, alpha: str
+    csv_paths: list[Path],
+    paths: list[str],
+    stamps: list[tuple[int, int]] | None,
+    size: int,
+    resize: str,
+    color: str,
+    alpha: str,
 ) -> str | None:
     # The split, seed and class names are cheap to redo and stay out of the key, so that
     # changing them reuses the decoded images. The decoder's version is in it: arrays from
@@ -155,13 +172,22 @@ def _cache_key(
     )
     try:
         for csv_path in csv_paths:
-            digest.update(hashlib.sha256(csv_path.read_bytes()).digest())
-        for path in paths:
-            stat = path.stat()
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(hashlib.sha256(_read_csv_bytes(csv_path)).digest())
+        if stamps is None:
+            stamps = [(stat.st_size, stat.st_mtime_ns) for stat in map(os.stat, paths)]
     except OSError:
         return None
+    digest.update(
+        "".join(
+            f"{path}\0{size}\0{mtime}\n" for path, (size, mtime) in zip(paths, stamps, strict=True)
+        ).encode()
+    )
     return digest.hexdigest()[:32]
+
+
+def _read_csv_bytes(csv_path: Path) -> bytes:
+    # As the CSV reader reads it: a symlink followed, never a FIFO, at most INPUT_FILE_LIMIT.
+    return files.read_bytes(csv_path, files.INPUT_FILE_LIMIT, follow_symlinks=True)
 
 
 def _read_cache(cache_file: Path, shape: tuple[int, ...]) -> DecodedImages | None:
