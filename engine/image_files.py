@@ -43,7 +43,7 @@ __all__ = [
 
 # Bump when the cached arrays change meaning, so old cache files are never read as new ones.
 # The decoder's own version is in the key as well (``DECODER_VERSION``).
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: KEY.npy and KEY.json (2: one KEY.npz)
 
 
 @dataclass
@@ -95,7 +95,7 @@ def decode_images(
         key = _cache_key(csv_paths, paths, stamps, size, resize, color, alpha)
         # No key when a CSV or an image cannot be read now: its problem is reported
         # elsewhere, and nothing is cached.
-        cache_file = cache_dir() / "custom" / f"{key}.npz" if key else None
+        cache_file = cache_dir() / "custom" / f"{key}.npy" if key else None
         cached = _read_cache(cache_file, shape) if cache_file else None
         if cached is not None:
             return cached
@@ -191,38 +191,44 @@ def _read_csv_bytes(csv_path: Path) -> bytes:
 
 
 def _read_cache(cache_file: Path, shape: tuple[int, ...]) -> DecodedImages | None:
+    """The cached images (``cache_file``, a ``.npy``) and what was done to them (the
+    ``.json`` beside it), or None for a miss."""
     try:
-        with np.load(cache_file, allow_pickle=False) as archive:
-            images = archive["images"]
-            notes = tuple(str(note) for note in archive["notes"])
-            counts = json.loads(str(archive["alpha_counts"]))
+        meta = json.loads(files.read_bytes(cache_file.with_suffix(".json")))
+        notes = tuple(str(note) for note in meta["notes"])
+        counts = meta["alpha_counts"]
+        if not isinstance(counts, dict) or not all(isinstance(n, int) for n in counts.values()):
+            return None
+        images = np.load(cache_file, allow_pickle=False)
     except Exception:
         # A missing file is a miss; one cut short or overwritten by anything else is rebuilt,
         # never trusted, so any failure to read it counts as a miss.
         return None
-    if images.dtype != np.uint8 or images.shape != shape:
-        return None
-    if not isinstance(counts, dict) or not all(isinstance(n, int) for n in counts.values()):
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.shape != shape:
         return None
     return DecodedImages(images, notes, {str(rule): n for rule, n in counts.items()})
 
 
 def _write_cache(cache_file: Path, decoded: DecodedImages) -> None:
-    temp_name = None
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=cache_file.parent, prefix=".tmp-", suffix=".npz", delete=False
-        ) as f:
-            temp_name = f.name
-            np.savez(
-                f,
-                images=decoded.images,
-                notes=np.array(decoded.notes, dtype=np.str_),
-                alpha_counts=np.array(json.dumps(decoded.alpha_counts)),
-            )
-        os.replace(temp_name, cache_file)
-    except OSError:
-        # The cache only saves time: a read-only or full disk must not stop the load.
-        if temp_name is not None:
-            Path(temp_name).unlink(missing_ok=True)
+    """Write the images to ``cache_file`` (a ``.npy``, read back in one pass) and then
+    their notes to the ``.json`` beside it, each atomically: a reader finds the notes only
+    once the images are whole."""
+    meta = {"notes": list(decoded.notes), "alpha_counts": decoded.alpha_counts}
+    for target, write in (
+        (cache_file, lambda f: np.save(f, decoded.images, allow_pickle=False)),
+        (cache_file.with_suffix(".json"), lambda f: f.write(json.dumps(meta).encode())),
+    ):
+        temp_name = None
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(
+                dir=target.parent, prefix=".tmp-", suffix=target.suffix, delete=False
+            ) as f:
+                temp_name = f.name
+                write(f)
+            os.replace(temp_name, target)
+        except OSError:
+            # The cache only saves time: a read-only or full disk must not stop the load.
+            if temp_name is not None:
+                Path(temp_name).unlink(missing_ok=True)
+            return

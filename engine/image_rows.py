@@ -151,18 +151,18 @@ class ImagePaths:
             literal = os.path.join(self._root, filename)
             if not os.path.isfile(literal):
                 relative = filename.replace("\\", "/")
-        joined = os.path.join(self._root, relative)
-        if "/../" in f"/{relative}/" or "/./" in f"/{relative}/" or "//" in relative:
+        joined = self._inside + relative
+        if "." in relative and ("/../" in f"/{relative}/" or "/./" in f"/{relative}/"):
             # ".." after a symlinked folder means the link's parent: resolve it all, as the
             # system would, rather than cancel names on paper.
-            real = os.path.realpath(joined, strict=False)
+            real = os.path.realpath(joined)
         else:
-            parent, name = os.path.split(joined)
+            parent, _, name = joined.rpartition("/")
             real_parent = self._real_parents.get(parent)
             if real_parent is None:
-                real_parent = os.path.realpath(parent)
+                real_parent = os.path.realpath(parent or "/")
                 self._real_parents[parent] = real_parent
-            real = os.path.join(real_parent, name)
+            real = f"{real_parent}/{name}" if name else real_parent
         if not self._is_inside(real):
             return None, None
         try:

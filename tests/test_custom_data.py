@@ -434,7 +434,7 @@ def test_second_load_reads_the_cache(
     csv, images = tmp_path / "labels.csv", tmp_path / "images"
     first = load_custom(csv, images)
     assert len(decode_calls) == 10
-    assert len(list(private_cache.glob("*.npz"))) == 1
+    assert len(list(private_cache.glob("*.npy"))) == 1
 
     second = load_custom(csv, images, seed=5)  # another split reuses the decoded images
     assert len(decode_calls) == 10
@@ -459,12 +459,12 @@ def test_corrupt_cache_is_rebuilt(
     grey_dataset(tmp_path, count=10)
     csv, images = tmp_path / "labels.csv", tmp_path / "images"
     first = load_custom(csv, images)
-    (cache_file,) = private_cache.glob("*.npz")
+    (cache_file,) = private_cache.glob("*.npy")
     cache_file.write_bytes(cache_file.read_bytes()[:100])
     rebuilt = load_custom(csv, images)
     assert len(decode_calls) == 20
     np.testing.assert_array_equal(first.train.images, rebuilt.train.images)
-    assert list(private_cache.glob("*.npz")) == [cache_file]
+    assert list(private_cache.glob("*.npy")) == [cache_file]
     assert not list(private_cache.glob(".tmp-*"))
     load_custom(csv, images)
     assert len(decode_calls) == 20
