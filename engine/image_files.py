@@ -199,14 +199,39 @@ def _read_cache(cache_file: Path, shape: tuple[int, ...]) -> DecodedImages | Non
         counts = meta["alpha_counts"]
         if not isinstance(counts, dict) or not all(isinstance(n, int) for n in counts.values()):
             return None
-        images = np.load(cache_file, allow_pickle=False)
+        images = _load_pixels(cache_file, shape)
     except Exception:
         # A missing file is a miss; one cut short or overwritten by anything else is rebuilt,
         # never trusted, so any failure to read it counts as a miss.
         return None
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.shape != shape:
+    if images is None:
         return None
     return DecodedImages(images, notes, {str(rule): n for rule, n in counts.items()})
+
+
+def _load_pixels(cache_file: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The uint8 ``shape`` array in the ``.npy`` file ``cache_file``, read into an array of
+    its own (one that can later be shrunk in place), or None when the file holds another
+    shape or type or is cut short."""
+    with open(cache_file, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            stored, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            stored, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            return None
+        if stored != shape or fortran or dtype != np.uint8:
+            return None
+        images = np.empty(shape, dtype=np.uint8)
+        view = images.reshape(-1).data.cast("B")
+        filled = 0
+        while filled < len(view):
+            got = f.readinto(view[filled:])
+            if not got:
+                return None
+            filled += got
+        return images
 
 
 def _write_cache(cache_file: Path, decoded: DecodedImages) -> None:

@@ -183,19 +183,24 @@ class ImagePaths:
 def split_in_place(
     images: np.ndarray, labels: np.ndarray, train_index: np.ndarray, test_index: np.ndarray
 ) -> tuple[Split, Split]:
-    """The train and test splits of ``images`` (uint8 N x ...; it is reordered in place)
-    and ``labels`` (int64 N), where ``train_index`` and ``test_index`` (sorted int arrays)
-    together name every row once. The train rows move to the front, in order, and the
-    test rows follow, in order: the splits are views of ``images``, and the extra memory
-    is the test split's images, not a second copy of them all."""
+    """The train and test splits of ``images`` (uint8 N x ...) and ``labels`` (int64 N),
+    where ``train_index`` and ``test_index`` (sorted int arrays) together name every row
+    once; each split keeps the rows' order.
+
+    The test rows are copied out, the train rows are moved to the front of ``images`` and
+    ``images`` is shrunk to them, in place (``ndarray.resize``, when it owns its memory;
+    else the train split is a view of its front): the train split is ``images`` itself.
+    So the extra memory is the test split's images, never a second copy of all of them.
+    ``images`` must have no views when it owns its memory. Raises ``ValueError`` when the
+    indices do not name every row once by count.
+    """
     n_train = len(train_index)
     if len(train_index) + len(test_index) != len(images):
         raise ValueError(
             f"{len(train_index)} + {len(test_index)} split rows for {len(images)} images"
         )
-    test_labels = labels[test_index]
+    test = Split(images[test_index], labels[test_index])
     train_labels = labels[train_index]
-    held_out = images[test_index]
     # Row k of train comes from row train_index[k] >= k: moving chunks front to back never
     # overwrites a row still to be moved (each chunk is read whole before it is written).
     for start in range(0, n_train, _MOVE_CHUNK):
@@ -203,9 +208,10 @@ def split_in_place(
         if rows[0] == start and rows[-1] == start + len(rows) - 1:
             continue  # already in place
         images[start : start + len(rows)] = images[rows]
-    images[n_train:] = held_out
-    del held_out
-    return Split(images[:n_train], train_labels), Split(images[n_train:], test_labels)
+    if images.flags.owndata and images.flags.c_contiguous:
+        images.resize((n_train, *images.shape[1:]), refcheck=False)
+        return Split(images, train_labels), test
+    return Split(images[:n_train], train_labels), test
 
 
 def assemble(
