@@ -239,6 +239,7 @@ def assemble(
     Raises ``DataError`` listing ``problems`` and every new one."""
     test_fraction, seed, size, resize, color, use_cache = options
     by_pixels = train_rows is None and split_version >= 2
+    test_split_only = test_only  # what the caller keeps
     if by_pixels and test_only:
         test_only = False
         rows = [_checked(row, paths, problems) for row in rows]
@@ -297,6 +298,9 @@ def assemble(
     if test_only:
         train = empty_split((size, size), input_channels(color))
         test = Split(images, all_labels[test_index])
+    elif test_split_only:  # every image was decoded to split them; the test ones are kept
+        train = empty_split((size, size), input_channels(color))
+        test = Split(images[test_index], all_labels[test_index])
     else:
         train, test = split_in_place(images, all_labels, train_index, test_index)
     return ImageData(

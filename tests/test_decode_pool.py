@@ -147,3 +147,36 @@ def test_a_cached_load_gives_the_same_splits_as_the_first(
     for split in (first.train, first.test):
         for image, label in zip(split.images, split.labels, strict=True):
             assert label_of[image.tobytes()] == label
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv+test-csv", "image-folder"])
+def test_a_test_only_load_gives_the_full_loads_test_split_and_no_training_images(
+    tmp_path: Path, fashion: ImageData, kind: str
+) -> None:
+    from engine.image_folder import load_image_folder
+
+    folder = tmp_path / "images"
+    rows = []
+    for i in range(40):
+        label = int(fashion.test.labels[i])
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(fashion.test.images[i]).save(folder / str(label) / f"{i}.png")
+        rows.append(f"{label}/{i}.png,{label}")
+    (tmp_path / "train.csv").write_text("\n".join(rows[:30]) + "\n")
+    (tmp_path / "test.csv").write_text("\n".join(rows[30:]) + "\n")
+    (tmp_path / "all.csv").write_text("\n".join(rows) + "\n")
+
+    def load(test_only: bool) -> ImageData:
+        if kind == "image-folder":
+            return load_image_folder(folder, test_only=test_only, use_cache=False)
+        if kind == "csv":
+            return load_custom(tmp_path / "all.csv", folder, test_only=test_only)
+        return load_custom(
+            tmp_path / "train.csv", folder, test_csv=tmp_path / "test.csv", test_only=test_only
+        )
+
+    full, test_only = load(False), load(True)
+    assert len(test_only.train) == 0 and test_only.train.images.shape[1:] == (28, 28)
+    assert len(full.test) > 0
+    np.testing.assert_array_equal(test_only.test.images, full.test.images)
+    np.testing.assert_array_equal(test_only.test.labels, full.test.labels)
