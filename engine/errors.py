@@ -29,6 +29,18 @@ class DataError(EngineError):
     """A dataset file is missing, truncated or malformed; the message names the file."""
 
 
+class DataChangedError(DataError):
+    """A resumed run's data changed since it was trained (``Trainer.resume`` without
+    ``allow_data_change``); nothing in the run was changed. The message says what changed
+    and what to do; ``run_id`` names the run and ``changes`` lists each change in a short
+    phrase ("test images: 8 then, 12 now")."""
+
+    def __init__(self, message: str, run_id: str, changes: list[str]) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.changes = list(changes)
+
+
 class DeviceError(EngineError):
     """The requested device does not exist on this machine."""
 

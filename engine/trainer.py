@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from engine.config import TrainConfig
 from engine.control import CONTROL_POLL_SECONDS, RunControl
 from engine.data import ImageData, load_fashion_mnist
-from engine.errors import CheckpointError, DataError, EngineError, TrainingError
+from engine.errors import CheckpointError, DataChangedError, DataError, EngineError, TrainingError
 from engine.events import EpochEnd, Event, Failed, Finished
 from engine.identity import SPLIT_VERSION, VALIDATION_BY_PIXELS
 from engine.loop import (
@@ -267,7 +267,7 @@ class Trainer:
         """Continue a run from its last checkpoint; ``epochs`` may extend it (a new total).
 
         The data must be what the run recorded (``engine.identity``), or ``fit()`` and
-        ``prepare_data()`` refuse it (``DataError`` saying what changed); with
+        ``prepare_data()`` refuse it (``DataChangedError`` saying what changed); with
         ``allow_data_change`` the run goes on with the data as it is, and the difference
         is recorded in ``status.json`` and the log. Raises ``CheckpointError`` if there is
         no such run or its config is unusable, and ``ConfigError`` for an ``epochs`` out
@@ -479,9 +479,10 @@ class Trainer:
 
         A resumed run is split as it was made (its recorded split version; version 1
         for a run that recorded none). Raises ``DataError`` when the check refuses the
-        data (fewer than two classes) or when a resumed run's data changed and
-        ``allow_data_change`` was not given (nothing in the run changes then), and
-        ``CheckpointError`` when a resumed run's ``last.pt`` cannot be read.
+        data (fewer than two classes), ``DataChangedError`` (a ``DataError``) when a
+        resumed run's data changed and ``allow_data_change`` was not given (nothing in the
+        run changes then), and ``CheckpointError`` when a resumed run's ``last.pt`` cannot
+        be read.
         """
         if self._loaded is not None:
             return self._loaded
@@ -515,7 +516,7 @@ class Trainer:
             foreign = config_differences((self._resume_checkpoint or {}).get("config"), self.config)
             changes = [] if foreign else differences(recorded, identity)
             if changes and not self._allow_data_change:
-                raise DataError(_data_changed(run, changes))
+                raise DataChangedError(_data_changed(run, changes), run.id, changes)
             if changes:
                 notes.append(
                     f"the data changed since run {run.id} last trained ("

@@ -7,6 +7,8 @@ fresh interpreter where imports are what is tested), and through the app where i
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from lifecycle_helpers import write_raw_data
-from pane_helpers import shown, wait_for
+from pane_helpers import Notifications, shown, wait_for
 from PIL import Image
 from textual.widgets import Static
 
@@ -144,6 +146,69 @@ def test_allow_data_change_goes_on_and_records_the_difference(
     assert "test images: 8 then, 12 now" in note and "--allow-data-change" in note
     # The next resume holds the data against the new identity: nothing changed since.
     assert main(["train", "--resume", run.id, "--runs-dir", str(runs), "--epochs", "3"]) == 0
+
+
+async def test_the_app_says_what_changed_and_asks_before_going_on(
+    tmp_path: Path, fashion: ImageData
+) -> None:
+    from tui.app import FmnistApp
+    from tui.screens.confirm import ConfirmScreen
+    from tui.screens.extend import ExtendScreen
+    from tui.widgets.event_log import EventLog
+    from tui.widgets.runs_table import RunsTable
+
+    images, labels = fashion.test.images[:60], fashion.test.labels[:60]
+    csv, pics = write_dataset(tmp_path, images[:40], labels[:40])
+    runs = tmp_path / "runs"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", *custom_flags(csv, pics, runs), "--epochs", "1", *TINY]) == 0
+    run = the_run(runs)
+    write_dataset(tmp_path, images, labels)  # 20 more rows
+    before = {p.name: p.read_bytes() for p in run.path.iterdir()}
+    config = TrainConfig(epochs=1, device="cpu", runs_dir=str(runs))
+    app = FmnistApp(config, runs_dir=str(runs), data=fashion.subset(100, 50))
+    app.image_mode = "blocks"
+    notes = Notifications()
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+
+        async def resume() -> ConfirmScreen:
+            """``r`` on the finished run, its new total taken: the question that follows."""
+            await pilot.press("4")
+            table = app.query_one(RunsTable)
+            await wait_for(pilot, lambda: table.row_count == 1)
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ExtendScreen))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 60)
+            assert isinstance(app.screen, ConfirmScreen)
+            return app.screen
+
+        question = await resume()
+        words = " ".join(shown(question.query_one("#confirm-question")).split())
+        assert f"The data of run {run.id} changed since it was trained (" in words
+        assert "test images: 8 then, 12 now" in words
+        assert "Go on with the data as it is now?" in words
+        said = [t for t in app.query_one(EventLog).entry_texts if t.startswith("Not resumed")]
+        assert len(said) == 1 and f"the data of run {run.id} changed" in said[0]
+        assert "test images: 8 then, 12 now" in said[0] and "nothing in the run" in said[0]
+        assert "Put back the data it trained on, start a new run, or go on" in said[0]
+        await pilot.press("n")  # left as it is: nothing failed, nothing changed
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert app.monitor.progress.state == "idle"
+        assert not [n for n in notes if "Traceback" in n or "failed" in n.lower()], list(notes)
+        assert {p.name: p.read_bytes() for p in run.path.iterdir()} == before
+
+        await resume()
+        await pilot.press("y")  # go on with the data as it is now
+        await wait_for(
+            pilot,
+            lambda: run.read_status().get("state") == "finished" and not app.session.busy,
+            60,
+        )
+    status = run.read_status()
+    assert status["epochs_completed"] == 6
+    [change] = status["data_changes"]
+    assert "test images: 8 then, 12 now" in change["changes"]
 
 
 def test_resume_after_fmnist_data_moves_from_a_small_set_to_another_is_refused(

@@ -23,6 +23,12 @@ from engine.image_files import decode_images
 from engine.image_rows import split_in_place
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test decodes into a cache folder of its own, never the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 def write_mixed_files(folder: Path, fashion: ImageData, count: int) -> list[str]:
     """``count`` files: real garments as grey PNGs, with every 50th one in colour, 16-bit,
     transparent, of another size or not an image at all."""
@@ -126,9 +132,8 @@ def test_splitting_in_place_keeps_each_side_in_order(test_every: int) -> None:
 
 
 def test_a_cached_load_gives_the_same_splits_as_the_first(
-    tmp_path: Path, fashion: ImageData, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fashion: ImageData
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder = tmp_path / "images"
     folder.mkdir()
     rows = ["filename,label"]

@@ -138,6 +138,16 @@ class WorkDone(Message):
 
 
 @dataclass
+class DataChanged(Message):
+    """A resume here was refused: the run's data changed since it was trained (its
+    folder ``run_dir``, ``epochs`` the total asked for, each change a short phrase)."""
+
+    run_dir: Path
+    epochs: int
+    changes: list[str]
+
+
+@dataclass
 class DetachedStarted(Message):
     """A run now trains in a process of its own (pid), and the session follows it."""
 

@@ -23,12 +23,13 @@ from textual.app import App
 from textual.reactive import reactive
 from textual.worker import get_current_worker
 
-from engine.errors import EngineError
+from engine.errors import DataChangedError, EngineError
 from engine.runs import Run, RunInfo
 from engine.state import RunState
 from engine.textlog import command_for
 from engine.trainer import data_settings
 from tui import messages
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.extend import ExtendScreen
 from tui.screens.hyperparams import HyperparamsPane
 from tui.screens.monitor import MonitorPane
@@ -39,6 +40,8 @@ from tui.widgets.pane_bar import PaneBar
 from tui.widgets.progress import STATE_MARKS
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from engine.config import TrainConfig
     from engine.data import ImageData
 
@@ -289,6 +292,13 @@ class RunActions(App[None]):
             if session.detach_requested and session.run is not None:
                 started = session.spawn(session.run)
                 self.post_message(messages.DetachedStarted(started.run_dir, started.pid))
+        except DataChangedError as exc:
+            # Refused before it trained, nothing changed: ask whether to go on (not a failure).
+            if trainer is not None and trainer.run is not None:
+                changed = messages.DataChanged(trainer.run.path, trainer.config.epochs, exc.changes)
+                self.post_message(changed)
+            else:
+                error = str(exc)
         except Exception as exc:
             error = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
         finally:
@@ -305,6 +315,44 @@ class RunActions(App[None]):
             self.post_message(messages.WorkDone(text, "Not started"))
             return
         self.post_message(messages.DetachedStarted(started.run_dir, started.pid))
+
+    @on(messages.DataChanged)
+    def _data_changed(self, message: messages.DataChanged) -> None:
+        """A resume here was refused for changed data: say so in the Monitor, and ask
+        whether to go on with the data as it is (``--allow-data-change`` in the CLI)."""
+        run_id = message.run_dir.name
+        changes = "; ".join(message.changes)
+        self.monitor.set_state(RunState.IDLE.value)
+        self.monitor.log_event(
+            f"Not resumed: the data of run {run_id} changed since it was trained ({changes}), "
+            "so images it trained on could be tested on, or the reverse; nothing in the run "
+            "was changed. Put back the data it trained on, start a new run, or go on with the "
+            "data as it is now (r in the Runs pane asks again)."
+        )
+        question = (
+            f"The data of run {run_id} changed since it was trained ({changes}). Go on "
+            "with the data as it is now? Images it trained on could be tested on, or the "
+            "reverse; the change is recorded in its status.json and log."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._resume_changed(message.run_dir, message.epochs)
+
+        self.push_screen(
+            ConfirmScreen(question, "Go on with this data", "Leave the run as it is"), answered
+        )
+
+    @stays_up
+    def _resume_changed(self, run_dir: Path, epochs: int) -> None:
+        """Resume the run in ``run_dir`` here to ``epochs`` with its data as it is now."""
+        if self._refuse_start():
+            return
+        run = Run(run_dir)
+        data = self._data_for(run.config())  # CheckpointError (said) if the run is gone
+        self.session.resume(run, data, epochs, allow_data_change=True)
+        self._show_new_run(epochs, f"Resuming {run.id} with its data as it is now…")
+        self._train()
 
     @on(messages.DetachedStarted)
     def _detached_started(self, message: messages.DetachedStarted) -> None:

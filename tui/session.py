@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.control import RemoteControl
+from engine.errors import DataChangedError
 from engine.events import Event, Failed, Finished, RunStarted, StateChanged
 from engine.runs import MetricsFollower, Run
 from engine.state import RunState
@@ -143,11 +144,27 @@ class Session:
 
         return self._hold(Trainer(config, data=data, listeners=(self._listen,)))
 
-    def resume(self, run: Run, data: ImageData | None = None, epochs: int | None = None) -> Trainer:
-        """Prepare to continue ``run`` here; ``epochs`` extends it to a new total."""
+    def resume(
+        self,
+        run: Run,
+        data: ImageData | None = None,
+        epochs: int | None = None,
+        *,
+        allow_data_change: bool = False,
+    ) -> Trainer:
+        """Prepare to continue ``run`` here; ``epochs`` extends it to a new total, and
+        ``allow_data_change`` lets it go on with data that changed since it was trained
+        (``Trainer.resume``; without it ``train()`` raises ``DataChangedError``)."""
         from engine.trainer import Trainer
 
-        return self._hold(Trainer.resume(run, data=data, epochs=epochs, listeners=(self._listen,)))
+        trainer = Trainer.resume(
+            run,
+            data=data,
+            epochs=epochs,
+            listeners=(self._listen,),
+            allow_data_change=allow_data_change,
+        )
+        return self._hold(trainer)
 
     def _hold(self, trainer: Trainer) -> Trainer:
         self.trainer, self.run, self.detach_requested, self.gone = (
@@ -161,12 +178,17 @@ class Session:
         return trainer
 
     def train(self) -> FitResult | None:
-        """Train the prepared run to its end (blocking). Errors propagate after a FAILED state."""
+        """Train the prepared run to its end (blocking). Errors propagate after a FAILED
+        state; a resume refused because the run's data changed (``DataChangedError``)
+        changed nothing, and leaves the session IDLE."""
         trainer = self.trainer
         if trainer is None:
             return None
         try:
             return trainer.fit()
+        except DataChangedError:
+            self._set(RunState.IDLE)
+            raise
         except BaseException:
             self._set(RunState.FAILED)
             raise
