@@ -433,6 +433,8 @@ def test_check_data_imports_neither_torch_nor_torchvision(
 
 
 async def test_the_data_pane_shows_the_checks_findings(tmp_path: Path, fashion: ImageData) -> None:
+    from engine.check import check_data
+    from engine.identity import data_identity
     from tui.app import FmnistApp
     from tui.widgets.model_summary import ModelSummaryView
 
@@ -446,17 +448,26 @@ async def test_the_data_pane_shows_the_checks_findings(tmp_path: Path, fashion: 
     config = TrainConfig(epochs=1, device="cpu", runs_dir=str(tmp_path / "runs"))
     app = FmnistApp(config, runs_dir=str(tmp_path / "runs"), data=data)
     app.image_mode = "blocks"
-    async with app.run_test(size=(120, 40)) as pilot:
-        check = app.query_one("#data-check", Static)
+    async with app.run_test(size=(80, 24)) as pilot:
 
         def text() -> str:
-            return " ".join(shown(check).split())  # as words: the pane wraps long lines
+            check = app.query("#data-check")
+            return " ".join(shown(check.first()).split()) if check else ""  # wrapped: as words
 
+        # At 80 columns, one line: a count of each kind of finding, the rest on a key.
+        await wait_for(pilot, lambda: text().startswith("Check "))
+        check = app.query_one("#data-check", Static)
+        [line] = shown(check).splitlines()
+        assert text() == "Check 3 empty classes · 20 duplicates · +1 more (c)"
+        assert len(line.rstrip()) <= 80
+        await pilot.press("c")
         await wait_for(pilot, lambda: "repeat another image" in text())
-        lines = shown(check).splitlines()
-        assert lines[0].startswith("Check ") and len(lines) >= 2
+        assert shown(check).splitlines()[0].startswith(" Check ")
+        assert "have no images in any split: accuracy n/a" in text()
         assert "20 images repeat another image exactly" in text()
         assert "10 images of the test split are copies of training images" in text()
+        # Cached by the data's identity: the check is not done again for this data.
+        assert check_data(data, data_identity(app.config, data)).cached
         # The app settles (its model summary) before it closes.
         await pilot.press("2")
         summary = app.query_one(ModelSummaryView)

@@ -342,7 +342,7 @@ class FmnistApp(RunActions):
         self._data_ready(message.data)
 
     def _data_ready(self, data: ImageData) -> None:
-        self.query_one(DataPane).set_data(data)
+        self.query_one(DataPane).set_data(data, self.config)
         inspect = self.query_one(InspectPane)
         inspect.data, inspect.data_settings = data, self._data_key
         if self._data_reloaded:

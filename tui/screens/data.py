@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -14,6 +15,7 @@ from textual.events import Resize
 from textual.widgets import Static
 
 from engine.data import luminance
+from tui.output import printable
 from tui.plain import markup
 from tui.sample_view import SampleBrowser, augment_preview
 from tui.screens.pane import Pane
@@ -24,11 +26,56 @@ from tui.widgets.image_grid import GAP, ImageGrid, Tile
 
 if TYPE_CHECKING:
     from engine import ImageData, Split, TrainConfig
+    from engine.check import DataCheck
 
 SIDE_MIN_WIDTH = 22
 SPLITS = ("train", "test")
 # Lines of a data error shown above the samples; the rest are counted.
 ERROR_LINES = 8
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def check_phrases(check: DataCheck) -> list[str]:
+    """What the dataset check found, one short phrase per kind of finding: "20
+    duplicates", "1 label conflict", "1 note"; for clean data, that there is nothing to say."""
+    phrases = ["refused: fewer than two classes"] if check.refusal else []
+    empty = {c for classes in check.empty.values() for c in classes}
+    if empty:
+        phrases.append(_count(len(empty), "empty class", "empty classes"))
+    if check.duplicates:
+        phrases.append(_count(check.duplicates, "duplicate", "duplicates"))
+    if check.conflicting:
+        phrases.append(_count(check.conflicting, "label conflict", "label conflicts"))
+    for split, count in check.leaked.items():
+        if count:
+            name = "validation" if split == "val" else split
+            copied = _count(count, f"{name} image", f"{name} images")
+            phrases.append(f"{copied} copied from training")
+    if not (check.duplicates or check.conflicting or any(check.leaked.values())):
+        phrases.append("no duplicates, label conflicts or test copies of training")
+    if check.notes:
+        phrases.append(_count(len(check.notes), "note", "notes"))
+    return phrases
+
+
+def check_line(check: DataCheck, width: int) -> str:
+    """The dataset check in one line of at most ``width`` columns where it can be, after
+    "Check ": its phrases (``check_phrases``) while they fit, then "+N more (c)"; "c:
+    details" where all fit but there is more to read than the line says."""
+    phrases = check_phrases(check)
+    room = width - len("Check ")
+    for shown in range(len(phrases), 0, -1):
+        line = " · ".join(phrases[:shown])
+        if shown < len(phrases):
+            line += f" · +{len(phrases) - shown} more (c)"
+        elif check.problems() or check.notes:
+            line += " · c: details"
+        if len(line) <= room or shown == 1:
+            return line
+    return ""
 
 
 def data_description(config: TrainConfig) -> str:
@@ -56,6 +103,7 @@ class DataPane(Pane):
         Binding("t", "switch_split", "Split"),
         Binding("a", "augment", "Augment"),
         Binding("z,enter", "zoom", "Zoom"),
+        Binding("c", "check_details", "Check", show=False),
     ]
 
     def __init__(
@@ -72,6 +120,10 @@ class DataPane(Pane):
         self.crop_padding = 2
         self._augment_round = 0
         self._capacity = 1
+        # What the dataset check found on the data shown (None while it runs), and
+        # whether it is shown in full (``c``) rather than as one line.
+        self.check: DataCheck | None = None
+        self.check_details = False
 
     def compose(self) -> ComposeResult:
         yield Static("Loading the data…", id="data-source")
@@ -94,7 +146,10 @@ class DataPane(Pane):
 
     # --- attributes down ------------------------------------------------------------
 
-    def set_data(self, data: ImageData) -> None:
+    def set_data(self, data: ImageData, config: TrainConfig | None = None) -> None:
+        """Show ``data``, and the dataset check's findings on it once they are known;
+        ``config`` (the settings it was loaded with) keys the check's cache
+        (``engine.identity.data_identity``), so unchanged data is not checked again."""
         self.data = data
         self.grid.image_shape = data.image_shape
         self.browsers = {
@@ -109,26 +164,58 @@ class DataPane(Pane):
         self.query_one("#data-source", Static).update(
             markup("[b]Source[/] $source" + notice, source=data.source.describe())
         )
+        self.check = None
         self.query_one("#data-check", Static).update("Checking the data…")
-        self.run_worker(lambda: self._check(data), thread=True, exclusive=True, group="data-check")
+        self.run_worker(
+            lambda: self._check(data, config), thread=True, exclusive=True, group="data-check"
+        )
         self.refresh_view()
 
-    def _check(self, data: ImageData) -> None:
-        """Run the dataset check (in a worker thread) and show what it found."""
+    def _check(self, data: ImageData, config: TrainConfig | None) -> None:
+        """Run the dataset check (in a worker thread; cached by the data's identity when
+        ``config`` is known) and show what it found."""
         from engine.check import check_data
+        from engine.identity import data_identity
 
-        findings = check_data(data).findings()
+        identity = None
+        if config is not None:
+            try:
+                identity = data_identity(config, data)
+            except OSError:
+                identity = None  # a file that cannot be looked at: checked, not cached
+        check = check_data(data, identity)
         if self.data is data:
-            self.app.call_from_thread(self.show_check, data, findings)
+            self.app.call_from_thread(self.show_check, data, check)
 
-    def show_check(self, data: ImageData, findings: list[str]) -> None:
-        """Show the dataset check's findings on ``data``, one line each
-        (``engine.check.DataCheck.findings``), unless other data is shown by now."""
+    def show_check(self, data: ImageData, check: DataCheck) -> None:
+        """Show the dataset check's findings on ``data`` (unless other data is shown by
+        now): one line that fits the pane (``check_line``), or with ``c`` every finding
+        on a line of its own (``engine.check.DataCheck.findings``); the tooltip has them
+        all."""
         if self.data is data:
+            self.check = check
+            self._show_check()
+
+    def _show_check(self) -> None:
+        check, static = self.check, self.query_one("#data-check", Static)
+        if check is None:
+            return
+        findings = check.findings()
+        static.tooltip = Text("\n".join(printable(line) for line in findings))
+        static.set_class(self.check_details, "-details")
+        if self.check_details:
             # One $name per line: markup() makes each value one printable line.
             lines = "\n".join(f"$f{i}" for i in range(len(findings)))
             values = {f"f{i}": line for i, line in enumerate(findings)}
-            self.query_one("#data-check", Static).update(markup("[b]Check[/] " + lines, **values))
+            static.update(markup("[b]Check[/] " + lines, **values))
+        else:
+            width = static.content_size.width or max(self.size.width - 2, 0) or 78
+            static.update(markup("[b]Check[/] $line", line=check_line(check, width)))
+
+    def action_check_details(self) -> None:
+        """Show the dataset check's findings in full, or again as one line."""
+        self.check_details = not self.check_details
+        self._show_check()
 
     def show_loading(self, what: str) -> None:
         """Say that ``what`` (e.g. "the custom dataset labels.csv") is being loaded."""
@@ -151,6 +238,7 @@ class DataPane(Pane):
 
     def _forget_data(self) -> None:
         self.data = None
+        self.check = None
         self.query_one("#data-check", Static).update("")
         self.browsers = {}
         self.query_one("#data-sizes", Static).update("")
@@ -220,6 +308,8 @@ class DataPane(Pane):
         cell = self.grid.cell_size[0]
         columns = max(1, (event.size.width - SIDE_MIN_WIDTH + GAP) // (cell + GAP))
         self.grid.styles.width = columns * cell + (columns - 1) * GAP
+        if self.check is not None and not self.check_details:
+            self.call_after_refresh(self._show_check)  # the check's line fits the new width
 
     @on(ImageGrid.CapacityChanged)
     def _capacity_changed(self, event: ImageGrid.CapacityChanged) -> None:

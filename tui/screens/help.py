@@ -38,6 +38,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("f, F", "filter by the next, previous class"),
             ("t", "switch between the train and test split"),
             ("a", "preview the training augmentation (flip and crop)"),
+            ("c", "the dataset check's findings in full, or in one line"),
         ],
     ),
     (
