@@ -65,6 +65,18 @@ def png_bytes(pixels: np.ndarray, color_type: int, extra: bytes = b"") -> bytes:
     )
 
 
+def oversized_png(width: int = 20_000, height: int = 20_000) -> bytes:
+    """A PNG whose header says ``width`` x ``height`` (400 million pixels), with next to
+    no image data: what a decompression bomb looks like before it is read."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\0\0"))
+        + png_chunk(b"IEND", b"")
+    )
+
+
 def pillow_bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
@@ -353,6 +365,39 @@ def test_an_animation_is_refused_in_one_line(
         f"fmnist-tui: error: {path} is an animation of 3 frames, expected one image; "
         "give PNG, JPEG, GIF or WebP image files"
     )
+
+
+def test_a_dataset_names_each_unusable_image_by_its_row(
+    tmp_path: Path, fashion: ImageData, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    rows = []
+    for i in range(6):
+        Image.fromarray(fashion.test.images[i]).save(images / f"{i}.png")
+        rows.append(f"{i}.png,{i % 2}")
+    frames = [Image.fromarray(fashion.test.images[i]) for i in range(3)]
+    frames[0].save(images / "walk.gif", save_all=True, append_images=frames[1:])
+    (images / "huge.png").write_bytes(oversized_png())
+    (images / "notes.txt").write_bytes(b"a shirt, size M\n")
+    (images / "cut.png").write_bytes((images / "0.png").read_bytes()[:60])
+    csv = tmp_path / "labels.csv"
+    bad = ["walk.gif,0", "huge.png,1", "notes.txt,0", "cut.png,1"]
+    csv.write_text("filename,label\n" + "\n".join(rows + bad) + "\n")
+    flags = ["--data", "custom", "--custom-csv", str(csv), "--custom-images", str(images)]
+
+    capsys.readouterr()
+    with own_cache(tmp_path / "xdg"):
+        assert main(["check-data", *flags]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ".cpp" not in err
+    assert err.splitlines() == [
+        f"fmnist-tui: error: custom dataset {csv}: 4 problems:",
+        "  - labels.csv row 8: image 'walk.gif' is an animation of 3 frames, expected one image",
+        "  - labels.csv row 9: image 'huge.png' is too large (over 89,478,485 pixels)",
+        "  - labels.csv row 10: image 'notes.txt' is not a PNG, JPEG, GIF or WebP image",
+        "  - labels.csv row 11: image 'cut.png' cannot be decoded (image file is truncated)",
+    ]
 
 
 def test_the_decode_cache_never_reuses_an_older_decoders_arrays(
