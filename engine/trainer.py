@@ -118,7 +118,7 @@ def load_dataset(
             split_version=split_version,
         )
     if config.data == "image-folder":
-        from engine.custom import load_image_folder
+        from engine.image_folder import load_image_folder
 
         return load_image_folder(
             config.custom_images,

@@ -45,10 +45,10 @@ SETS = {"10k-28": (10_000, 28), "50k-28": (50_000, 28), "50k-128": (50_000, 128)
 LARGE = {"500k-28": (500_000, 28)}
 
 
-def _write_chunk(args: tuple[str, int, int, int, np.ndarray, np.ndarray]) -> None:
+def _write_chunk(args: tuple[str, int, int, np.ndarray, np.ndarray]) -> None:
     from PIL import Image
 
-    folder, start, size, total, images, labels = args
+    folder, start, size, images, labels = args
     for offset, (image, label) in enumerate(zip(images, labels, strict=True)):
         i = start + offset
         pixels = image.copy()
@@ -76,7 +76,7 @@ def make_set(folder: Path, count: int, size: int) -> Path:
         (folder / "images" / str(label)).mkdir(parents=True, exist_ok=True)
     chunk = 5_000
     jobs = [
-        (str(folder), s, size, count, pool_images[index[s : s + chunk]], labels[s : s + chunk])
+        (str(folder), s, size, pool_images[index[s : s + chunk]], labels[s : s + chunk])
         for s in range(0, count, chunk)
     ]
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -96,6 +96,8 @@ def measure(kind: str, folder: Path, size: int) -> dict[str, float]:
     """One figure, in this process: seconds and peak memory growth in bytes."""
     csv_path, images = folder / "labels.csv", folder / "images"
     if kind in ("first", "cached", "test-only"):
+        from PIL import Image, PngImagePlugin  # noqa: F401  (imports are not loading)
+
         from engine.custom import load_custom
 
         before = _rss_bytes()
@@ -195,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             print(line)
         print(f"  cached / read_image: {median['cached'] / median['read_image']:.2f}x")
         if "ImageFolder" in median:
-            print(f"  first decode speed / ImageFolder: {median['ImageFolder'] / median['first']:.2f}x")
+            speed = median["ImageFolder"] / median["first"]
+            print(f"  first decode speed / ImageFolder: {speed:.2f}x")
     return 0
 
 
