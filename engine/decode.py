@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ __all__ = [
     "ImageError",
     "alpha_note",
     "decode_image",
+    "decode_many",
     "read_image_file",
 ]
 
@@ -126,6 +128,39 @@ def decode_image(
     ``FORMATS``, damaged, an animation, over ``MAX_PIXELS``, or refused by a policy.
     """
     _check_policies(shape, resize, color, alpha)
+    # Pillow warns about odd files (a palette's transparency, a large image, bad EXIF) on
+    # the warnings channel, which ends on stderr: none of it is the user's business here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _decode(source, shape, resize, color, alpha)
+
+
+def decode_many(
+    sources: Iterable[str | Path | bytes],
+    *,
+    shape: tuple[int, int] = (28, 28),
+    resize: str = "resize",
+    color: str = "grayscale",
+    alpha: str = "auto",
+) -> Iterator[DecodedImage | ImageError]:
+    """``decode_image`` of each of ``sources`` in turn, with the same options: each
+    image's ``DecodedImage``, or the ``ImageError`` that refused it (yielded, not raised).
+    The same decode, with the per-call set-up (checking the policies, silencing Pillow's
+    warnings) done once, for datasets of many small images."""
+    _check_policies(shape, resize, color, alpha)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for source in sources:
+            try:
+                yield _decode(source, shape, resize, color, alpha)
+            except ImageError as exc:
+                yield exc
+
+
+def _decode(
+    source: str | Path | bytes, shape: tuple[int, int], resize: str, color: str, alpha: str
+) -> DecodedImage:
+    """``decode_image``'s work, its options checked and warnings silenced by the caller."""
     data = source if isinstance(source, bytes) else _read(source)
     if not data:
         raise ImageError("is an empty file")
@@ -167,40 +202,37 @@ def _open(
     or None, whether samples were 16-bit, (width, height)); exactly one of rgb and grey."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    # Pillow warns about odd files (a palette's transparency, a large image, bad EXIF) on
-    # the warnings channel, which ends on stderr: none of it is the user's business here.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
-        except UnidentifiedImageError:
-            raise ImageError(_unidentified(data)) from None
-        except Image.DecompressionBombError:
-            raise ImageError(f"is too large (over {MAX_PIXELS:,} pixels)") from None
-        except Exception as exc:  # a damaged header: Pillow raises many kinds
-            raise ImageError(f"cannot be decoded ({_reason(exc)})") from None
-        width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise ImageError(f"is too large ({width}x{height}, over {MAX_PIXELS:,} pixels)")
-        frames = int(getattr(image, "n_frames", 1))
-        if frames > 1:
-            raise ImageError(f"is an animation of {frames} frames, expected one image")
-        reduced = image.mode in ("I;16", "I;16B", "I;16L", "I") or any(
-            ";16" in str(tile.args) for tile in image.tile
-        )
-        try:
-            image.load()
-            # Photos often store their rotation in EXIF (or XMP) rather than in the pixels;
-            # an image with neither (most PNGs) skips the look, which costs a third of a
-            # small PNG's decode.
-            upright: Image.Image = image
-            if any(key in image.info for key in _ORIENTATION_KEYS):
-                upright = ImageOps.exif_transpose(image)
-            return (*_planes(upright), reduced, upright.size)
-        except ImageError:
-            raise
-        except Exception as exc:
-            raise ImageError(f"cannot be decoded ({_reason(exc)})") from None
+    # Warnings are silenced by the caller (decode_image, decode_many).
+    try:
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except UnidentifiedImageError:
+        raise ImageError(_unidentified(data)) from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"is too large (over {MAX_PIXELS:,} pixels)") from None
+    except Exception as exc:  # a damaged header: Pillow raises many kinds
+        raise ImageError(f"cannot be decoded ({_reason(exc)})") from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"is too large ({width}x{height}, over {MAX_PIXELS:,} pixels)")
+    frames = int(getattr(image, "n_frames", 1))
+    if frames > 1:
+        raise ImageError(f"is an animation of {frames} frames, expected one image")
+    reduced = image.mode in ("I;16", "I;16B", "I;16L", "I") or any(
+        ";16" in str(tile.args) for tile in image.tile
+    )
+    try:
+        image.load()
+        # Photos often store their rotation in EXIF (or XMP) rather than in the pixels;
+        # an image with neither (most PNGs) skips the look, which costs a third of a
+        # small PNG's decode.
+        upright: Image.Image = image
+        if any(key in image.info for key in _ORIENTATION_KEYS):
+            upright = ImageOps.exif_transpose(image)
+        return (*_planes(upright), reduced, upright.size)
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise ImageError(f"cannot be decoded ({_reason(exc)})") from None
 
 
 # Where Pillow finds an image's orientation (``Image.getexif``): EXIF (also as ImageMagick's

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from engine.decode import ImageError, decode_image
+from engine.decode import ImageError, decode_many
 
 __all__ = [
     "PARALLEL_MIN_IMAGES",
@@ -77,18 +77,17 @@ def chunk_images(shape: tuple[int, ...]) -> int:
 def decode_chunk(
     paths: list[str], shape: tuple[int, ...], resize: str, color: str, alpha: str
 ) -> tuple[np.ndarray, list[Outcome]]:
-    """Decode ``paths`` with ``engine.decode.decode_image`` into uint8 len(paths) x
-    ``shape`` pixels (H x W, or H x W x 3 for "rgb"), zero where a file was refused, and
-    each file's outcome. Raises nothing for a bad file."""
+    """Decode ``paths`` with ``engine.decode.decode_many`` (``decode_image``) into uint8
+    len(paths) x ``shape`` pixels (H x W, or H x W x 3 for "rgb"), zero where a file was
+    refused, and each file's outcome. Raises nothing for a bad file."""
     pixels = np.zeros((len(paths), *shape), dtype=np.uint8)
     outcomes: list[Outcome] = []
-    for i, path in enumerate(paths):
-        try:
-            decoded = decode_image(
-                path, shape=(shape[0], shape[1]), resize=resize, color=color, alpha=alpha
-            )
-        except ImageError as exc:
-            outcomes.append(exc)
+    decoded_all = decode_many(
+        paths, shape=(shape[0], shape[1]), resize=resize, color=color, alpha=alpha
+    )
+    for i, decoded in enumerate(decoded_all):
+        if isinstance(decoded, ImageError):
+            outcomes.append(decoded)
             continue
         pixels[i] = decoded.pixels
         outcomes.append(

@@ -40,7 +40,7 @@ class UnsafeFileError(OSError):
         super().__init__(errno.EINVAL, what, str(path))
 
 
-def _check_regular(fd: int, path: Path, limit: int | None) -> os.stat_result:
+def _check_regular(fd: int, path: Path | str, limit: int | None) -> os.stat_result:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         raise UnsafeFileError(path, "not a regular file")
@@ -49,7 +49,7 @@ def _check_regular(fd: int, path: Path, limit: int | None) -> os.stat_result:
     return info
 
 
-def _open(path: Path, flags: int, mode: int = 0o666, *, follow: bool = False) -> int:
+def _open(path: Path | str, flags: int, mode: int = 0o666, *, follow: bool = False) -> int:
     try:
         return os.open(path, flags | (0 if follow else _NOFOLLOW) | _CLOEXEC, mode)
     except OSError as exc:
@@ -68,12 +68,16 @@ def read_bytes(
     classify), not a regular file or larger than ``limit``, and ``OSError`` otherwise.
     Never blocks on a FIFO, never reads a device.
     """
-    path = Path(path)
     fd = _open(path, os.O_RDONLY | _NONBLOCK, follow=follow_symlinks)
     try:
-        _check_regular(fd, path, limit)
-        chunks = []
-        left = limit + 1
+        size = _check_regular(fd, path, limit).st_size
+        # One read of the size it has now; a short read of a regular file is its end.
+        # A file that grew since is read on, up to the limit.
+        data = os.read(fd, min(size, limit) + 1)
+        if len(data) <= size:
+            return data
+        chunks = [data]
+        left = limit + 1 - len(data)
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
             if not chunk:
