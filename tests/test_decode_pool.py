@@ -9,6 +9,8 @@ image, so every kind of outcome crosses the pipe from a worker.
 from __future__ import annotations
 
 import io
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +187,48 @@ def test_a_test_only_load_gives_the_full_loads_test_split_and_no_training_images
     assert len(full.test) > 0
     np.testing.assert_array_equal(test_only.test.images, full.test.images)
     np.testing.assert_array_equal(test_only.test.labels, full.test.labels)
+
+
+def decode_workers_of_this_process() -> list[int]:
+    """The pids of this process's children running ``python -m engine.decode_pool``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"engine.decode_pool" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_workers_killed_midway_leave_the_rest_to_this_process(
+    tmp_path: Path, fashion: ImageData
+) -> None:
+    paths = write_mixed_files(tmp_path / "images", fashion, 400)
+    shape = (128, 128)  # 64 images a chunk: seven chunks
+    serial = np.zeros((len(paths), *shape), dtype=np.uint8)
+    expected = [
+        o
+        for _, chunk in decode_files(paths, serial, "resize", "grayscale", "auto", 1)
+        for o in chunk
+    ]
+    out = np.zeros_like(serial)
+    outcomes = []
+    chunks = decode_files(paths, out, "resize", "grayscale", "auto", 2)
+    start, first = next(chunks)
+    assert start == 0
+    outcomes.extend(first)
+    workers = decode_workers_of_this_process()
+    assert len(workers) == 2  # the work is in worker processes
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    for _, chunk in chunks:
+        outcomes.extend(chunk)
+    assert np.array_equal(out, serial)
+    assert [type(o) for o in outcomes] == [type(o) for o in expected]
+    assert decode_workers_of_this_process() == []  # none left behind
