@@ -33,6 +33,7 @@ __all__ = [
     "data_identity",
     "differences",
     "run_split_version",
+    "same_test_split",
     "split_indices",
     "split_version",
 ]
@@ -44,9 +45,18 @@ __all__ = [
 # validation split too. A run keeps the version it was made with.
 SPLIT_VERSION = 3
 FIRST_SPLIT_VERSION = 1
+# The first version whose test split keeps identical images on one side.
+TEST_SPLIT_BY_PIXELS = 2
 # The first version whose validation split keeps identical images on one side.
 VALIDATION_BY_PIXELS = 3
 IDENTITY_FORMAT = 1
+
+
+def same_test_split(version: int, other: int) -> bool:
+    """Whether split versions ``version`` and ``other`` make the same test split from the
+    same data (2 and 3 do: 3 changed only the validation split), so data loaded under one
+    serves the other before its validation split is made."""
+    return min(version, VALIDATION_BY_PIXELS - 1) == min(other, VALIDATION_BY_PIXELS - 1)
 
 
 def split_version(identity: object) -> int:

@@ -10,6 +10,7 @@ dataset decodes nothing, and arrays made by another decoder are never reused. No
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -100,6 +102,28 @@ def decode_images(
         if cached is not None:
             return cached
 
+    writer = _CacheWriter(cache_file, shape) if cache_file is not None else None
+    try:
+        return _decode_all(paths, describe, shape, resize, color, alpha, problems, workers, writer)
+    finally:
+        if writer is not None:
+            writer.abandon()  # nothing, once it was kept
+
+
+def _decode_all(
+    paths: list[str],
+    describe: Callable[[int], str],
+    shape: tuple[int, ...],
+    resize: str,
+    color: str,
+    alpha: str,
+    problems: list[str],
+    workers: int | None,
+    writer: _CacheWriter | None,
+) -> DecodedImages | None:
+    """``decode_images`` after a cache miss: decode, note, and keep the cache ``writer``
+    fills chunk by chunk as the images arrive (None: no cache)."""
+    size = shape[1]
     images = np.empty(shape, dtype=np.uint8)
     resized: Counter[tuple[int, int]] = Counter()
     rules: Counter[str] = Counter()
@@ -108,6 +132,8 @@ def decode_images(
     for start, outcomes in decode_files(
         paths, images, resize, color, alpha, decode_workers(len(paths), workers)
     ):
+        if writer is not None and ok:
+            writer.write(images[start : start + len(outcomes)])
         for offset, outcome in enumerate(outcomes):
             if isinstance(outcome, ImageError):
                 problems.append(f"{describe(start + offset)} {outcome}{_remedy(outcome.setting)}")
@@ -137,8 +163,8 @@ def decode_images(
     if transparency:
         notes.append(transparency)
     decoded_images = DecodedImages(images, tuple(notes), dict(rules))
-    if cache_file is not None:
-        _write_cache(cache_file, decoded_images)
+    if writer is not None:
+        writer.keep(decoded_images)
     return decoded_images
 
 
@@ -234,26 +260,65 @@ def _load_pixels(cache_file: Path, shape: tuple[int, ...]) -> np.ndarray | None:
         return images
 
 
-def _write_cache(cache_file: Path, decoded: DecodedImages) -> None:
-    """Write the images to ``cache_file`` (a ``.npy``, read back in one pass) and then
-    their notes to the ``.json`` beside it, each atomically: a reader finds the notes only
-    once the images are whole."""
-    meta = {"notes": list(decoded.notes), "alpha_counts": decoded.alpha_counts}
-    for target, write in (
-        (cache_file, lambda f: np.save(f, decoded.images, allow_pickle=False)),
-        (cache_file.with_suffix(".json"), lambda f: f.write(json.dumps(meta).encode())),
-    ):
-        temp_name = None
+class _CacheWriter:
+    """A decode cache entry written while the images are decoded: the ``.npy`` header at
+    once, each chunk of pixels as it arrives (the loading process waits on its decode
+    workers meanwhile), then, once every image is in, the file renamed into place and the
+    notes written to the ``.json`` beside it, each atomically: a reader finds the notes only
+    once the images are whole. Any failure (a read-only or full disk) drops the entry: the
+    cache only saves time and must never stop a load."""
+
+    def __init__(self, cache_file: Path, shape: tuple[int, ...]) -> None:
+        self.cache_file = cache_file
+        self.temp: Path | None = None
+        self.file: IO[bytes] | None = None
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(
-                dir=target.parent, prefix=".tmp-", suffix=target.suffix, delete=False
-            ) as f:
-                temp_name = f.name
-                write(f)
-            os.replace(temp_name, target)
-        except OSError:
-            # The cache only saves time: a read-only or full disk must not stop the load.
-            if temp_name is not None:
-                Path(temp_name).unlink(missing_ok=True)
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            self.file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in keep/abandon)
+                dir=cache_file.parent, prefix=".tmp-", suffix=".npy", delete=False
+            )
+            self.temp = Path(self.file.name)
+            header = {"descr": "|u1", "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_1_0(self.file, header)
+        except (OSError, ValueError):
+            self.abandon()
+
+    def write(self, pixels: np.ndarray) -> None:
+        """Append ``pixels`` (the next images, in order)."""
+        if self.file is None:
             return
+        try:
+            self.file.write(np.ascontiguousarray(pixels).reshape(-1).data)
+        except OSError:
+            self.abandon()
+
+    def keep(self, decoded: DecodedImages) -> None:
+        """Put the entry in place, with ``decoded``'s notes beside it."""
+        if self.file is None or self.temp is None:
+            return
+        try:
+            self.file.close()
+            os.replace(self.temp, self.cache_file)
+            self.file = self.temp = None
+            meta = {"notes": list(decoded.notes), "alpha_counts": decoded.alpha_counts}
+            target = self.cache_file.with_suffix(".json")
+            with tempfile.NamedTemporaryFile(
+                dir=target.parent, prefix=".tmp-", suffix=".json", delete=False
+            ) as f:
+                self.temp = Path(f.name)
+                f.write(json.dumps(meta).encode())
+            os.replace(self.temp, target)
+            self.temp = None
+        except OSError:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Drop what was written (a no-op once kept)."""
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+        if self.temp is not None:
+            with contextlib.suppress(OSError):
+                self.temp.unlink(missing_ok=True)
+            self.temp = None

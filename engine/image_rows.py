@@ -32,8 +32,6 @@ __all__ = ["MAX_LISTED_PROBLEMS", "ImagePaths", "Row", "assemble", "data_error",
 MAX_LISTED_PROBLEMS = 50
 # A Windows path that is absolute: "C:\\data\\x.png", "C:/x.png", "\\\\server\\share".
 _WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:[\\/]|\\\\")
-# Images moved at a time when laying out the splits: bounds the extra memory.
-_MOVE_CHUNK = 1024
 
 
 class Row(NamedTuple):
@@ -201,13 +199,17 @@ def split_in_place(
         )
     test = Split(images[test_index], labels[test_index])
     train_labels = labels[train_index]
-    # Row k of train comes from row train_index[k] >= k: moving chunks front to back never
-    # overwrites a row still to be moved (each chunk is read whole before it is written).
-    for start in range(0, n_train, _MOVE_CHUNK):
-        rows = train_index[start : start + _MOVE_CHUNK]
-        if rows[0] == start and rows[-1] == start + len(rows) - 1:
-            continue  # already in place
-        images[start : start + len(rows)] = images[rows]
+    # Row k of train comes from row train_index[k] >= k: moving runs of consecutive rows
+    # front to back never overwrites a row still to be moved. Slices, not gathers, so no
+    # large temporary array is made.
+    if n_train:
+        breaks = np.flatnonzero(np.diff(train_index) != 1) + 1
+        run_starts = np.concatenate([[0], breaks]).tolist()
+        run_ends = np.concatenate([breaks, [n_train]]).tolist()
+        for first, end in zip(run_starts, run_ends, strict=True):
+            source = int(train_index[first])
+            if source != first:
+                images[first:end] = images[source : source + end - first]
     if images.flags.owndata and images.flags.c_contiguous:
         images.resize((n_train, *images.shape[1:]), refcheck=False)
         return Split(images, train_labels), test

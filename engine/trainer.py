@@ -487,7 +487,7 @@ class Trainer:
         if self._loaded is not None:
             return self._loaded
         from engine.check import check_data
-        from engine.identity import data_identity, differences, split_version
+        from engine.identity import data_identity, differences, same_test_split, split_version
 
         run, recorded, version = self.run, None, SPLIT_VERSION
         if self._resuming and run is not None and run.has_checkpoint():
@@ -496,7 +496,11 @@ class Trainer:
             recorded = recorded if isinstance(recorded, dict) else None
             version = split_version(recorded)
         given = self._data
-        if given is not None and version != SPLIT_VERSION and given.source.kind == "custom":
+        if (
+            given is not None
+            and not same_test_split(version, SPLIT_VERSION)
+            and given.source.kind == "custom"
+        ):
             given = None  # split by today's rule: the run's own split is loaded instead
         data = load_data(self.config, given, split_version=version)
         identity = data_identity(self.config, data, version)

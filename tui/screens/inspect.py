@@ -96,7 +96,7 @@ def predict_run(
     training used (``load_data(config, test_only=True)``): the training images are never
     read. Raises ``EngineError`` when the run or its data cannot be loaded.
     """
-    from engine.identity import SPLIT_VERSION, run_split_version
+    from engine.identity import SPLIT_VERSION, run_split_version, same_test_split
     from engine.inference import Predictor
     from engine.trainer import data_settings, load_data
 
@@ -104,7 +104,7 @@ def predict_run(
     config = run.config()
     version = run_split_version(run)  # split as the run was made, whatever the app's data
     same = data is not None and settings is not None and data_settings(config) == settings
-    same = same and (version == SPLIT_VERSION or config.data == "fashion-mnist")
+    same = same and (same_test_split(version, SPLIT_VERSION) or config.data == "fashion-mnist")
     data = load_data(config, data if same else None, test_only=True, split_version=version)
     predictor = Predictor.from_run(run, which="best")
     prediction = predictor.predict(data.test.images)
