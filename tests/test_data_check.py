@@ -171,12 +171,13 @@ async def test_the_app_says_what_changed_and_asks_before_going_on(
     notes = Notifications()
     async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
 
-        async def resume() -> ConfirmScreen:
-            """``r`` on the finished run, its new total taken: the question that follows."""
+        async def resume(key: str = "r") -> ConfirmScreen:
+            """``r`` (or ``R``, detached) on the finished run, its new total taken: the
+            question that follows."""
             await pilot.press("4")
             table = app.query_one(RunsTable)
             await wait_for(pilot, lambda: table.row_count == 1)
-            await pilot.press("r")
+            await pilot.press(key)
             await wait_for(pilot, lambda: isinstance(app.screen, ExtendScreen))
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 60)
@@ -205,10 +206,30 @@ async def test_the_app_says_what_changed_and_asks_before_going_on(
             lambda: run.read_status().get("state") == "finished" and not app.session.busy,
             60,
         )
+        status = run.read_status()
+        assert status["epochs_completed"] == 6
+        [change] = status["data_changes"]
+        assert "test images: 8 then, 12 now" in change["changes"]
+
+        # R (resume in a process of its own) asks the same question before it starts one.
+        more_images = np.concatenate([images, fashion.test.images[200:220]])
+        write_dataset(tmp_path, more_images, np.concatenate([labels, fashion.test.labels[200:220]]))
+        question = await resume("R")
+        words = " ".join(shown(question.query_one("#confirm-question")).split())
+        assert "test images: 12 then, 16 now" in words
+        await pilot.press("y")
+        await wait_for(
+            pilot,
+            lambda: (
+                len(run.read_status().get("data_changes", [])) == 2
+                and run.read_status().get("state") == "finished"
+                and not app.session.busy
+            ),
+            90,
+        )
     status = run.read_status()
-    assert status["epochs_completed"] == 6
-    [change] = status["data_changes"]
-    assert "test images: 8 then, 12 now" in change["changes"]
+    assert status["epochs_completed"] > 6
+    assert "test images: 12 then, 16 now" in status["data_changes"][1]["changes"]
 
 
 def test_resume_after_fmnist_data_moves_from_a_small_set_to_another_is_refused(

@@ -139,12 +139,14 @@ class WorkDone(Message):
 
 @dataclass
 class DataChanged(Message):
-    """A resume here was refused: the run's data changed since it was trained (its
-    folder ``run_dir``, ``epochs`` the total asked for, each change a short phrase)."""
+    """A resume was refused: the run's data changed since it was trained (its folder
+    ``run_dir``, ``epochs`` the total asked for, each change a short phrase; ``detached``
+    when it was to train in a process of its own, ``R``)."""
 
     run_dir: Path
     epochs: int
     changes: list[str]
+    detached: bool = False
 
 
 @dataclass

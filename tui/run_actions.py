@@ -306,9 +306,23 @@ class RunActions(App[None]):
         self.post_message(messages.WorkDone(error, "Training failed"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detach")
-    def _spawn(self, source: TrainConfig | Run, epochs: int | None) -> None:
+    def _spawn(
+        self, source: TrainConfig | Run, epochs: int | None, allow_data_change: bool = False
+    ) -> None:
         try:
-            started = self.session.spawn(source, epochs)
+            if isinstance(source, Run) and not allow_data_change:
+                # The detached trainer would refuse changed data with a line in its log;
+                # held against the run's record here first, the question can be asked.
+                from engine.trainer import Trainer
+
+                Trainer.resume(source, epochs=epochs).prepare_data()
+            started = self.session.spawn(source, epochs, allow_data_change=allow_data_change)
+        except DataChangedError as exc:
+            self._training_done.set()
+            assert isinstance(source, Run)
+            total = epochs if epochs is not None else source.config().epochs
+            self.post_message(messages.DataChanged(source.path, total, exc.changes, True))
+            return
         except Exception as exc:
             self._training_done.set()
             text = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
@@ -327,7 +341,7 @@ class RunActions(App[None]):
             f"Not resumed: the data of run {run_id} changed since it was trained ({changes}), "
             "so images it trained on could be tested on, or the reverse; nothing in the run "
             "was changed. Put back the data it trained on, start a new run, or go on with the "
-            "data as it is now (r in the Runs pane asks again)."
+            "data as it is now (r or R in the Runs pane asks again)."
         )
         question = (
             f"The data of run {run_id} changed since it was trained ({changes}). Go on "
@@ -336,7 +350,14 @@ class RunActions(App[None]):
         )
 
         def answered(yes: bool | None) -> None:
-            if yes:
+            if yes and message.detached:
+                if not self._refuse_start():
+                    self._show_new_run(
+                        message.epochs,
+                        f"Resuming {run_id} in a process of its own with its data as it is now…",
+                    )
+                    self._spawn(Run(message.run_dir), message.epochs, True)
+            elif yes:
                 self._resume_changed(message.run_dir, message.epochs)
 
         self.push_screen(

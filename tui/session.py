@@ -198,13 +198,20 @@ class Session:
 
     # --- runs in another process ----------------------------------------------------------
 
-    def spawn(self, source: TrainConfig | Run, epochs: int | None = None) -> Detached:
-        """Start ``source`` (a config, or a run to resume) in a process of its own and attach."""
+    def spawn(
+        self,
+        source: TrainConfig | Run,
+        epochs: int | None = None,
+        *,
+        allow_data_change: bool = False,
+    ) -> Detached:
+        """Start ``source`` (a config, or a run to resume) in a process of its own and
+        attach; ``allow_data_change`` lets a resumed run go on with changed data."""
         from engine.detach import spawn_detached
 
         self._set(RunState.STARTING)
         try:
-            started = spawn_detached(source, epochs=epochs)
+            started = spawn_detached(source, epochs=epochs, allow_data_change=allow_data_change)
         except BaseException:
             self._set(RunState.FAILED)
             raise
