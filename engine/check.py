@@ -144,8 +144,12 @@ class DataCheck:
     def empty_lines(self) -> list[str]:
         """One line per split with classes that have no images in it."""
         lines = []
+        # Empty in every split, not only in every split that has an empty class.
+        splits = list(self.counts) or list(self.empty)
         everywhere = (
-            set.intersection(*(set(v) for v in self.empty.values())) if self.empty else set()
+            set.intersection(*(set(self.empty.get(split, [])) for split in splits))
+            if splits
+            else set()
         )
         if everywhere:
             listed = _classes(self.classes, sorted(everywhere))

@@ -317,6 +317,29 @@ def test_every_image_labelled_0_is_refused_by_check_data_and_train(
     assert not runs.exists() or not any(runs.iterdir())
 
 
+def test_a_class_only_in_training_is_not_said_to_be_missing_everywhere(
+    tmp_path: Path, fashion: ImageData, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 40 training images with class 5 among them, a test CSV without any class 5.
+    train_labels = np.array(fashion.test.labels[:40])
+    train_labels[:5] = 5
+    train_labels[5:][train_labels[5:] == 5] = 6
+    test_labels = np.array(fashion.test.labels[40:60])
+    test_labels[test_labels == 5] = 6
+    csv, pics = write_dataset(tmp_path, fashion.test.images[:40], train_labels)
+    names = [f"t{i}.png" for i in range(20)]
+    test_csv, _ = write_dataset(
+        tmp_path, fashion.test.images[40:60], test_labels, names=names, csv_name="test.csv"
+    )
+    flags = custom_flags(csv, pics, tmp_path / "runs")
+    flags += ["--custom-test-csv", str(test_csv), "--val-fraction", "0"]
+    assert main(["check-data", *flags]) == 0
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if "no images in" in line]
+    assert "5" in line and line.endswith("no images in the test split: its accuracy there is n/a")
+    assert "no images in any split" not in out, out
+
+
 def test_labels_1_to_10_without_classes_file_show_class_0_as_n_a(
     tmp_path: Path, fashion: ImageData, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -484,7 +507,9 @@ async def test_the_data_pane_shows_the_checks_findings(tmp_path: Path, fashion: 
         await pilot.press("c")
         await wait_for(pilot, lambda: "repeat another image" in text())
         assert shown(check).splitlines()[0].startswith(" Check ")
-        assert "have no images in any split: accuracy n/a" in text()
+        # They have training images: it is the test split that has none of them.
+        assert "5 (Sandal) have no images in the" in text()
+        assert "split: its accuracy there is n/a" in text() and "any split" not in text()
         assert "20 images repeat another image exactly" in text()
         assert "10 images of the test split are copies of training images" in text()
         # Cached by the data's identity: the check is not done again for this data.
