@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,6 +78,16 @@ __all__ = [
     "parse_texts",
     "preset",
 ]
+
+
+# The settings that name files or folders of the data (``TrainConfig.with_absolute_paths``).
+ABSOLUTE_PATH_FIELDS = (
+    "data_dir",
+    "custom_csv",
+    "custom_images",
+    "custom_test_csv",
+    "classes_file",
+)
 
 
 @dataclass(frozen=True)
@@ -388,6 +399,18 @@ class TrainConfig:
         if config is None:
             raise ConfigError(problems)
         return config
+
+    def with_absolute_paths(self) -> TrainConfig:
+        """This config with its data paths (``data_dir``, ``custom_csv``,
+        ``custom_images``, ``custom_test_csv``, ``classes_file``) made absolute against the
+        current folder (symlinks kept as named; empty ones stay empty), so a run made from
+        one folder resumes, predicts and is inspected from any other."""
+        changes = {
+            name: os.path.abspath(value)
+            for name in ABSOLUTE_PATH_FIELDS
+            if (value := getattr(self, name))
+        }
+        return dataclasses.replace(self, **changes) if changes else self
 
     def to_json(self) -> str:
         """``to_dict`` as indented JSON, ending in a newline."""

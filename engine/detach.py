@@ -76,6 +76,8 @@ def spawn_detached(
     a symlink or not a regular file: never written through).
     """
     if isinstance(source, TrainConfig):
+        # Where its data is, absolutely: the run resumes from any folder.
+        source = source.with_absolute_paths()
         run = Run.create(source, state=RunState.STARTING)
         args = ["--new"]
     else:

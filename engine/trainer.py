@@ -236,7 +236,8 @@ class Trainer:
         run: Run | None = None,
         listeners: tuple[Listener, ...] = (),
     ) -> None:
-        self.config = config
+        # A new run records where its data is absolutely: it resumes from any folder.
+        self.config = config if run is not None else config.with_absolute_paths()
         self.control = RunControl(CONTROL_POLL_SECONDS)
         self.run: Run | None = run
         self.history: list[EpochEnd] = []

@@ -318,7 +318,13 @@ async def test_the_app_trains_on_the_configured_dataset_and_the_form_switches_it
     # 80 rows, 0.2 held out: 16 test images, from the CSV; not Fashion-MNIST's 10,000.
     assert started["test_size"] == 16 and str(source) in str(started["data_source"]), started
     [second] = [Run(info.path) for info in list_runs(runs) if info.path != first.path]
-    assert (second.config().custom_csv, second.config().custom_images) == ("labels.csv", "pics")
+    # Typed relative to the app's folder; recorded absolutely, so the run resumes anywhere.
+    recorded = second.config()
+    assert (Path(recorded.custom_csv).name, Path(recorded.custom_images).name) == (
+        "labels.csv",
+        "pics",
+    )
+    assert Path(recorded.custom_csv).is_absolute() and Path(recorded.custom_csv).is_file()
     started = started_event(second)
     assert started["test_size"] == 16 and "labels.csv" in str(started["data_source"]), started
     assert capfd.readouterr().err == ""  # nothing on fd 2, where Textual draws

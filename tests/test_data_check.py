@@ -121,6 +121,25 @@ def test_resume_on_a_csv_grown_by_20_rows_is_refused_saying_what_changed(
     assert recorded["files"]["custom_csv"]["name"] == "labels.csv"
 
 
+def test_a_run_made_with_relative_paths_resumes_from_another_folder(
+    tmp_path: Path, fashion: ImageData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_dataset(tmp_path / "project", fashion.test.images[:40], fashion.test.labels[:40])
+    runs = tmp_path / "runs"
+    monkeypatch.chdir(tmp_path / "project")
+    flags = custom_flags(Path("labels.csv"), Path("images"), runs)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", *flags, "--epochs", "1", *TINY]) == 0
+    run = the_run(runs)
+    assert Path(run.config().custom_csv) == tmp_path / "project" / "labels.csv"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", "--resume", str(run.path), "--epochs", "2"]) == 0
+    assert run.read_status()["epochs_completed"] == 2
+
+
 def test_allow_data_change_goes_on_and_records_the_difference(
     tmp_path: Path, fashion: ImageData, capsys: pytest.CaptureFixture[str]
 ) -> None:
