@@ -16,8 +16,6 @@ import difflib
 import re
 from pathlib import Path
 
-import numpy as np
-
 from engine.data import ImageData
 from engine.fields import ALPHA_POLICIES, COLOR_POLICIES, RESIZE_POLICIES, shown
 from engine.files import read_input_head, read_input_text
@@ -383,20 +381,3 @@ def _class_names(
             f"it needs at least {max_label + 1} lines (line 1 names label 0)"
         )
     return tuple(names)
-
-
-def _split_indices(
-    labels: np.ndarray, test_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Train and test row indices: round(n * test_fraction) rows held out, seeded."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(labels))
-    # Spread each class's rows evenly over [0, 1) and hold out the lowest positions, so each
-    # class lands in the test split in proportion: a small set keeps its rare classes in both.
-    position = np.empty(len(labels))
-    for label in np.unique(labels):
-        members = order[labels[order] == label]
-        position[members] = (np.arange(len(members)) + rng.random()) / len(members)
-    n_test = round(len(labels) * test_fraction)
-    ranked = np.argsort(position, kind="stable")
-    return np.sort(ranked[n_test:]), np.sort(ranked[:n_test])

@@ -37,6 +37,7 @@ __all__ = [
     "decode_chunk",
     "decode_files",
     "decode_workers",
+    "read_into",
 ]
 
 # Fewer images than this are decoded in this process: starting a worker (about 0.2 s,
@@ -201,17 +202,25 @@ def _read_chunk(stream: IO[bytes], out: np.ndarray) -> list[Outcome] | None:
     body = _read_exactly(stream, length)
     if body is None:
         return None
+    if not read_into(stream, out):
+        return None
+    try:
+        return [_outcome(item) for item in json.loads(body)]
+    except (ValueError, TypeError, IndexError):
+        return None
+
+
+def read_into(stream: IO[bytes], out: np.ndarray) -> bool:
+    """Fill ``out`` (a C-contiguous uint8 array) from ``stream`` with no copy in between;
+    False when the stream ends first."""
     view = out.reshape(-1).data.cast("B")
     filled = 0
     while filled < len(view):
         got = stream.readinto(view[filled:])  # type: ignore[attr-defined]
         if not got:
-            return None
+            return False
         filled += got
-    try:
-        return [_outcome(item) for item in json.loads(body)]
-    except (ValueError, TypeError, IndexError):
-        return None
+    return True
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:

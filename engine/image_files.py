@@ -32,7 +32,7 @@ from engine.decode import (
     alpha_note,
     read_image_file,
 )
-from engine.decode_pool import decode_files, decode_workers
+from engine.decode_pool import decode_files, decode_workers, read_into
 
 __all__ = [
     "CACHE_FORMAT",
@@ -250,14 +250,7 @@ def _load_pixels(cache_file: Path, shape: tuple[int, ...]) -> np.ndarray | None:
         if stored != shape or fortran or dtype != np.uint8:
             return None
         images = np.empty(shape, dtype=np.uint8)
-        view = images.reshape(-1).data.cast("B")
-        filled = 0
-        while filled < len(view):
-            got = f.readinto(view[filled:])
-            if not got:
-                return None
-            filled += got
-        return images
+        return images if read_into(f, images) else None
 
 
 class _CacheWriter:

@@ -21,7 +21,6 @@ from engine.custom import (
     MAX_LISTED_PROBLEMS,
     _class_names,
     _data_error,
-    _split_indices,
 )
 from engine.data import DataSource, ImageData, Split, empty_split
 from engine.fields import shown
@@ -88,7 +87,7 @@ def load_csv_pixels(
             groups = duplicate_groups(found[0].images)
             train_index, test_index = split_indices(labels, test_fraction, seed, groups)
         else:
-            train_index, test_index = _split_indices(labels, test_fraction, seed)
+            train_index, test_index = split_indices(labels, test_fraction, seed)
         if len(test_index) == 0 or len(train_index) == 0:
             empty = "test" if len(test_index) == 0 else "train"
             problems.append(
