@@ -144,6 +144,15 @@ def build_parser() -> Parser:
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--data-dir", default=None)
     bench.add_argument("--json", action="store_true")
+    bench.add_argument(
+        "--peers",
+        nargs="?",
+        const="lightning,keras",
+        default=None,
+        metavar="NAMES",
+        help="instead, time Lightning and Keras (the [bench] extra) against the engine on "
+        "the notes' MLP; NAMES picks some (default: lightning,keras)",
+    )
     return parser
 
 

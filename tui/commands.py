@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.config import TrainConfig
 from engine.fields import shown
-from tui.flags import EXIT_OK, UsageError, need_terminal, usable_runs_dir
+from tui.flags import EXIT_FAILED, EXIT_OK, UsageError, need_terminal, usable_runs_dir
 from tui.output import json_line, printable
 
 # --- runs ----------------------------------------------------------------------------
@@ -196,6 +196,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         ) from None
     if not sizes or any(s < 1 for s in sizes) or args.repeats < 1:
         raise UsageError("--batch-sizes and --repeats must be positive")
+    if args.peers is not None:
+        return bench_peers(args, sizes)
     config = TrainConfig.from_dict({"device": args.device})
     say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     results = run_benchmark(config, sizes, args.repeats, args.data_dir, progress=say)
@@ -223,6 +225,82 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 "the bare loop's time"
             )
     return EXIT_OK
+
+
+def bench_peers(args: argparse.Namespace, sizes: tuple[int, ...]) -> int:
+    """``bench --peers``: Lightning and Keras beside the engine, each fit in its own process
+    (``engine.peers``); a table, or one JSON object with ``--json``. Exit 1 if a fit failed."""
+    from engine.peers import PEERS, run_peers
+
+    names = tuple(n.strip().lower() for n in args.peers.split(",") if n.strip())
+    unknown = [n for n in names if n not in PEERS]
+    if not names or unknown:
+        raise UsageError(
+            f"--peers: got {shown(args.peers)}; expected some of {', '.join(PEERS)}, "
+            "separated by commas"
+        )
+    if args.device != "cpu":
+        raise UsageError(f"--peers: measures on the cpu only (got --device {shown(args.device)})")
+    say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    report = run_peers(sizes, args.repeats, args.data_dir, names, progress=say)
+    if args.json:
+        print(json_line(report.to_dict()))
+    else:
+        for line in peers_table(report):
+            print(printable(line))
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def peers_table(report: Any) -> list[str]:
+    """The lines ``bench --peers`` prints for an ``engine.peers.PeersReport``."""
+
+    def precision(m: Any) -> str:
+        used = m.precision_used
+        return f"{m.precision} ({used})" if used and used != m.precision else m.precision
+
+    def figure(value: float, form: str = ".2f") -> str:
+        return "-" if value != value else format(value, form)  # NaN: not measured
+
+    lines = [
+        f"Same work for all: MLP 784-512-512-10 (ReLU), Adam lr 0.001, cross entropy, "
+        f"{report.samples:,} training images per epoch ({report.data}), cpu.",
+        f"s/epoch: median of {report.repeats} epoch{'s' if report.repeats != 1 else ''} after "
+        "a warm-up epoch (not counted; 1st shows it).",
+        "ratio: engine s/epoch / peer s/epoch (under 1: the engine is faster); speed-up: its "
+        "inverse.",
+        "",
+        f"{'peer':<10} {'precision':<22} {'batch':>5} {'s/epoch':>7} {'1st':>6}  "
+        f"{'engine':<15} {'s/epoch':>7} {'1st':>6} {'ratio':>6} {'speed-up':>8}",
+    ]
+    for c in report.comparisons():
+        p, e = c.peer, c.engine
+        lines.append(
+            f"{p.kind:<10} {precision(p):<22} {p.batch_size:>5} {figure(p.seconds):>7} "
+            f"{figure(p.first_epoch_seconds):>6}  {precision(e):<15} {figure(e.seconds):>7} "
+            f"{figure(e.first_epoch_seconds):>6} {figure(c.ratio, '.3f'):>6} "
+            f"{figure(c.speedup) + 'x':>8}"
+        )
+    for m in report.measurements:
+        if m.error:
+            lines.append(f"{m.kind:<10} {m.precision:<22} {m.batch_size:>5} failed: {m.error}")
+    for peer, module in report.not_installed().items():
+        lines.append(
+            f"{peer:<10} not installed (no module named {module!r}); "
+            "pip install 'fmnist-tui[bench]' adds the peers"
+        )
+    settings: dict[tuple[str, str], Any] = {}
+    for m in report.measurements:
+        if m.ok:
+            settings.setdefault((m.kind, m.precision), m)
+    if settings:
+        lines += ["", "Settings (as run at the first batch size; the others differ in batch_size):"]
+    for (kind, prec), m in settings.items():
+        versions = ", ".join(f"{k} {v}" for k, v in m.versions.items())
+        lines.append(f"  {kind} {prec} [{versions}]: {m.settings}")
+    if report.environment:
+        env = ", ".join(f"{k}={v}" for k, v in report.environment.items())
+        lines.append(f"  environment of every process: {env}")
+    return lines
 
 
 # --- export and attach ---------------------------------------------------------------
