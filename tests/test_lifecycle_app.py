@@ -211,7 +211,8 @@ async def test_attach_tells_the_runs_story_once_and_steers_it(
             await wait_for(pilot, lambda: app.monitor.progress.state == "paused", TIMEOUT)
             await press_now(pilot, "p")
             await wait_for(pilot, lambda: states() == ["paused", "running"], TIMEOUT)
-            assert run.read_status()["paused"] is False
+            # status.json follows the log's event (the recorder appends, then updates it).
+            await wait_for(pilot, lambda: run.read_status().get("paused") is False, TIMEOUT)
             await press_now(pilot, "x")
             await wait_for(pilot, lambda: app.run_state == "idle", TIMEOUT)
             assert app.monitor.progress.state == "stopped"

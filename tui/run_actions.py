@@ -149,7 +149,10 @@ class RunActions(App[None]):
             short = text = f"{mark} {shown.value}"
             if shown == RunState.INTERRUPTED and self.session.gone:
                 text += f" ({self.session.gone})"
-        bar = self.query_one(PaneBar)
+        bars = self.query(PaneBar)
+        if not bars:  # the app is closing: its screen is gone
+            return
+        bar = bars.first()
         bar.status, bar.short_status = text, short
         bar.refresh()
 
