@@ -234,7 +234,12 @@ class TrainConfig:
     # System
     device: str = setting("auto", "device: auto picks cuda, then mps, then cpu", "device", "system")
     precision: str = setting(
-        "fp32", "bf16/fp16 use autocast (fp16 on cuda only)", "choice", "system", choices=PRECISIONS
+        "auto",
+        "auto: bf16 autocast where the device computes bf16 natively, else fp32 "
+        "(a run records what auto chose); bf16/fp16 use autocast (fp16 on cuda only)",
+        "choice",
+        "system",
+        choices=PRECISIONS,
     )
     runs_dir: str = setting("runs", "folder that holds one folder per run", "text", "system")
     name: str = setting("", "a label for the run, part of its folder name", "text", "system")

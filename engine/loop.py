@@ -15,6 +15,7 @@ All torch work happens on the thread that calls these.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -95,6 +96,7 @@ class Parts:
     augment_generator: torch.Generator
     batches_per_epoch: int
     val_data: DeviceData | None = None
+    precision_reason: str = ""  # why auto chose the precision; "" when not auto
 
     @property
     def total_steps(self) -> int:
@@ -167,15 +169,20 @@ class Parts:
 def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
     """Put ``data`` on the config's device and build the model, optimiser and loss.
 
-    Returns the parts and the state of a run at its start. Raises ``DeviceError`` for
-    an absent device or fp16 off CUDA.
+    ``precision = "auto"`` is resolved here, once (``engine.device.resolve_precision``):
+    ``parts.config`` holds the result and ``parts.precision_reason`` why. Returns the
+    parts and the state of a run at its start. Raises ``DeviceError`` for an absent
+    device or a precision it cannot train in (fp16 off CUDA).
     """
     import torch
 
-    from engine.device import training_device
+    from engine.device import resolve_precision, training_device
     from engine.models import build_model
 
     device = training_device(config.device, config.precision)
+    precision, precision_reason = resolve_precision(config.precision, device)
+    if precision != config.precision:  # auto, resolved once: the run records the result
+        config = dataclasses.replace(config, precision=precision)
     classes = data.num_classes
     train_data = DeviceData(data.train, device, num_classes=classes, normalize=config.normalize)
     test_data = DeviceData(data.test, device, num_classes=classes, normalize=config.normalize)
@@ -201,6 +208,7 @@ def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
         augment_generator=torch.Generator(device=device).manual_seed(config.seed + 2),
         batches_per_epoch=train_data.num_batches(config.batch_size),
         val_data=val_data,
+        precision_reason=precision_reason,
     )
     state = TrainState()
     state.rng["epoch_start_shuffle"] = parts.shuffle_generator.get_state()
@@ -216,6 +224,11 @@ def run_started(
     from engine.device import describe_device
     from engine.environment import describe_environment
 
+    precision_note = (
+        [f"precision auto: {parts.config.precision}, as {parts.precision_reason}"]
+        if parts.precision_reason
+        else []
+    )
     return RunStarted(
         run_id=run.id if run else "",
         run_dir=str(run.path) if run else "",
@@ -229,7 +242,7 @@ def run_started(
         batches_per_epoch=parts.batches_per_epoch,
         parameters=sum(p.numel() for p in parts.model.parameters()),
         resumed=resumed,
-        notes=[*parts.data.notes, *notes],
+        notes=[*parts.data.notes, *precision_note, *notes],
         elapsed=state.elapsed,
         environment=describe_environment(parts.device),
         time=time.time(),

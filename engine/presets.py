@@ -31,6 +31,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_batch_size": 64,
         "augment": False,
         "normalize": False,
+        # fp32, as the notes train: auto would pick bf16 on a CPU with native bf16.
+        "precision": "fp32",
         # The notes have no validation split: the test split is all they evaluate on.
         "val_fraction": 0.0,
     },

@@ -179,6 +179,10 @@ class Run:
             ) from None
         return run
 
+    def write_config(self, config: TrainConfig) -> None:
+        """Replace ``config.json`` with ``config`` (atomically; ``OSError`` if it cannot)."""
+        files.atomic_write(self.config_path, config.to_json().encode())
+
     @classmethod
     def open(cls, ref: str | Path, runs_dir: str | Path = "runs") -> Run:
         """A run by folder path, by id under ``runs_dir``, or by a unique id prefix.

@@ -332,7 +332,16 @@ class Trainer:
                     f"checkpoint was saved (no {run.last_path.name} in {run.path}); "
                     "start a new run instead"
                 )
+            requested = self.config.precision
             parts = self._ready_parts()
+            if run is not None and parts.config.precision != requested:
+                # A folder made beforehand (a detached run) records what auto chose.
+                try:
+                    run.write_config(parts.config)
+                except OSError as exc:
+                    raise CheckpointError(
+                        f"cannot record the precision in {run.config_path}: {exc.strerror or exc}"
+                    ) from None
             if self._resuming and run is not None and recorder is not None:
                 self._restore(run, parts, recorder)
         except BaseException as exc:
@@ -472,6 +481,8 @@ class Trainer:
     def _ready_parts(self) -> Parts:
         if self.parts is None:
             self.parts, self.state = prepare(self.config, self.prepare_data())
+            # precision auto is resolved once, in prepare: the run records the result.
+            self.config = self.parts.config
         return self.parts
 
     def prepare_data(self) -> ImageData:
