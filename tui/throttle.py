@@ -8,6 +8,7 @@ most ``interval`` seconds apart, and charts plot about two points per column.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -35,13 +36,18 @@ class RateLimiter:
 
 
 def downsample(
-    xs: Sequence[float], ys: Sequence[float], buckets: int
+    xs: Sequence[float],
+    ys: Sequence[float],
+    buckets: int,
+    x_range: tuple[float, float] | None = None,
 ) -> tuple[list[float], list[float]]:
     """At most ``2 * buckets`` points that keep the shape of a long series.
 
-    The x range is cut into ``buckets`` equal slices; each slice keeps its lowest
-    and highest point, in x order, so spikes survive the thinning. Plotting cost
-    grows with the number of points, so a chart asks for about its width in buckets.
+    The x range (``x_range``, or the series' own first to last x) is cut into
+    ``buckets`` equal slices; each slice keeps its lowest and highest point, in x
+    order, so spikes survive the thinning. Plotting cost grows with the number of
+    points, so a chart asks for about its width in buckets. With a fixed ``x_range``
+    the slices stay put as points are added: only the last slices' points change.
     """
     n = len(xs)
     if n != len(ys):
@@ -50,7 +56,7 @@ def downsample(
         raise ValueError(f"buckets must be at least 1, got {buckets}")
     if n <= 2 * buckets:
         return list(xs), list(ys)
-    low, high = xs[0], xs[-1]
+    low, high = x_range if x_range is not None else (xs[0], xs[-1])
     span = (high - low) or 1.0
     out_x: list[float] = []
     out_y: list[float] = []
@@ -68,3 +74,28 @@ def downsample(
                 out_y.append(ys[i])
         start = end
     return out_x, out_y
+
+
+def axis_span(last: float, total: float = 0.0) -> float:
+    """Where a chart's x axis (from 0) should end to show points up to ``last`` of a run
+    ``total`` long: ``total`` halved while the points still fit (so they fill at least
+    half the width), or, past ``total`` or with none known, a power of two. The end moves
+    seldom, so the chart's axes and ticks stay put between redraws."""
+    span = total if total > 0 and last <= total else 2.0 ** math.ceil(math.log2(max(last, 1.0)))
+    smallest = (total if total > 0 else 1.0) / 64
+    while span / 2 >= max(last, smallest):
+        span /= 2
+    return span
+
+
+def nice_bounds(low: float, high: float, steps: int = 5) -> tuple[float, float]:
+    """An axis range holding ``low``-``high``, its ends on multiples of a 1-2-5 step about
+    a ``steps``-th of the range: the ends stay put while the values move within them."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return low, high
+    spread = high - low or abs(high) or 1.0
+    raw = spread / steps
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= raw)
+    bottom, top = math.floor(low / step) * step, math.ceil(high / step) * step
+    return bottom, top if top > bottom else bottom + step

@@ -98,7 +98,7 @@ class MonitorPane(Pane):
         """Show what changed since the last repaint (all of it when ``now``)."""
         if self._figures_changed:
             self._figures_changed = False
-            self.progress.refresh()
+            self.progress.repaint()
             self.stats.show_figures()
         event = self._latest_epoch
         if event is not None and (now or self._tables_limiter.ready()):
@@ -125,8 +125,9 @@ class MonitorPane(Pane):
         self._started_here = False
         self._figures_changed = True
         self._repaint(now=True)
-        self.query_one(LossChart).reset()
-        self.query_one(EpochChart).reset()
+        for chart in (self.query_one(LossChart), self.query_one(EpochChart)):
+            chart.reset()
+            chart.set_epochs(epochs)
         self.query_one("#class-accuracy", ClassBars).clear()
         self.query_one(ConfusionTable).clear()
         if note:
@@ -155,6 +156,8 @@ class MonitorPane(Pane):
         progress.epoch = event.start_epoch
         progress.epochs = int(event.config["epochs"])
         progress.batches = event.batches_per_epoch
+        self.query_one(LossChart).set_epochs(progress.epochs)
+        self.query_one(EpochChart).set_epochs(progress.epochs)
         self.stats.device = event.device
         # The run's training time so far: a resumed session starts from its checkpoint's,
         # which is later than the last batch its history logged.

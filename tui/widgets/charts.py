@@ -2,22 +2,28 @@
 
 Each chart keeps its points and redraws on a timer, at most ``redraws_per_second``
 and only when a point arrived since the last redraw: a redraw costs the UI thread
-milliseconds (plotext's ``build``) and resends the chart's whole area to the terminal.
-Long series are thinned to about two points per column before plotting.
+milliseconds (plotext's ``build``). Long series are thinned to about two points per
+column before plotting. A redraw sends only the lines that changed
+(``tui.widgets.lean.ChangedCells``), so the axes move in steps: x runs from 0 to
+``axis_span`` of the run's epochs, y between ``nice_bounds`` of the values, and new
+points change only the lines they fall on.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 from textual_plotext import PlotextPlot
 
-from tui.throttle import downsample
-from tui.widgets.lean import LeanLines
+from tui.throttle import axis_span, downsample, nice_bounds
+from tui.widgets.lean import ChangedCells
 
 
-class ThrottledPlot(LeanLines, PlotextPlot):
+class ThrottledPlot(ChangedCells, PlotextPlot):
     """A plotext chart that redraws on a timer, when it has new points and is on screen."""
 
-    # PlotextPlot's own sizing is not inherited past the LeanLines mix-in.
+    # PlotextPlot's own sizing is not inherited past the ChangedCells mix-in.
     DEFAULT_CSS = """
     ThrottledPlot {
         width: 1fr;
@@ -29,6 +35,7 @@ class ThrottledPlot(LeanLines, PlotextPlot):
     def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
+        self.total_epochs = 0  # the run's epochs, where the x axis can end; 0: not known
         self._dirty = True
 
     def on_mount(self) -> None:
@@ -46,6 +53,12 @@ class ThrottledPlot(LeanLines, PlotextPlot):
         """Redraw at the next tick of the timer (the points changed)."""
         self._dirty = True
 
+    def set_epochs(self, total: int) -> None:
+        """The run's length in epochs (0: not known), which the x axis grows towards."""
+        if total != self.total_epochs:
+            self.total_epochs = total
+            self.mark_changed()
+
     def redraw_now(self) -> None:
         """Redraw at once (for tests and snapshots, which cannot wait for the timer)."""
         self._draw()
@@ -61,7 +74,7 @@ class ThrottledPlot(LeanLines, PlotextPlot):
         plt.clear_data()
         plt.title(self.title)
         self.plot_series(max(self.size.width, 10))
-        self.refresh()
+        self.repaint()
 
     def plot_series(self, columns: int) -> None:
         """Plot the points on ``self.plt``, about two per column of ``columns``."""
@@ -91,11 +104,16 @@ class LossChart(ThrottledPlot):
         plt = self.plt
         plt.xlabel("epoch")
         if self.epochs:
-            xs, ys = downsample(self.epochs, self.losses, columns)
-            plt.plot(xs, ys, marker="braille", color="cyan")
+            end = axis_span(self.epochs[-1], self.total_epochs)
+            xs, ys = downsample(*finite_points(self.epochs, self.losses), columns, (0.0, end))
+            if xs:
+                plt.plot(xs, ys, marker="braille", color="cyan")
+                plt.ylim(*nice_bounds(min(ys), max(ys)))
+            plt.xlim(0.0, end)
 
 
 TITLE = "test loss (left) · accuracy % (right)"
+SHOWN_WHOLE = 20
 # Test accuracy in green, validation accuracy in blue.
 VAL_TITLE = "test loss · accuracy % (test, val)"
 
@@ -139,19 +157,47 @@ class EpochChart(ThrottledPlot):
         plt = self.plt
         plt.xlabel("epoch")
         if self.epochs:
-            plt.plot(self.epochs, self.losses, marker="hd", color="orange")
+            # A diverged run's nan or inf losses are left out: plotext cannot place them.
+            plt.plot(*finite_points(self.epochs, self.losses), marker="hd", color="orange")
             plt.plot(self.epochs, self.accuracies, marker="hd", color="green", yside="right")
             if len(self.val_accuracies) == len(self.epochs):
                 plt.plot(self.epochs, self.val_accuracies, marker="hd", color="blue", yside="right")
-            if len(self.epochs) == 1:
-                # plotext spreads a lone point's axis far either side (an accuracy axis
-                # up to 130%); keep both axes in range.
-                loss, accuracies = self.losses[0], self.accuracies + self.val_accuracies
-                plt.ylim(loss * 0.9, loss * 1.1 + 1e-9)
+            # Both y axes in steps (plotext would spread a lone point's axis far either
+            # side, an accuracy axis up to 130%), and x from epoch 1 to where the run
+            # ends: the axes stay put while epochs are added.
+            if loss_bounds := finite_bounds(self.losses):
+                plt.ylim(max(0.0, loss_bounds[0]), loss_bounds[1])
+            if accuracy_bounds := finite_bounds(self.accuracies + self.val_accuracies):
+                low, high = accuracy_bounds
                 # The stub types yside as a float; plotext takes "left" or "right".
                 plt.ylim(
-                    max(0.0, min(accuracies) - 5),
-                    min(100.0, max(accuracies) + 5),
+                    max(0.0, low),
+                    min(100.0, high) if low < 100.0 else high,
                     yside="right",  # type: ignore[arg-type]
                 )
-            plt.xticks(list(self.epochs))
+            last, total = self.epochs[-1], self.total_epochs
+            # A run of up to SHOWN_WHOLE epochs is shown whole from its first epoch on.
+            whole = 0 < total <= SHOWN_WHOLE and last <= total
+            end = max(2, total if whole else math.ceil(axis_span(last, total)))
+            plt.xlim(1, end)
+            ticks = epoch_ticks(end)
+            plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
+
+
+def finite_points(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The points of ``xs``, ``ys`` whose y is finite (not nan or inf), as two lists."""
+    pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(y)]
+    return [x for x, _ in pairs], [y for _, y in pairs]
+
+
+def finite_bounds(values: list[float]) -> tuple[float, float] | None:
+    """``nice_bounds`` of the finite ``values`` (a diverged run logs nan or inf losses),
+    or None when there are none."""
+    finite = [v for v in values if math.isfinite(v)]
+    return nice_bounds(min(finite), max(finite)) if finite else None
+
+
+def epoch_ticks(end: int, most: int = 10) -> list[int]:
+    """Whole epochs from 1 to ``end`` to label on the x axis: at most about ``most``."""
+    step = max(1, math.ceil(end / most))
+    return list(range(1, end + 1, step))

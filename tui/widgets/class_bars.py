@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.geometry import Size
 from textual.widget import Widget
 
-from tui.widgets.lean import LeanLines
+from tui.widgets.lean import ChangedCells
 
 EIGHTHS = " ▏▎▍▌▋▊▉"
 
@@ -23,7 +23,7 @@ def bar(fraction: float, width: int) -> str:
     return text.ljust(width)
 
 
-class ClassBars(LeanLines, Widget):
+class ClassBars(ChangedCells, Widget):
     """Bars for values given per class, scaled to ``scale`` (or the largest value)."""
 
     DEFAULT_CSS = """
@@ -64,11 +64,15 @@ class ClassBars(LeanLines, Widget):
         *,
         scale: float | None = None,
     ) -> None:
-        """Display ``values`` with their printed ``labels``; ``scale`` is a full bar."""
+        """Display ``values`` with their printed ``labels``; ``scale`` is a full bar. Only
+        the cells that changed are sent, unless the number of classes did."""
         resized = len(names) != len(self._names)
         self._names, self._values, self._labels = list(names), list(values), list(labels)
         self._scale = scale
-        self.refresh(layout=resized)
+        if resized:
+            self.refresh(layout=True)
+        else:
+            self.repaint()
 
     def clear(self) -> None:
         self._names, self._values, self._labels = [], [], []

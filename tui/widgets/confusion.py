@@ -11,7 +11,7 @@ from textual.color import Color
 from textual.geometry import Size
 from textual.widget import Widget
 
-from tui.widgets.lean import LeanLines
+from tui.widgets.lean import ChangedCells
 
 
 def compact_count(count: int, width: int) -> str:
@@ -59,7 +59,7 @@ def merge_runs(cells: list[tuple[str, Style]]) -> list[tuple[str, Style]]:
     return merged
 
 
-class ConfusionTable(LeanLines, Widget):
+class ConfusionTable(ChangedCells, Widget):
     """Counts coloured by their share of the row: right answers green, mistakes red."""
 
     DEFAULT_CSS = """
@@ -103,7 +103,10 @@ class ConfusionTable(LeanLines, Widget):
         self.matrix = [list(row) for row in matrix]
         self._accuracy = list(accuracy)
         self._count = len(self.matrix)
-        self.refresh(layout=resized)
+        if resized:
+            self.refresh(layout=True)
+        else:
+            self.repaint()  # only the cells that changed
 
     def clear(self) -> None:
         """Show the empty grid (dots) until the next ``show``."""

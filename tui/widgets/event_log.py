@@ -27,7 +27,8 @@ class EventLog(RichLog):
     RichLog wraps an entry once, at the width it has when written; the entries are
     kept so a new width (a resized terminal, a pane first shown) wraps them again.
     Each write repaints the whole log, so entries arriving in a burst (fast epochs)
-    are written together, at most ``WRITES_PER_SECOND``.
+    are written together, at most ``WRITES_PER_SECOND``, and scrolled in the same
+    repaint.
     """
 
     DEFAULT_CSS = """
@@ -85,9 +86,16 @@ class EventLog(RichLog):
 
     def _flush(self) -> None:
         if self._pending and self._limiter.ready():
+            # Scrolled now, in the same repaint as the new lines: RichLog's own scroll
+            # comes after the next refresh, and every repaint resends the whole log. A
+            # log with no width yet (not laid out, or hidden) defers its writes, so it
+            # keeps RichLog's own scroll for them.
+            sized = self.scrollable_content_region.width > 0
             for entry in self._pending:
-                self.write(entry, scroll_end=True)
+                self.write(entry, scroll_end=False if sized else None)
             self._pending.clear()
+            if sized:
+                self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def on_resize(self, event: Resize) -> None:
         width = self.scrollable_content_region.width

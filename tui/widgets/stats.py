@@ -7,7 +7,7 @@ import math
 from rich.text import Text
 from textual.widget import Widget
 
-from tui.widgets.lean import LeanLines
+from tui.widgets.lean import ChangedCells
 
 
 def duration(seconds: float) -> str:
@@ -28,8 +28,8 @@ def size_in_bytes(count: int) -> str:
     return f"{count} B"
 
 
-class RunStats(LeanLines, Widget):
-    """One wrapped line of figures; set the attributes, then ``refresh()``."""
+class RunStats(ChangedCells, Widget):
+    """One wrapped line of figures; set the attributes, then ``show_figures()``."""
 
     DEFAULT_CSS = """
     RunStats {
@@ -44,10 +44,14 @@ class RunStats(LeanLines, Widget):
         self.clear()
 
     def show_figures(self) -> None:
-        """Repaint after the attributes changed; lay out again only if the height did."""
+        """Repaint after the attributes changed: the figures that changed, or all of it,
+        laid out again, if its height did."""
         width = max(self.content_region.width, 1)
         lines = len(self.render().wrap(self.app.console, width))
-        self.refresh(layout=lines != self._lines)
+        if lines != self._lines:
+            self.refresh(layout=True)
+        else:
+            self.repaint()
         self._lines = lines
 
     def clear(self) -> None:
