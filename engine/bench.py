@@ -1,89 +1,103 @@
-"""Training-speed benchmark: the engine's epoch next to the tutorial's loop and a bare loop.
+"""Training-speed benchmarks: the engine's epoch next to bare loops and the tutorial's loop,
+and the wall time to a test accuracy (``time_to_accuracy``).
 
-All three train the same model with the same optimiser, batch size and device on the
-full training set, one epoch each, alternating, ``repeats`` times; the figures are
-the medians of the training loop alone (no evaluation, no start-up). The tutorial's
-loop is ``DataLoader(FashionMNIST(transform=ToTensor()), shuffle=True)``; the bare loop
-indexes preloaded, normalised float tensors with a ``randperm``.
+``run_benchmark`` trains the same model with the same optimiser (``build_optimizer``),
+batch size and device on the full training set, one epoch per loop, alternating,
+``repeats`` times; the figures are the medians of the training loop alone (no
+evaluation, no start-up), in samples/s. The loops:
+
+- ``engine``: ``Trainer.fit`` at the config's precision (``auto`` resolved as a run
+  resolves it), and ``engine_fp32`` at fp32 (the same loop when auto chose fp32);
+- ``bare``: preloaded normalised float tensors indexed by a ``randperm``, fp32, and
+  ``bare_bf16``: the same under bf16 autocast. Where the CPU only emulates bf16 (auto
+  chose fp32 for want of ``avx512_bf16``/``amx_bf16``), that loop is slow enough to
+  dominate the benchmark, so it runs for at most ``EMULATED_SECONDS`` per repeat and its
+  rate comes from the batches it finished;
+- ``tutorial``: ``DataLoader(FashionMNIST(transform=ToTensor()), shuffle=True)``, the
+  notes' loop.
 """
 
 from __future__ import annotations
 
-import gzip
+import math
+import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import TrainConfig
-from engine.data import FILES, ImageData, idx_files, load_fashion_mnist
+from engine.data import ImageData, load_fashion_mnist
 from engine.optim import build_loss, build_optimizer
+
+LOOPS = ("engine", "engine_fp32", "bare", "bare_bf16", "tutorial")
+EMULATED_SECONDS = 10.0  # per repeat, for a bf16 bare loop the CPU only emulates
 
 
 @dataclass(frozen=True)
 class BenchResult:
+    """One batch size's figures: samples/s per repeat for each loop in ``LOOPS``, the
+    precision the engine's default resolved to, and whether the bf16 bare loop ran on
+    emulated bf16 (timed on part of the epoch)."""
+
     batch_size: int
     samples: int
-    engine_seconds: list[float]
-    tutorial_seconds: list[float]
-    bare_seconds: list[float]
+    precision: str
+    rates: dict[str, list[float]] = field(default_factory=dict)
+    bf16_emulated: bool = False
 
-    @staticmethod
-    def _median(values: list[float]) -> float:
+    def median(self, loop: str) -> float:
+        """The median samples/s of ``loop`` (NaN if it did not run)."""
+        values = self.rates.get(loop, [])
         return statistics.median(values) if values else float("nan")
 
-    @property
-    def engine(self) -> float:
-        return self._median(self.engine_seconds)
-
-    @property
-    def tutorial(self) -> float:
-        return self._median(self.tutorial_seconds)
-
-    @property
-    def bare(self) -> float:
-        return self._median(self.bare_seconds)
-
-    def rate(self, seconds: float) -> float:
-        return self.samples / seconds if seconds > 0 else float("nan")
+    def ratio(self, loop: str, baseline: str) -> float:
+        """``loop``'s median samples/s over ``baseline``'s."""
+        base = self.median(baseline)
+        return self.median(loop) / base if base > 0 else float("nan")
 
 
 def _torchvision_root(data: ImageData, workdir: Path) -> Path:
-    """A folder in torchvision's FashionMNIST layout, linking to the files in use."""
-    files = idx_files(data.source.path)
-    if files is None:
-        raise FileNotFoundError(f"no IDX files in {data.source.path}")
+    """A folder in torchvision's FashionMNIST layout holding the data in use as extracted
+    IDX files (torchvision would try to download gz files whose checksums differ from its
+    own, and the data may come compressed in any way ``load_fashion_mnist`` reads)."""
+    from engine.data import FILES
+    from engine.idx import write_idx
+
     raw = workdir / "FashionMNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for key, path in files.items():
-        # torchvision reads the extracted files and would try to download gz files whose
-        # checksums differ from its own (Debian's are recompressed), so extract here.
-        target = raw / FILES[key]
-        if not target.exists():
-            target.write_bytes(
-                gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-            )
+    arrays = {
+        "train_images": data.train.images,
+        "train_labels": data.train.labels,
+        "test_images": data.test.images,
+        "test_labels": data.test.labels,
+    }
+    for key, array in arrays.items():
+        write_idx(raw / FILES[key], array)
     return workdir
 
 
-def _engine_epoch(config: TrainConfig, data: ImageData) -> float:
+def _engine_epoch(config: TrainConfig, data: ImageData) -> tuple[float, str]:
+    """Samples/s of one ``Trainer.fit`` epoch (its own figure: evaluation excluded) and
+    the precision it trained in."""
     from engine.events import EpochEnd
     from engine.trainer import Trainer
 
-    seconds: list[float] = []
+    rates: list[float] = []
 
     def listen(event: object) -> None:
         if isinstance(event, EpochEnd):
-            seconds.append(event.epoch_seconds)
+            rates.append(event.samples_per_second)
 
-    Trainer(config, data=data, record=False, listeners=(listen,)).fit()
-    return seconds[0]
+    trainer = Trainer(config, data=data, record=False, listeners=(listen,))
+    trainer.fit()
+    return rates[0], trainer.config.precision
 
 
 def _tutorial_epoch(config: TrainConfig, data: ImageData, root: Path) -> float:
-    """The notes' train loop, verbatim in spirit: DataLoader + ToTensor, per-sample decode."""
+    """Samples/s of the notes' train loop: DataLoader + ToTensor, per-sample decode."""
     import torch
     from torch.utils.data import DataLoader
     from torchvision import datasets
@@ -111,11 +125,15 @@ def _tutorial_epoch(config: TrainConfig, data: ImageData, root: Path) -> float:
         optimizer.zero_grad()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return len(training_data) / (time.perf_counter() - start)
 
 
-def _bare_epoch(config: TrainConfig, data: ImageData) -> float:
-    """The fastest plain loop: preloaded normalised floats, randperm, index, step."""
+def _bare_epoch(
+    config: TrainConfig, data: ImageData, precision: str, seconds: float = math.inf
+) -> float:
+    """Samples/s of the fastest plain loop: preloaded normalised floats, randperm, index,
+    step, under ``precision`` ("fp32" or "bf16" autocast); it stops after the batch that
+    passes ``seconds``."""
     import torch
 
     from engine.data import MEAN, STD
@@ -131,17 +149,43 @@ def _bare_epoch(config: TrainConfig, data: ImageData) -> float:
     loss_fn = build_loss(config)
     model.train()
     b = config.batch_size
+    autocast = device.type in ("cpu", "cuda") and precision == "bf16"
     start = time.perf_counter()
     perm = torch.randperm(images.shape[0], device=device)
+    done = 0
     for i in range(0, images.shape[0], b):
         idx = perm[i : i + b]
-        loss = loss_fn(model(images[idx]), labels[idx])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            outputs = model(images[idx])
+            loss = loss_fn(outputs.float(), labels[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
         optimizer.step()
+        done += idx.shape[0]
+        if time.perf_counter() - start > seconds:
+            break
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return done / (time.perf_counter() - start)
+
+
+def bench_config(config: TrainConfig, batch_size: int) -> TrainConfig:
+    """``config`` as the throughput benchmark trains it: one epoch over the whole training
+    split (no validation split, no subset) at ``batch_size``, no schedule or augmentation,
+    cross entropy, 1,000 test images."""
+    return TrainConfig.from_dict(
+        {
+            "batch_size": batch_size,
+            "epochs": 1,
+            "schedule": "none",
+            "augment": False,
+            "train_subset": 0,
+            "test_subset": 1000,
+            "val_fraction": 0.0,
+            "loss": "cross_entropy",
+        },
+        base=config,
+    )
 
 
 def run_benchmark(
@@ -151,31 +195,148 @@ def run_benchmark(
     data_dir: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> list[BenchResult]:
-    """Time one epoch of each loop ``repeats`` times per batch size, alternating."""
+    """Time one epoch of each loop in ``LOOPS`` ``repeats`` times per batch size,
+    alternating, on the full Fashion-MNIST training set (``data_dir``, else the config's,
+    else the usual places). Raises ``DataError`` when the data cannot be found."""
+    import torch
+
+    from engine.device import resolve_precision, select_device
+
     data = load_fashion_mnist(data_dir or config.data_dir or None)
+    device = select_device(config.device)
+    resolved, _reason = resolve_precision(config.precision, device)
+    capabilities: dict[str, object] = dict(getattr(torch.cpu, "get_capabilities", dict)())
+    emulated = device.type == "cpu" and not (
+        capabilities.get("avx512_bf16") or capabilities.get("amx_bf16")
+    )
     results = []
     with tempfile.TemporaryDirectory(prefix="fmnist-bench-") as tmp:
         root = _torchvision_root(data, Path(tmp))
         for batch_size in batch_sizes:
-            cfg = TrainConfig.from_dict(
-                {
-                    "batch_size": batch_size,
-                    "epochs": 1,
-                    "schedule": "none",
-                    "augment": False,
-                    "train_subset": 0,
-                    "test_subset": 1000,
-                    # One epoch over the whole training split, as the loops it is timed against.
-                    "val_fraction": 0.0,
-                    "loss": "cross_entropy",
-                },
-                base=config,
-            )
-            engine_s, tutorial_s, bare_s = [], [], []
+            cfg = bench_config(config, batch_size)
+            fp32 = TrainConfig.from_dict({"precision": "fp32"}, base=cfg)
+            rates: dict[str, list[float]] = {loop: [] for loop in LOOPS}
             for i in range(repeats):
                 progress(f"batch {batch_size}: round {i + 1}/{repeats}")
-                tutorial_s.append(_tutorial_epoch(cfg, data, root))
-                bare_s.append(_bare_epoch(cfg, data))
-                engine_s.append(_engine_epoch(cfg, data))
-            results.append(BenchResult(batch_size, len(data.train), engine_s, tutorial_s, bare_s))
+                rates["tutorial"].append(_tutorial_epoch(fp32, data, root))
+                rates["bare"].append(_bare_epoch(cfg, data, "fp32"))
+                limit = EMULATED_SECONDS if emulated else math.inf
+                rates["bare_bf16"].append(_bare_epoch(cfg, data, "bf16", limit))
+                rate, used = _engine_epoch(cfg, data)
+                rates["engine"].append(rate)
+                # The fp32 engine separately only where the default is not fp32 already.
+                rates["engine_fp32"].append(
+                    rate if used == "fp32" else _engine_epoch(fp32, data)[0]
+                )
+            results.append(
+                BenchResult(batch_size, len(data.train), resolved, rates, bf16_emulated=emulated)
+            )
     return results
+
+
+# --- time to accuracy -----------------------------------------------------------------
+
+
+def process_age() -> float:
+    """Seconds since this process started (from ``/proc/self/stat`` and ``/proc/uptime``
+    on Linux; elsewhere since ``engine.bench`` was imported)."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # starttime, field 22
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(uptime - started, 0.0)
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED
+
+
+_IMPORTED = time.perf_counter()
+
+
+@dataclass(frozen=True)
+class TimeToAccuracy:
+    """``time_to_accuracy``'s answer, in seconds of wall time from process start.
+
+    ``seconds`` = ``startup_seconds`` (imports, up to the call) + ``load_seconds`` (the
+    data read and checked) + ``train_seconds`` (data to the device, model, training and
+    each epoch's evaluation, to the end of the first epoch whose test accuracy reached
+    ``target``). ``reached`` is False when no epoch did (``seconds`` then runs to the
+    end of training); ``accuracy`` is that epoch's test accuracy (the last one's when
+    not reached), ``epoch`` its number, ``precision`` what the run trained in."""
+
+    target: float
+    reached: bool
+    seconds: float
+    startup_seconds: float
+    load_seconds: float
+    train_seconds: float
+    accuracy: float
+    epoch: int
+    precision: str
+
+    def to_dict(self) -> dict[str, object]:
+        """The figures as JSON-ready values (seconds rounded to milliseconds)."""
+        return {
+            "target": self.target,
+            "reached": self.reached,
+            "seconds": round(self.seconds, 3),
+            "startup_seconds": round(self.startup_seconds, 3),
+            "load_seconds": round(self.load_seconds, 3),
+            "train_seconds": round(self.train_seconds, 3),
+            "accuracy": self.accuracy,
+            "epoch": self.epoch,
+            "precision": self.precision,
+        }
+
+
+def time_to_accuracy(
+    config: TrainConfig,
+    target: float,
+    *,
+    data: ImageData | None = None,
+    startup_seconds: float | None = None,
+) -> TimeToAccuracy:
+    """Train ``config`` (no run folder) until an epoch's test accuracy reaches ``target``
+    (0..1), then stop; the wall time split into start-up, data load and training.
+
+    ``startup_seconds`` defaults to ``process_age()`` now. Raises ``ConfigError`` for a
+    ``target`` outside (0, 1], and what ``Trainer.fit`` raises.
+    """
+    from engine.errors import ConfigError
+    from engine.events import EpochEnd
+    from engine.trainer import Trainer
+
+    if not 0 < target <= 1:
+        raise ConfigError([f"--to: {target:g} is not an accuracy; use a number in (0, 1]"])
+    startup = process_age() if startup_seconds is None else startup_seconds
+    reached: list[tuple[float, EpochEnd]] = []
+    last: list[EpochEnd] = []
+    trainer: Trainer
+
+    def listen(event: object) -> None:
+        if isinstance(event, EpochEnd):
+            last[:] = [event]
+            if event.test_accuracy >= target and not reached:
+                reached.append((time.perf_counter(), event))
+                trainer.stop("reached")
+
+    trainer = Trainer(config, data=data, record=False, listeners=(listen,))
+    begin = time.perf_counter()
+    trainer.prepare_data()
+    loaded = time.perf_counter()
+    trainer.fit()
+    end = reached[0][0] if reached else time.perf_counter()
+    final = reached[0][1] if reached else (last[0] if last else None)
+    load, train = loaded - begin, end - loaded
+    return TimeToAccuracy(
+        target=target,
+        reached=bool(reached),
+        seconds=startup + load + train,
+        startup_seconds=startup,
+        load_seconds=load,
+        train_seconds=train,
+        accuracy=final.test_accuracy if final is not None else float("nan"),
+        epoch=final.epoch if final is not None else 0,
+        precision=trainer.config.precision,
+    )

@@ -191,6 +191,11 @@ def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
         if data.val is not None
         else None
     )
+    # Without augmentation a batch is a gather from the float input held on the device
+    # (as a bare loop's); evaluation always is.
+    for split in (train_data, test_data, val_data):
+        if split is not None and (split is not train_data or not config.augment):
+            split.hold_inputs()
     torch.manual_seed(config.seed)
     model = build_model(config, data.image_shape, classes).to(device)
     parts = Parts(
@@ -324,9 +329,11 @@ def train_epoch(
         generator=parts.augment_generator,
     )
 
+    current_lr = float("nan")
+
     def absorb() -> None:
         """Fold this stretch of the epoch into the state's meters (one host sync)."""
-        state.meters.loss_sum += float(loss_sum.item())
+        state.meters.loss_sum += float((loss_sum + window_loss).item())
         state.meters.correct += int(correct.item())
         state.meters.grad_norm_sum += float(grad_norm_sum.item())
         state.meters.seen += seen
@@ -351,12 +358,13 @@ def train_epoch(
             return True
         x, y = batch
         lr = optim.learning_rate(config, state.step, parts.total_steps, parts.batches_per_epoch)
-        optim.set_learning_rate(parts.optimizer, lr)
+        if lr != current_lr:  # a schedule of none sets it once
+            optim.set_learning_rate(parts.optimizer, lr)
+            current_lr = lr
         log_now = (state.batch + 1) % config.log_every == 0 or (
             state.batch + 1 == parts.batches_per_epoch
         )
         loss, outputs = train_step(parts, x, y, state.meters, grad_norm_sum if log_now else None)
-        loss_sum += loss
         window_loss += loss
         correct += (outputs.argmax(1) == y).sum()
         seen += y.shape[0]
@@ -366,6 +374,7 @@ def train_epoch(
         state.step += 1
         if not log_now:
             continue
+        loss_sum += window_loss
         mean_loss = window_loss.item() / window_batches  # the periodic host sync
         if not math.isfinite(mean_loss):
             raise TrainingError(

@@ -24,23 +24,39 @@ def build_optimizer(
     """The config's optimiser (SGD, Adam, AdamW or RMSprop) with every setting it names.
 
     ``lr`` is the base rate; the loop sets each step's rate from ``learning_rate``.
+    SGD, Adam and AdamW use torch's fused kernels (``fused=True``: one kernel for all
+    parameters, on CPU and CUDA alike) when every parameter is on a device torch fuses
+    for; RMSprop, and parameters elsewhere (mps), use its multi-tensor ``foreach`` path.
+    The fused step computes the same update (to rounding) as the per-parameter loop;
+    measured 1.22x the samples/s of the unfused AdamW step for the notes' MLP at batch 256
+    on a 2-core AVX2 CPU (TECH-NOTES, 2026-12-02).
     """
     import torch
 
     c = config
+    params = list(params)
+    fusable = all(p.device.type in ("cpu", "cuda") for p in params)
+    speed: dict[str, bool] = {"fused": True} if fusable else {"foreach": True}
     if c.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay
+            params,
+            lr=c.lr,
+            momentum=c.momentum,
+            nesterov=c.nesterov,
+            weight_decay=c.weight_decay,
+            **speed,
         )
     if c.optimizer == "adam":
         return torch.optim.Adam(
-            params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay
+            params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay, **speed
         )
     if c.optimizer == "adamw":
         return torch.optim.AdamW(
-            params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay
+            params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay, **speed
         )
-    return torch.optim.RMSprop(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+    return torch.optim.RMSprop(
+        params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, foreach=fusable
+    )
 
 
 def build_loss(config: TrainConfig) -> LossFunction:

@@ -138,12 +138,23 @@ def build_parser() -> Parser:
     predict.add_argument("--device", default="cpu")
     predict.add_argument("--json", action="store_true")
 
-    bench = sub.add_parser("bench", help="time the engine against the tutorial's loop")
+    bench = sub.add_parser(
+        "bench",
+        help="time the engine against bare loops and the tutorial's loop; --to ACC: the "
+        "wall time to a test accuracy",
+    )
+    add_config_flags(bench)
     bench.add_argument("--batch-sizes", default="64,256", help="comma-separated batch sizes")
     bench.add_argument("--repeats", type=int, default=3)
-    bench.add_argument("--device", default="cpu")
-    bench.add_argument("--data-dir", default=None)
     bench.add_argument("--json", action="store_true")
+    bench.add_argument(
+        "--to",
+        metavar="ACC",
+        default=None,
+        help="instead, train the configuration (the default preset unless told) and report "
+        "the wall time from process start to the first epoch whose test accuracy reaches "
+        "ACC (0..1), split into start-up, data load and training",
+    )
     bench.add_argument(
         "--peers",
         nargs="?",

@@ -185,8 +185,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """``bench``: throughput of the engine beside bare loops and the tutorial's loop; with
+    ``--to ACC`` the wall time to a test accuracy; with ``--peers`` Lightning and Keras."""
     from engine.bench import run_benchmark
 
+    if args.to is not None:
+        return bench_to(args)
     try:
         sizes = tuple(int(s) for s in args.batch_sizes.split(",") if s.strip())
     except ValueError:
@@ -198,33 +202,100 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError("--batch-sizes and --repeats must be positive")
     if args.peers is not None:
         return bench_peers(args, sizes)
-    config = TrainConfig.from_dict({"device": args.device})
+    config = bench_base(args)
     say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
-    results = run_benchmark(config, sizes, args.repeats, args.data_dir, progress=say)
+    results = run_benchmark(config, sizes, args.repeats, progress=say)
     for r in results:
-        row = {
-            "batch_size": r.batch_size,
-            "engine_samples_per_second": round(r.rate(r.engine)),
-            "tutorial_samples_per_second": round(r.rate(r.tutorial)),
-            "bare_samples_per_second": round(r.rate(r.bare)),
-            "engine_vs_tutorial": round(r.tutorial / r.engine, 2),
-            "engine_vs_bare": round(r.engine / r.bare, 3),
-            "engine_seconds": [round(s, 3) for s in r.engine_seconds],
-            "tutorial_seconds": [round(s, 3) for s in r.tutorial_seconds],
-            "bare_seconds": [round(s, 3) for s in r.bare_seconds],
-        }
+        row: dict[str, Any] = {"batch_size": r.batch_size, "precision": r.precision}
+        for loop in ("engine", "engine_fp32", "bare", "bare_bf16", "tutorial"):
+            row[f"{loop}_samples_per_second"] = round(r.median(loop))
+        row.update(
+            engine_vs_bare_bf16=round(r.ratio("engine", "bare_bf16"), 3),
+            engine_fp32_vs_bare=round(r.ratio("engine_fp32", "bare"), 3),
+            engine_vs_tutorial=round(r.ratio("engine", "tutorial"), 2),
+            bf16_emulated=r.bf16_emulated,
+            repeats={loop: [round(v) for v in values] for loop, values in r.rates.items()},
+        )
         if args.json:
             print(json.dumps(row))
-        else:
-            print(
-                f"batch {r.batch_size:>4}: engine {row['engine_samples_per_second']:>7,} "
-                f"samples/s ({r.engine:.2f} s/epoch) | tutorial loop "
-                f"{row['tutorial_samples_per_second']:>7,} ({r.tutorial:.2f} s) | bare loop "
-                f"{row['bare_samples_per_second']:>7,} ({r.bare:.2f} s) | engine is "
-                f"{row['engine_vs_tutorial']:.2f}x the tutorial, {r.engine / r.bare:.3f}x "
-                "the bare loop's time"
-            )
+            continue
+        emulated = " (bf16 emulated here: timed on part of an epoch)" if r.bf16_emulated else ""
+        engine = f"engine, precision {config.precision}"
+        if r.precision != config.precision:
+            engine += f" ({r.precision})"
+        figures = [
+            (engine, "engine", f"{row['engine_vs_bare_bf16']:.3f}x the bf16 bare loop"),
+            (
+                "engine, fp32",
+                "engine_fp32",
+                f"{row['engine_fp32_vs_bare']:.3f}x the fp32 bare loop",
+            ),
+            ("bare loop, fp32", "bare", ""),
+            ("bare loop, bf16 autocast", "bare_bf16", emulated.strip()),
+            (
+                "tutorial loop, fp32",
+                "tutorial",
+                f"the engine is {row['engine_vs_tutorial']:.2f}x it",
+            ),
+        ]
+        width = max(len(label) for label, _loop, _note in figures)
+        print(f"batch {r.batch_size}, samples/s, median of {args.repeats}:")
+        for label, loop, note in figures:
+            print(f"  {label:<{width}} {row[f'{loop}_samples_per_second']:>9,}  {note}".rstrip())
     return EXIT_OK
+
+
+def bench_base(args: argparse.Namespace) -> TrainConfig:
+    """The configuration ``bench`` measures: preset, config file and flags as ``train``
+    reads them (``ConfigError`` for bad ones)."""
+    from tui.flags import config_from_args
+
+    return config_from_args(args)
+
+
+def bench_to(args: argparse.Namespace) -> int:
+    """``bench --to ACC``: the wall time from process start to the first epoch whose test
+    accuracy reaches ACC; a few lines, or one JSON object with ``--json``. Exit 1 if no
+    epoch reached it."""
+    import torch  # noqa: F401  # start-up counts the imports, torch's among them
+
+    from engine.bench import process_age, time_to_accuracy
+
+    startup = process_age()
+    try:
+        target = float(args.to)
+    except ValueError:
+        target = float("nan")
+    if not 0 < target <= 1:
+        raise UsageError(
+            f"--to: got {shown(args.to)}; expected a test accuracy between 0 and 1, e.g. 0.88"
+        )
+    if args.peers is not None:
+        raise UsageError("--to and --peers measure different things; give one of them")
+    config = bench_base(args)
+    if not args.json:
+        print(
+            f"training {config.model} (precision {config.precision}, {config.epochs} epochs at "
+            f"most) until the test accuracy reaches {target:g}",
+            file=sys.stderr,
+            flush=True,
+        )
+    result = time_to_accuracy(config, target, startup_seconds=startup)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        outcome = (
+            f"reached {result.accuracy:.4f} at epoch {result.epoch} in {result.seconds:.2f} s"
+            if result.reached
+            else f"NOT reached: {result.accuracy:.4f} after epoch {result.epoch}, "
+            f"{result.seconds:.2f} s"
+        )
+        print(
+            f"test accuracy {target:g}: {outcome} from process start "
+            f"(start-up {result.startup_seconds:.2f} s, data load {result.load_seconds:.2f} s, "
+            f"training {result.train_seconds:.2f} s; precision {result.precision})"
+        )
+    return EXIT_OK if result.reached else EXIT_FAILED
 
 
 def bench_peers(args: argparse.Namespace, sizes: tuple[int, ...]) -> int:
@@ -239,10 +310,11 @@ def bench_peers(args: argparse.Namespace, sizes: tuple[int, ...]) -> int:
             f"--peers: got {shown(args.peers)}; expected some of {', '.join(PEERS)}, "
             "separated by commas"
         )
-    if args.device != "cpu":
-        raise UsageError(f"--peers: measures on the cpu only (got --device {shown(args.device)})")
+    device = getattr(args, "device", "cpu")
+    if device != "cpu":
+        raise UsageError(f"--peers: measures on the cpu only (got --device {shown(device)})")
     say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
-    report = run_peers(sizes, args.repeats, args.data_dir, names, progress=say)
+    report = run_peers(sizes, args.repeats, getattr(args, "data_dir", None), names, progress=say)
     if args.json:
         print(json_line(report.to_dict()))
     else:
