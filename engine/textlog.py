@@ -38,13 +38,15 @@ def epoch_line(e: EpochEnd) -> str:
 
 
 def started_lines(e: RunStarted) -> list[str]:
-    """The run's id, its data and its device, and any notes (e.g. "this is the sample")."""
+    """The run's id, its data, its device and precision, and any notes (e.g. "this is the
+    sample", what precision auto chose and why)."""
     resumed = f" (resumed at epoch {e.start_epoch})" if e.resumed else ""
     val = f"{e.val_size:,} validation / " if e.val_size else ""
     lines = [
         f"run {e.run_id or '(not recorded)'}{resumed}",
         f"data: {e.data_source}; {e.train_size:,} train / {val}{e.test_size:,} test images",
-        f"device: {e.device}; {e.parameters:,} parameters",
+        f"device: {e.device}, precision {e.config.get('precision', 'fp32')}; "
+        f"{e.parameters:,} parameters",
     ]
     return lines + [f"note: {n}" for n in e.notes]
 
