@@ -101,7 +101,7 @@ class TrainConfig:
     )
     conv_channels: tuple[int, ...] = setting(
         (32, 64),
-        "channels of each conv block (cnn only)",
+        "channels of each conv block (cnn) or residual block (resnet)",
         "ints",
         "model",
         low=1,
@@ -201,6 +201,13 @@ class TrainConfig:
     augment: bool = setting(False, "random flip and crop of training batches", "bool", "training")
     crop_padding: int = setting(
         2, "padding for the random crop, in pixels", "int", "training", low=0, high=8
+    )
+    tta: bool = setting(
+        False,
+        "flip test-time augmentation at evaluation: average the logits of each image and "
+        "its mirror",
+        "bool",
+        "training",
     )
     normalize: bool = setting(
         True, "standardise pixels with the dataset mean and std", "bool", "training"

@@ -19,7 +19,7 @@ from typing import Any
 
 from engine.errors import ConfigError
 
-MODELS = ("mlp", "cnn")
+MODELS = ("mlp", "cnn", "resnet")
 ACTIVATIONS = (
     "relu",
     "leaky_relu",

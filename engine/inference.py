@@ -130,14 +130,17 @@ class Predictor:
         N x H x W x 3 (or one H x W x 3) for a model trained on colour (``channels`` 3).
 
         The images are taken as the dataset stores them (pixels 0-255) and scaled as the
-        model was trained; ``batch_size`` bounds the images on the device at once.
+        model was trained; a run trained with ``tta`` predicts from the mean of each image's
+        and its mirror image's outputs, as its evaluation did
+        (``engine.models.predict_logits``); ``batch_size`` bounds the images on the device
+        at once.
         Raises ``ValueError`` for an array of another rank, or images of another size
         than ``image_shape``.
         """
         import torch
 
         from engine.data import model_input
-        from engine.models import probabilities
+        from engine.models import predict_logits, probabilities
 
         tensor = torch.as_tensor(np.asarray(images) if isinstance(images, np.ndarray) else images)
         # One image per pixel rank less: H x W grey, H x W x 3 colour.
@@ -161,8 +164,12 @@ class Predictor:
             for start in range(0, tensor.shape[0], batch_size):
                 chunk = tensor[start : start + batch_size].to(self.device, non_blocking=True)
                 x = model_input(chunk, self.config.normalize)
-                outputs.append(probabilities(self.model(x).float(), self.config.loss).cpu())
+                logits = predict_logits(self.model, x, tta=self.config.tta).float()
+                outputs.append(probabilities(logits, self.config.loss).cpu())
         probs = torch.cat(outputs) if outputs else torch.zeros(0, len(self.classes))
+        if self.config.tta and self.config.loss == "nll":
+            # The mean of two log-probability rows is not one: exp() of it sums to under 1.
+            probs = probs / probs.sum(1, keepdim=True)
         return Prediction(probs.numpy().astype(np.float32), probs.argmax(1).numpy())
 
     def decode_files(self, paths: Sequence[str | Path]) -> tuple[np.ndarray, tuple[str, ...]]:
