@@ -457,9 +457,11 @@ def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batche
 
 def evaluate(parts: Parts, split: DeviceData | None = None) -> Evaluation:
     """Loss, accuracy, per-class accuracy and confusion matrix on ``split`` (default: the
-    test split), in batches of ``eval_batch_size`` without gradients; leaves the model in
-    train mode."""
+    test split), in batches of ``eval_batch_size`` without gradients, with flip-TTA when
+    the config asks (``engine.models.predict_logits``); leaves the model in train mode."""
     import torch
+
+    from engine.models import predict_logits
 
     config = parts.config
     c = parts.data.num_classes
@@ -471,7 +473,7 @@ def evaluate(parts: Parts, split: DeviceData | None = None) -> Evaluation:
             config.eval_batch_size
         ):
             with parts.autocast():
-                outputs = parts.model(x)
+                outputs = predict_logits(parts.model, x, tta=config.tta)
             target = optim.targets(config, labels, c)
             loss_sum += parts.loss_fn(outputs.float(), target) * labels.shape[0]
             confusion += torch.bincount(labels * c + outputs.argmax(1), minlength=c * c)

@@ -76,6 +76,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "tta": False,
         "epochs": 4,
     },
+    # The notes' MLP for accuracy per second, chosen on the validation split (val_fraction
+    # 0.1, seed 0; a 2-core AVX2 CPU, 2026-12-02): batch 256 (1.5x the samples/s of 128
+    # there), AdamW with onecycle to 3e-3 over 2 epochs: 88.8% on validation after the
+    # second epoch (lr 2e-3: 88.6%).
+    "fast": {
+        "model": "mlp",
+        "hidden_sizes": (512, 512),
+        "optimizer": "adamw",
+        "lr": 3e-3,
+        "schedule": "onecycle",
+        "batch_size": 256,
+        "epochs": 2,
+    },
     "quick": {"epochs": 1, "train_subset": 5000, "test_subset": 1000},
 }
 
@@ -84,5 +97,6 @@ PRESET_HELP = {
     "tutorial": "the PyTorch basics tutorial: SGD lr 1e-3, batch 64, 5 epochs",
     "cnn": "small conv net (16-32), about 91.6% in 5 epochs",
     "resnet": "small residual net (ResNet-8), about 92.7% in 4 epochs",
+    "fast": "the notes' MLP tuned for accuracy per second: batch 256, onecycle, 2 epochs",
     "quick": "one epoch on 5,000 images, for a first look",
 }

@@ -200,3 +200,15 @@ def test_the_conv_presets_are_valid_and_chosen_without_the_test_split(name: str)
     assert config.model == name
     assert config.val_fraction > 0  # tuned on the validation split, which chooses the best
     assert PRESETS[name]["model"] == name
+
+
+def test_the_training_loop_evaluates_with_flip_tta_when_asked(tmp_path) -> None:
+    """tta changes evaluation only: the same training, other test figures."""
+    from engine.trainer import Trainer
+    from tests.helpers import cfg, synthetic
+
+    data = synthetic()
+    plain = Trainer(cfg(tmp_path, epochs=1, tta=False), data=data, record=False).fit()
+    flipped = Trainer(cfg(tmp_path, epochs=1, tta=True), data=data, record=False).fit()
+    assert plain.history[-1].train_loss == flipped.history[-1].train_loss
+    assert plain.history[-1].test_loss != flipped.history[-1].test_loss
