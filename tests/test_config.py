@@ -91,7 +91,7 @@ def test_bounds_are_inclusive_or_exclusive_as_specified() -> None:
 
 def test_all_problems_reported_together() -> None:
     with pytest.raises(ConfigError) as info:
-        TrainConfig(lr=math.nan, epochs=0, model="resnet", batch_size=-1)
+        TrainConfig(lr=math.nan, epochs=0, model="vit", batch_size=-1)
     fields = [p.split(":")[0] for p in info.value.problems]
     assert fields == ["model", "lr", "epochs", "batch_size"]
     assert "4 problems" in str(info.value)
