@@ -344,7 +344,7 @@ async def test_save_and_load_settings_by_keys(
     notes = Notifications()
     async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
         await pilot.press("2", "ctrl+s", "ctrl+u", *path.name, "enter")
-        assert path.exists()
+        await wait_for(pilot, path.exists)
         assert TrainConfig.load(path).batch_size == 16
 
         await focus_field(pilot, "batch_size")

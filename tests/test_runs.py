@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -92,7 +93,9 @@ def test_run_folder_layout_and_listing(tmp_path) -> None:
     assert run.id.split("-")[2:4] == ["mlp", "try1"]
     names = {p.name for p in run.path.iterdir()}
     assert {"config.json", "metrics.jsonl", "status.json", "last.pt", "best.pt"} <= names
-    assert TrainConfig.load(run.config_path) == config
+    recorded = TrainConfig.load(run.config_path)
+    assert recorded.precision in ("fp32", "bf16")  # precision auto, as it was resolved
+    assert dataclasses.replace(recorded, precision=config.precision) == config
     lines = run.metrics_path.read_text().splitlines()
     assert all(json.loads(line)["event"] for line in lines)
     [info] = list_runs(config.runs_dir)
