@@ -4,10 +4,11 @@ The app's training worker posts its messages here; each handler hands the number
 to the widgets that show them, and the messages bubble on to the app, which keeps
 the run's state.
 
-Every repaint resends a widget's whole area to the terminal, so repaints are paced
-below the message rate: progress and figures at most ``FIGURES_PER_SECOND``, the
-per-class tables at most ``TABLES_PER_SECOND`` (the charts pace themselves). A
-change of state (paused, finished) is shown at once.
+Each repaint costs the UI thread time that training would use (the GIL, and one of
+the CPU's cores), and sends the cells that changed, so repaints are paced below the
+message rate: progress and figures at most ``FIGURES_PER_SECOND``, the per-class
+tables at most ``TABLES_PER_SECOND`` (the charts pace themselves). A change of state
+(paused, finished) is shown at once.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from tui.widgets.event_log import EventLog
 from tui.widgets.progress import RunProgress
 from tui.widgets.stats import RunStats, duration
 
-FIGURES_PER_SECOND = 4
+FIGURES_PER_SECOND = 2
 TABLES_PER_SECOND = 1
 
 

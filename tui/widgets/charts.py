@@ -30,7 +30,7 @@ class ThrottledPlot(ChangedCells, PlotextPlot):
         height: 1fr;
     }
     """
-    redraws_per_second = 2.0
+    redraws_per_second = 1.0
 
     def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)

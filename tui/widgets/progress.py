@@ -50,6 +50,8 @@ class RunProgressText(ChangedCells, Widget):
     def show(self, text: Text) -> None:
         """Show ``text``: its changed cells, or all of it, laid out again, if its width
         changed."""
+        if text == self.text and text.style == self.text.style:
+            return  # nothing to send
         resized = text.cell_len != self.text.cell_len
         self.text = text
         if resized:
@@ -76,11 +78,26 @@ class RunProgressBar(ChangedCells, Widget):
         super().__init__(classes=classes)
         self.total = 1.0
         self.completed = 0.0
+        self._shown_halves: int | None = None
 
     def show(self, total: float, completed: float) -> None:
-        """``completed`` of ``total`` done: repaint the cells that changed."""
+        """``completed`` of ``total`` done: repaint the cells that changed (none, and
+        no rendering, while the bar's end stays in the same half cell)."""
+        halves = self._halves(total, completed)
         self.total, self.completed = total, completed
-        self.repaint()
+        if halves is None or halves != self._shown_halves:
+            self._shown_halves = halves
+            self.repaint()
+
+    def _halves(self, total: float, completed: float) -> int | None:
+        """Half cells the bar fills (as Rich draws it) at this width; None if unknown."""
+        width = self.content_region.width
+        if not width or total <= 0:
+            return None
+        return int(width * 2 * min(max(completed, 0.0), total) / total)
+
+    def on_resize(self) -> None:
+        self._shown_halves = None
 
     def render(self) -> ProgressBar:
         return ProgressBar(total=self.total, completed=self.completed)

@@ -41,13 +41,18 @@ class RunStats(ChangedCells, Widget):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._lines = 1
+        self._shown_figures = ("", 0)  # the text last shown, and its width
         self.clear()
 
     def show_figures(self) -> None:
         """Repaint after the attributes changed: the figures that changed, or all of it,
         laid out again, if its height did."""
         width = max(self.content_region.width, 1)
-        lines = len(self.render().wrap(self.app.console, width))
+        text = self.render()
+        if (text.plain, width) == self._shown_figures:
+            return  # nothing to send
+        self._shown_figures = (text.plain, width)
+        lines = len(text.wrap(self.app.console, width))
         if lines != self._lines:
             self.refresh(layout=True)
         else:
