@@ -26,6 +26,8 @@ from engine.runs import Run
 from tui import messages
 from tui.app import FmnistApp
 from tui.screens.help import HelpScreen
+from tui.screens.hyperparams import HyperparamsPane
+from tui.screens.path_prompt import PathPrompt
 from tui.screens.quit import QuitScreen
 from tui.screens.zoom import ZoomScreen
 from tui.widgets.charts import EpochChart, LossChart
@@ -343,7 +345,18 @@ async def test_save_and_load_settings_by_keys(
     app = make_app(tmp_path, small)
     notes = Notifications()
     async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
-        await pilot.press("2", "ctrl+s", "ctrl+u", *path.name, "enter")
+        await pilot.press("2")
+        await wait_for(
+            pilot,
+            lambda: (
+                app.focused is not None
+                and any(isinstance(a, HyperparamsPane) for a in app.focused.ancestors)
+            ),
+        )
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathPrompt) or app.config_problems)
+        assert not app.config_problems, app.config_problems
+        await pilot.press("ctrl+u", *path.name, "enter")
         await wait_for(pilot, path.exists)
         assert TrainConfig.load(path).batch_size == 16
 
