@@ -63,19 +63,9 @@ def _torchvision_root(data: ImageData, workdir: Path) -> Path:
     """A folder in torchvision's FashionMNIST layout holding the data in use as extracted
     IDX files (torchvision would try to download gz files whose checksums differ from its
     own, and the data may come compressed in any way ``load_fashion_mnist`` reads)."""
-    from engine.data import FILES
-    from engine.idx import write_idx
+    from engine.peers import write_torchvision_layout
 
-    raw = workdir / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    arrays = {
-        "train_images": data.train.images,
-        "train_labels": data.train.labels,
-        "test_images": data.test.images,
-        "test_labels": data.test.labels,
-    }
-    for key, array in arrays.items():
-        write_idx(raw / FILES[key], array)
+    write_torchvision_layout(data, workdir)
     return workdir
 
 

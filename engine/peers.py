@@ -32,7 +32,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.data import ImageData
 
 PEERS = ("lightning", "keras")
 """The peers ``run_peers`` knows, in the order it runs them."""
@@ -247,10 +250,19 @@ def prepare_data(data_dir: str | None, workdir: Path) -> tuple[Path, str, int]:
     Returns (the root, where the data came from in words, training images). Raises
     ``DataError`` when no source holds the data (see ``load_fashion_mnist``).
     """
-    from engine.data import FILES, load_fashion_mnist
-    from engine.idx import write_idx
+    from engine.data import load_fashion_mnist
 
     data = load_fashion_mnist(data_dir)
+    write_torchvision_layout(data, workdir)
+    return workdir, data.source.describe(), len(data.train)
+
+
+def write_torchvision_layout(data: ImageData, workdir: Path) -> None:
+    """Write ``data`` as extracted IDX files in torchvision's FashionMNIST layout
+    (``workdir/FashionMNIST/raw``); ``OSError`` if it cannot."""
+    from engine.data import FILES
+    from engine.idx import write_idx
+
     raw = workdir / "FashionMNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     arrays = {
@@ -261,7 +273,6 @@ def prepare_data(data_dir: str | None, workdir: Path) -> tuple[Path, str, int]:
     }
     for key, array in arrays.items():
         write_idx(raw / FILES[key], array)
-    return workdir, data.source.describe(), len(data.train)
 
 
 def _child_env(kind: str) -> dict[str, str]:
