@@ -442,7 +442,8 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path, *, base: TrainConfig | None = None) -> TrainConfig:
-        """Read a JSON or TOML config file; every problem names the file."""
+        """Read a JSON or TOML config file; every problem names the file. A top-level
+        ``search`` table (the search space, ``engine.search_space``) is ignored."""
         path = Path(path)
         try:
             text = files.read_input_text(path)
@@ -463,6 +464,9 @@ class TrainConfig:
             )
             why = str(exc).split(";")[0] if "integer string conversion" in str(exc) else exc
             raise ConfigError([f"{path}: not valid {kind} ({why}){formats}"]) from None
+        if isinstance(values, dict):
+            # The search space (engine.search_space) shares the file; training ignores it.
+            values.pop("search", None)
         try:
             return cls.from_dict(values, base=base)
         except ConfigError as exc:
