@@ -51,3 +51,8 @@ class CheckpointError(EngineError):
 
 class TrainingError(EngineError):
     """Training could not go on (a NaN loss, out of memory); the message says why."""
+
+
+class DivergedError(TrainingError):
+    """The loss stopped being finite (a learning rate too high, say): the model diverged.
+    The message says at which epoch and batch. A search prunes such a trial."""

@@ -26,7 +26,7 @@ from engine import optim
 from engine.config import TrainConfig
 from engine.control import RunControl
 from engine.data import Augment, DeviceData, ImageData
-from engine.errors import CheckpointError, TrainingError
+from engine.errors import CheckpointError, DivergedError
 from engine.events import BatchEnd, EpochEnd, Event, RunStarted, StateChanged
 from engine.fields import clip
 from engine.state import EpochMeters, RunState, TrainState
@@ -304,7 +304,7 @@ def train_epoch(
 
     Returns True when every batch is done (``close_epoch`` comes next), False when
     ``control`` asked to stop: ``state`` then says exactly where, ready to checkpoint.
-    Raises ``TrainingError`` if the loss stops being finite.
+    Raises ``DivergedError`` (a ``TrainingError``) if the loss stops being finite.
     """
     import torch
 
@@ -377,7 +377,7 @@ def train_epoch(
         loss_sum += window_loss
         mean_loss = window_loss.item() / window_batches  # the periodic host sync
         if not math.isfinite(mean_loss):
-            raise TrainingError(
+            raise DivergedError(
                 f"the loss became {mean_loss} at epoch {epoch_number}, batch {state.batch}; "
                 f"lower the learning rate (now {config.lr:g}) or enable grad_clip"
             )
