@@ -24,7 +24,7 @@ from engine.events import Failed
 from engine.fields import epochs_text
 from engine.textlog import command_for
 from tui.check_data import cmd_check_data
-from tui.commands import cmd_attach, cmd_bench, cmd_export, cmd_predict, cmd_runs
+from tui.commands import cmd_bench, cmd_export, cmd_predict, cmd_runs
 from tui.flags import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -46,6 +46,7 @@ from tui.output import (
     printable,
     reopen_closed_std_streams,
 )
+from tui.search_cli import add_search_parser, attach_command, cmd_search
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -109,6 +110,11 @@ def build_parser() -> Parser:
         "run", metavar="RUN", nargs="?", help="run folder or id (default: the newest running run)"
     )
     attach.add_argument("--runs-dir", default=None, help="folder of runs (default: runs)")
+    attach.add_argument(
+        "--study", metavar="NAME", help="open the Search pane on a study instead of a run"
+    )
+
+    add_search_parser(sub)
 
     export = sub.add_parser("export", help="export a run's model (state_dict + TorchScript)")
     export.add_argument("run", metavar="RUN", help="run folder or id")
@@ -340,7 +346,8 @@ COMMANDS = {
     "runs": cmd_runs,
     "predict": cmd_predict,
     "bench": cmd_bench,
-    "attach": cmd_attach,
+    "attach": attach_command,
+    "search": cmd_search,
     "export": cmd_export,
     None: cmd_app,
 }
