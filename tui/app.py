@@ -30,7 +30,7 @@ from textual.worker import get_current_worker
 from engine.config import TrainConfig
 from engine.errors import ConfigError, EngineError
 from engine.events import Event
-from engine.runs import Run
+from engine.runs import Run, run_info
 from engine.state import RunState
 from engine.trainer import data_settings
 from tui import messages
@@ -39,7 +39,7 @@ from tui.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from tui.output import printable
 from tui.palette import app_commands
 from tui.plain import markup
-from tui.run_actions import RunActions
+from tui.run_actions import RunActions, stays_up
 from tui.screens.data import DataPane, data_description
 from tui.screens.help import HelpScreen
 from tui.screens.hyperparams import HyperparamsPane, with_preset
@@ -48,6 +48,7 @@ from tui.screens.monitor import MonitorPane
 from tui.screens.pane import WIDE, WIDEST, Pane, PaneSpec
 from tui.screens.path_prompt import PathPrompt
 from tui.screens.runs import RunsPane
+from tui.screens.search import SearchPane
 from tui.session import Replayed, Session
 from tui.signals import AppSignals
 from tui.widgets.config_form import ConfigForm
@@ -85,6 +86,12 @@ PANES: list[PaneSpec] = [
             id="inspect",
         ),
     ),
+    PaneSpec(
+        "6",
+        "search",
+        "Search",
+        lambda app: SearchPane(runs_dir=app.config.runs_dir, study=app.study, id="search"),
+    ),
 ]
 
 # Set to 1 to start training as soon as the data is loaded (for scripts/bench_app.py).
@@ -104,7 +111,12 @@ class FmnistApp(RunActions):
     """
 
     # Typed as Textual types them (instance variables there), so no ClassVar here.
-    CSS_PATH = ["app.tcss", "screens/runs.tcss", "screens/inspect.tcss"]  # noqa: RUF012
+    CSS_PATH = [  # noqa: RUF012
+        "app.tcss",
+        "screens/runs.tcss",
+        "screens/inspect.tcss",
+        "screens/search.tcss",
+    ]
     TITLE = "fmnist-tui"
     HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
         (0, "-narrow"),
@@ -124,6 +136,8 @@ class FmnistApp(RunActions):
 
     # "blocks" or "ascii" forces how images are drawn (tests, snapshots); None detects.
     image_mode: str | None = None
+    # The study the Search pane watches (``attach --study``); None: the newest.
+    study: str | None = None
 
     def __init__(
         self,
@@ -133,9 +147,12 @@ class FmnistApp(RunActions):
         runs_dir: str | None = None,
         data: ImageData | None = None,
         attach: str | Path | None = None,
+        study: str | None = None,
     ) -> None:
-        """``attach``: a run folder training in another process, to watch and steer."""
+        """``attach``: a run folder training in another process, to watch and steer;
+        ``study``: a study to watch in the Search pane, which the app opens on."""
         super().__init__()
+        self.study = study
         config = config or TrainConfig()
         overrides = {}
         if runs_dir is not None:
@@ -192,6 +209,8 @@ class FmnistApp(RunActions):
             self._reload_data(self.config)
         if self._attach_to is not None:
             self._attach_run(Run(self._attach_to))
+        elif self.study is not None:
+            self.action_show_pane("search")
 
     def run_for_exit_code(self) -> int:
         """Run the app; returns ``fmnist-tui``'s exit code: 0; 130 when a signal (SIGINT,
@@ -387,6 +406,7 @@ class FmnistApp(RunActions):
             self.query_one(DataPane).crop_padding = message.config.crop_padding
             self.query_one(RunsPane).runs_dir = message.config.runs_dir
             self.query_one(InspectPane).runs_dir = message.config.runs_dir
+            self.query_one(SearchPane).runs_dir = message.config.runs_dir
             self._want_summary(message.config)
         else:
             self.query_one(HyperparamsPane).summary_view.show_problem(
@@ -499,6 +519,44 @@ class FmnistApp(RunActions):
     def _inspect_requested(self, message: RunsPane.InspectRequested) -> None:
         self.query_one(InspectPane).wanted = message.path
         self.action_show_pane("inspect")
+
+    # --- the Search pane: start a search, open a trial, train the best --------------------
+
+    @on(SearchPane.SearchRequested)
+    def _search_requested(self, message: SearchPane.SearchRequested) -> None:
+        if self.config_problems:
+            self.notify(
+                "Fix the problems in the Hyperparameters pane first: the search starts "
+                "from its settings.",
+                severity="warning",
+            )
+            return
+        space = self.query_one(HyperparamsPane).search_space()
+        self.query_one(SearchPane).new_search(self.config, space)
+
+    @on(SearchPane.OpenRequested)
+    @stays_up
+    def _trial_open_requested(self, message: SearchPane.OpenRequested) -> None:
+        info = run_info(Run(message.path))
+        if info.state.live:
+            self.post_message(RunsPane.AttachRequested(info))
+            return
+        self.action_show_pane("runs")
+        self.query_one(RunsPane).open_run(info.id)
+
+    @on(SearchPane.TrainRequested)
+    @stays_up
+    def _train_best_requested(self, message: SearchPane.TrainRequested) -> None:
+        if self.session.busy or self.run_state.live:
+            self.notify(
+                "The Monitor is busy with a run: stop it (x) or let it finish first.",
+                severity="warning",
+            )
+            return
+        config = message.config
+        self.session.start(config, self._data_for(config))
+        self._show_new_run(config.epochs, message.note)
+        self._train()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -70,6 +70,18 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("r", "inspect another run"),
         ],
     ),
+    (
+        "Search",
+        [
+            ("n", "start a search over the form's settings and space, in the background"),
+            ("enter, o", "open the highlighted trial's run (the Monitor while it trains)"),
+            ("b", "train the best configuration for the base config's epochs"),
+            ("v, V", "next, previous chart: best so far, each parameter, importance"),
+            ("l", "watch another study"),
+            ("r", "read the study again now"),
+            ("X", "stop the study's search (its trials can be carried on)"),
+        ],
+    ),
 ]
 
 NOTES = (

@@ -120,6 +120,7 @@ class RunsPane(Pane):
         # What the charts show: (compare, run folders), read again while one trains.
         self.showing: tuple[bool, list[Path]] | None = None
         self._texts: dict[str, Content] = {}
+        self._open_when_listed: str | None = None  # a run id to open once listed
 
     def compose(self) -> ComposeResult:
         yield Static("Reading the runs folder…", id="runs-header")
@@ -166,6 +167,12 @@ class RunsPane(Pane):
     def refresh_runs(self) -> None:
         self._list(self.runs_dir)
 
+    def open_run(self, run_id: str) -> None:
+        """Highlight run ``run_id`` and show its curves, once the runs are read again
+        (the Search pane opens a trial's run so)."""
+        self._open_when_listed = run_id
+        self.refresh_runs()
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-list")
     def _list(self, runs_dir: str) -> None:
         try:
@@ -189,6 +196,10 @@ class RunsPane(Pane):
             header = markup("[b $error]$problem[/]", problem=message.problem)
         self._update("#runs-header", header)
         self.table.show(self.infos, self.marked)
+        wanted, self._open_when_listed = self._open_when_listed, None
+        if wanted is not None and wanted in ids:
+            self.table.move_cursor(row=[i.id for i in self.infos].index(wanted), animate=False)
+            self.action_open()
         self._show_detail()
         if self.showing is not None:
             by_path = {i.path: i for i in self.infos}
