@@ -86,12 +86,10 @@ def tiny(small: ImageData) -> ImageData:
     return small.subset(600, 200, seed=0)
 
 
-def make_study(
-    runs: Path, data: ImageData | None = None, *, extra_complete: int = 0
-) -> dict[str, str]:
+def make_study(runs: Path, data: ImageData | None = None) -> dict[str, str]:
     """Study ``demo``: #0 complete 84%, #1 pruned after epoch 1, #2 complete 86% (the
-    best; a real run trained on ``data`` when given), #3 failed, #4 running; then
-    ``extra_complete`` more complete ones below the best. Returns run ids by name."""
+    best; a real run trained on ``data`` when given), #3 failed, #4 running. Returns
+    the trials' run ids by name."""
     base = base_config(runs)
     space = SearchSpace.from_table(SPACE)
     study = create_study(base, space, SearchOptions(study=STUDY, trials=5, epochs=TRIAL_EPOCHS))
@@ -110,11 +108,15 @@ def make_study(
         run_id="20260101-120300-mlp-demo-t003-dddd", reason="out of memory")  # fmt: skip
     add(study, TrialState.RUNNING, {"lr": 0.0005, "batch_size": 64, "optimizer": "adamw"},
         [0.78], run_id="20260101-120400-mlp-demo-t004-eeee")  # fmt: skip
-    for k in range(extra_complete):
+    return ids
+
+
+def add_complete(study: optuna.Study, count: int) -> None:
+    """``count`` complete trials of 70-75%, their parameters spread over the space."""
+    for k in range(count):
         params = {"lr": 10 ** (-4 + k * 0.4), "batch_size": (64, 128)[k % 2],
                   "optimizer": ("adamw", "sgd")[k % 3 == 0]}  # fmt: skip
         add(study, TrialState.COMPLETE, params, [0.70 + 0.01 * k])
-    return ids
 
 
 def make_app(runs: Path, data: ImageData, study: str | None = STUDY) -> FmnistApp:
@@ -156,7 +158,9 @@ async def test_the_table_shows_each_trial_its_state_and_the_best(
         assert cells(table, 3)[1:4] == ["failed", "lr 2e-4 b128 sgd", "—"]
         assert cells(table, 4)[1] == "running" and cells(table, 0)[0] == "0 "
         header = " ".join(shown(app.query_one("#search-header")).split())
-        assert header.startswith(f"{STUDY} · not searching · 5 trials: 1 running, 2 complete")
+        assert header.startswith(
+            f"{STUDY} · not searching · best 86.0% (#2) · 5 trials: 1 running, 2 complete"
+        )
         # The line under the table gives the highlighted trial in full.
         await pilot.press("down", "down")
         assert table.highlighted is not None and table.highlighted.number == 2
@@ -213,6 +217,13 @@ async def test_the_charts_cycle_with_v_on_a_log_axis_for_a_log_range(
         assert box.display and not param.display
         bars = app.query_one("#search-importance", ClassBars)
         assert f"2 complete, {MIN_IMPORTANCE_TRIALS} needed" in shown(bars)
+        # With enough complete trials, PED-ANOVA's importances show as bars.
+        loaded = optuna.load_study(study_name=STUDY, storage=open_storage(None, runs, STUDY))
+        add_complete(loaded, MIN_IMPORTANCE_TRIALS)
+        await wait_for(pilot, lambda: pane.importance is not None, timeout=10)
+        assert pane.importance is not None and set(pane.importance) == set(SPACE)
+        await wait_for(pilot, lambda: "PED-ANOVA, 8 complete trials" in shown(bars))
+        assert all(name in shown(bars) for name in SPACE) and "%" in shown(bars)
         await pilot.press("v")
         assert pane.chart_view == "best" and curve.display
         await pilot.press("V")
@@ -223,24 +234,6 @@ async def test_the_charts_cycle_with_v_on_a_log_axis_for_a_log_range(
         await wait_for(pilot, lambda: curve.display and box.display)
         await pilot.press("v")
         assert curve.display and param.display and pane.chart_view == pane.views()[1]
-
-
-async def test_importance_shows_as_bars_with_enough_complete_trials(
-    tmp_path: Path, tiny: ImageData
-) -> None:
-    runs = tmp_path / "runs"
-    make_study(runs, extra_complete=MIN_IMPORTANCE_TRIALS)
-    app = make_app(runs, tiny)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await trials_shown(pilot, 5 + MIN_IMPORTANCE_TRIALS)
-        pane = app.query_one(SearchPane)
-        await wait_for(pilot, lambda: pane.importance is not None)
-        assert pane.importance is not None and set(pane.importance) == set(SPACE)
-        while pane.chart_view != "importance":
-            await pilot.press("v")
-        text = shown(app.query_one("#search-importance", ClassBars))
-        assert "parameter importance (PED-ANOVA" in text
-        assert all(name in text for name in SPACE) and "%" in text
 
 
 async def test_open_a_trial_and_train_the_best_configuration(
@@ -357,3 +350,45 @@ async def test_start_a_search_from_the_form_and_watch_it_end(
         await wait_for(pilot, lambda: isinstance(app.screen, StudyPicker))
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: "empty" in shown(pane.query_one("#search-header")))
+
+
+# --- snapshots (``--snapshot-update``) ----------------------------------------------------
+
+
+@pytest.fixture
+def snapshot_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Study ``demo`` (no run trained) under a relative runs folder, so nothing on the
+    screen depends on where the test runs."""
+    monkeypatch.chdir(tmp_path)
+    make_study(Path("runs"))
+    return Path("runs")
+
+
+def charts_drawn(*keys: str):
+    """Wait for the study's trials and space, press ``keys``, and draw the charts shown
+    (they draw on a timer otherwise)."""
+
+    async def run_before(pilot: Pilot) -> None:
+        pane = pilot.app.query_one(SearchPane)
+        await trials_shown(pilot, 5)
+        await wait_for(pilot, lambda: pane.space is not None)
+        await pilot.press(*keys)
+        for plot in pilot.app.query(TrialsPlot):
+            if plot.display:
+                plot.redraw_now()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize(("size", "keys"), [((80, 24), ()), ((120, 40), ("v",))],
+                         ids=["80x24", "120x40"])  # fmt: skip
+def test_search_pane_snapshot(
+    snap_compare,
+    snapshot_study: Path,
+    tiny: ImageData,
+    size: tuple[int, int],
+    keys: tuple[str, ...],
+) -> None:
+    app = make_app(snapshot_study, tiny)
+    assert snap_compare(app, terminal_size=size, run_before=charts_drawn(*keys))

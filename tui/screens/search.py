@@ -251,11 +251,11 @@ class SearchPane(Pane):
 
     def _show_hint(self, hint: bool) -> None:
         """Show the hint (no study yet) instead of the table and the charts."""
-        table = self.table
-        if table.display != hint:
+        table, shown = self.table, self.query_one("#search-hint")
+        if shown.display == hint and table.display != hint:
             return
         focused = self.screen.focused if self.is_mounted else None
-        self.query_one("#search-hint").display = hint
+        shown.display = hint
         for selector in ("#search-table", "#search-detail", "#search-charts"):
             self.query_one(selector).display = not hint
         if focused is (table if hint else self):
@@ -351,7 +351,7 @@ class SearchPane(Pane):
         self._update(
             "#search-header",
             markup(
-                "[b]$study[/] · $running · $trials$best$more",
+                "[b]$study[/] · $running$best · $trials$more",
                 study=reading.study,
                 running=running,
                 trials=trials,
@@ -391,11 +391,12 @@ class SearchPane(Pane):
         """Show the next chart (``step`` -1: the previous); from ``WIDE`` columns the
         curve stays on the left and the right chart cycles."""
         views = self.views()
+        shown = self.chart_view
         if self.wide:
             views = views[1:]
-        current = (
-            views.index(self.chart_view) if self.chart_view in views else (-1 if step > 0 else 0)
-        )
+            if shown == "best":  # the right chart shows the first parameter
+                shown = views[0]
+        current = views.index(shown) if shown in views else 0
         self.chart_view = views[(current + step) % len(views)]
         self._show_charts()
 
