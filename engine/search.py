@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from engine import files
 from engine.config import FIELDS, TrainConfig
 from engine.errors import CheckpointError, ConfigError, EngineError
-from engine.fields import shown
+from engine.fields import SHOWN_LIMIT, clip
 from engine.runs import Run, pid_alive
 from engine.search_common import (
     HOST,
@@ -214,10 +214,14 @@ def check_search(base: TrainConfig, space: SearchSpace, options: SearchOptions) 
             raise SearchError(f"--sampler grid: {'; '.join(exc.problems)}") from None
 
 
+def _text(value: object) -> str:
+    return clip(json.dumps(value), SHOWN_LIMIT)
+
+
 def _differences(stored: StudySettings, base: TrainConfig, space: SearchSpace, epochs: int) -> str:
     before, now = stored.base.to_dict(), base.to_dict()
     changed = [
-        f"{name} {shown(json.dumps(before.get(name)))} there, {shown(json.dumps(now[name]))} here"
+        f"{name} {_text(before.get(name))} there, {_text(now[name])} here"
         for name in FIELDS
         if name not in MAY_DIFFER and before.get(name) != now[name]
     ]
@@ -304,7 +308,7 @@ def _open(runs_dir: str | Path, study: str, storage: str | None) -> optuna.Study
 def study_rows(runs_dir: str | Path, study: str, storage: str | None = None) -> list[TrialRow]:
     """Every trial of ``study``, by number; ``SearchError`` if there is no such study."""
     found = _open(runs_dir, study, storage)
-    return [trial_row(t) for t in found.get_trials(deepcopy=False)]
+    return [trial_row(t, runs_dir) for t in found.get_trials(deepcopy=False)]
 
 
 def list_studies(runs_dir: str | Path) -> list[str]:
@@ -421,7 +425,11 @@ def _cores() -> int:
 
 
 def _worker_settings(
-    base: TrainConfig, space: SearchSpace, options: SearchOptions, deadline: float | None
+    base: TrainConfig,
+    space: SearchSpace,
+    options: SearchOptions,
+    deadline: float | None,
+    session: int,
 ) -> list[WorkerSettings]:
     count = options.worker_count
     on_cpu = not options.devices and base.device in ("cpu", "auto")
@@ -435,6 +443,7 @@ def _worker_settings(
             device=options.devices[k] if options.devices else None,
             threads=threads,
             deadline=deadline,
+            session=session,
         )
         for k in range(count)
     ]
@@ -456,14 +465,18 @@ def run_search(
     check_search(base, space, options)
     study = create_study(base, space, options)
     deadline = time.time() + options.timeout if options.timeout else None
-    settings = _worker_settings(base, space, options, deadline)
+    with study_lock(base.runs_dir, options.study):
+        session = study.user_attrs.get("sessions", 0)
+        session = session if isinstance(session, int) else 0
+        study.set_user_attr("sessions", session + 1)
+    settings = _worker_settings(base, space, options, deadline, session)
     write_process(base.runs_dir, options.study, started=now_text(), workers=len(settings))
     reported: list[int] = []
 
     def told(trial: optuna.trial.FrozenTrial) -> None:
         reported.append(trial.number)
         if on_trial is not None:
-            on_trial(trial_row(trial))
+            on_trial(trial_row(trial, base.runs_dir))
 
     interrupted, error = False, ""
     try:
@@ -476,7 +489,7 @@ def run_search(
             interrupted, error = _run_workers(study, settings, told)
     finally:
         write_process(base.runs_dir, options.study, ended=now_text())
-    rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
+    rows = [trial_row(t, base.runs_dir) for t in study.get_trials(deepcopy=False)]
     complete = [r for r in rows if r.state == "complete" and r.value is not None]
     best = max(complete, key=lambda r: (r.value or 0.0, -r.number)) if complete else None
     return SearchResult(
@@ -539,7 +552,8 @@ def _run_workers(
         if stopping.is_set():
             stop()
         checked = time.monotonic()
-        while any(proc.poll() is None for proc in procs):
+        # Every worker polled each time: a dead one is reaped (a zombie's pid is "alive").
+        while [proc for proc in procs if proc.poll() is None]:
             time.sleep(POLL_SECONDS)
             report()
             if time.monotonic() - checked > DEAD_CHECK_SECONDS:

@@ -83,8 +83,9 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def trial_row(trial: FrozenTrial) -> TrialRow:
-    """``trial`` as a row (see ``TrialRow``)."""
+def trial_row(trial: FrozenTrial, runs_dir: str | Path | None = None) -> TrialRow:
+    """``trial`` as a row (see ``TrialRow``). With ``runs_dir``, a trial failed by another
+    process (``fail_dead_trials``) gets its reason from its run's ``status.json``."""
     steps = sorted(trial.intermediate_values)
     values = [float(trial.intermediate_values[step]) for step in steps]
     state = _state_names().get(trial.state, str(trial.state.name).lower())
@@ -97,18 +98,35 @@ def trial_row(trial: FrozenTrial) -> TrialRow:
         at = attrs.get("pruned_at")
         pruned_at = at if isinstance(at, int) else (steps[-1] if steps else 0)
     run_id = attrs.get("run_id")
+    reason = str(attrs.get("reason", ""))
+    if state == "failed" and not reason and runs_dir is not None:
+        reason = _noted_reason(runs_dir, run_id, trial.number)
+    params = dict(trial.params)
+    if state == "waiting" and not params:  # queued with its parameters fixed
+        fixed = trial.system_attrs.get("fixed_params")
+        params = dict(fixed) if isinstance(fixed, dict) else {}
     return TrialRow(
         number=trial.number,
         state=state,
-        params=dict(trial.params),
+        params=params,
         value=value,
         epochs=len(values),
         pruned_at=pruned_at,
         run_id=run_id if isinstance(run_id, str) else None,
         values_by_epoch=values,
         test_accuracy=_number(attrs.get("test_accuracy")),
-        reason=str(attrs.get("reason", "")),
+        reason=reason,
     )
+
+
+def _noted_reason(runs_dir: str | Path, run_id: Any, number: int) -> str:
+    """What ``fail_dead_trials`` noted in the run's status about trial ``number``."""
+    run = run_of(runs_dir, run_id)
+    notes = run.read_status().get("search_notes") if run is not None else None
+    if not isinstance(notes, list):
+        return ""
+    mine = [n for n in notes if isinstance(n, str) and f"trial {number} of study" in n]
+    return mine[-1] if mine else ""
 
 
 def _percent(value: float | None) -> str:

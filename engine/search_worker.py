@@ -65,7 +65,8 @@ class WorkerSettings:
     """What a worker needs: the base config (its own data paths and device), the space,
     the options, its index (its sampler's seed is the base seed + index), a device to
     train on (None: the config's), torch threads (None: torch's default) and a wall-clock
-    deadline (Unix seconds; None: none)."""
+    deadline (Unix seconds; None: none); ``session`` counts the searches of this study
+    before this one (see ``seed``)."""
 
     base: TrainConfig
     space: SearchSpace
@@ -74,6 +75,7 @@ class WorkerSettings:
     device: str | None = None
     threads: int | None = None
     deadline: float | None = None
+    session: int = 0
 
     def to_json(self) -> str:
         """The settings as one JSON object (a worker process reads it on standard input)."""
@@ -86,6 +88,7 @@ class WorkerSettings:
                 "device": self.device,
                 "threads": self.threads,
                 "deadline": self.deadline,
+                "session": self.session,
             }
         )
 
@@ -102,7 +105,15 @@ class WorkerSettings:
             device=data.get("device"),
             threads=data.get("threads"),
             deadline=data.get("deadline"),
+            session=int(data.get("session", 0)),
         )
+
+    @property
+    def seed(self) -> int:
+        """The sampler's seed: the base seed + the worker's index in the study's first
+        session; later sessions (a continued study) shift it by 1000 each, so that they do
+        not repeat the first one's random start-up trials."""
+        return self.base.seed + self.index + 1000 * self.session
 
     @property
     def epochs(self) -> int:
@@ -187,9 +198,7 @@ class Worker:
         study = load_study(
             storage,
             options.study,
-            sampler=make_sampler(
-                options.sampler, settings.space, settings.base.seed + settings.index
-            ),
+            sampler=make_sampler(options.sampler, settings.space, settings.seed),
             pruner=make_pruner(options.pruner, settings.epochs),
         )
         self._study = study

@@ -259,7 +259,7 @@ def _delete(args: argparse.Namespace, runs: str) -> int:
             print("nothing deleted")
             return EXIT_OK
     removed = delete_study(runs, study, args.storage)
-    folders = sum(1 for path in removed if path.is_absolute() and path.suffix == "")
+    folders = sum(1 for path in removed if path.parent == Path(runs).expanduser())
     if args.json:
         print(json_line({"event": "deleted", "study": study, "removed": [str(p) for p in removed]}))
     else:
