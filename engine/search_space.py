@@ -20,12 +20,18 @@ length, which the search's ``--epochs`` sets) say why not.
 Optuna stores a categorical value only as None, a bool, a number or a string, so a listed
 value of a list field (``hidden_sizes``, ``conv_channels``) is stored as text, ``"256-256"``:
 ``suggest`` decodes it, and ``decode_params`` turns any trial's stored ``params`` (say
-``study.best_params``) back into config values. No torch, textual or rich import.
+``study.best_params``) back into config values.
+
+The app's form types a field's entry as text (``parse_search_text``, ``search_text``):
+``1e-4..0.1 log`` or ``0..0.5`` for a range, ``64, 128, 256`` for a list (a list field's
+values separated by ``|``: ``256, 256 | 512``). ``write_config`` saves a config with its
+space. No torch, textual or rich import.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import files
-from engine.config import FIELDS
+from engine.config import FIELDS, TrainConfig
 from engine.errors import ConfigError
 from engine.fields import FieldSpec, check_field, closest_name, number, shown
 
@@ -53,7 +59,10 @@ __all__ = [
     "SearchSpace",
     "decode_params",
     "encode_value",
+    "parse_search_text",
     "read_search_table",
+    "search_text",
+    "write_config",
 ]
 
 # Why a field that is not in SEARCHABLE cannot be searched, by field; the rest by group.
@@ -437,3 +446,93 @@ def read_search_table(path: str | Path) -> SearchSpace | None:
     if not isinstance(values, dict) or "search" not in values:
         return None
     return SearchSpace.from_table(values["search"], source=f"{path}: [search]")
+
+
+_RANGE_TEXT = re.compile(r"^\s*(\S+?)\s*\.\.\s*(\S+?)(?:\s+(log))?\s*$", re.IGNORECASE)
+_INT_TEXT = re.compile(r"^[+-]?\d{1,30}$")
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _typed(spec: FieldSpec, text: str) -> Any:
+    """A piece of typed text as ``spec``'s value where it reads as one; else the text,
+    for ``from_table`` to refuse in its own words."""
+    raw = text.strip()
+    if spec.kind in ("int", "float"):
+        if _INT_TEXT.match(raw.replace("_", "")):
+            return int(raw.replace("_", ""))
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    if spec.kind == "bool":
+        lowered = raw.lower()
+        return True if lowered in _TRUE else False if lowered in _FALSE else raw
+    if spec.kind == "ints":
+        parts = [p for p in re.split(r"[,\s]+", raw) if p]
+        ok = parts and all(_INT_TEXT.match(p) for p in parts)
+        return tuple(int(p) for p in parts) if ok else raw
+    lowered = raw.lower()
+    if lowered not in spec.choices and lowered.replace("-", "_") in spec.choices:
+        return lowered.replace("-", "_")
+    return lowered
+
+
+def parse_search_text(name: str, text: str, *, source: str = "[search]") -> Param:
+    """How field ``name`` is to be searched, from typed text: ``LOW..HIGH`` (``log`` after
+    it for a log scale) for a number field's range, else a list of values separated by
+    commas (``64, 128, 256``; ``adamw, sgd``), a list field's by ``|`` (``256, 256 | 512``).
+
+    Raises ``ConfigError`` as ``SearchSpace.from_table`` does (one problem naming
+    ``source`` and the field), and for an unknown or unsearchable ``name``.
+    """
+    spec = FIELDS.get(name)
+    entry: Any
+    match = _RANGE_TEXT.match(text)
+    if spec is None:
+        entry = []
+    elif spec.kind in ("int", "float") and ".." in text and not match:
+        raise ConfigError(
+            [
+                f"{source} {name}: got {shown(text.strip())}; a range reads LOW..HIGH, "
+                "with log after it for a log scale (1e-4..0.1 log)"
+            ]
+        )
+    elif match and spec.kind in ("int", "float"):
+        entry = {
+            "low": _typed(spec, match.group(1)),
+            "high": _typed(spec, match.group(2)),
+            "log": match.group(3) is not None,
+        }
+    else:
+        separator = r"[|;]" if spec.kind == "ints" else r"[,|;]"
+        entry = [_typed(spec, p) for p in re.split(separator, text) if p.strip()]
+    return SearchSpace.from_table({name: entry}, source=source).params[name]
+
+
+def search_text(name: str, param: Param) -> str:
+    """``param`` of field ``name`` as ``parse_search_text`` reads it: ``0.0001..0.1 log``,
+    ``64, 128, 256``, ``256, 256 | 512``."""
+    if isinstance(param, Range):
+        return f"{number(param.low)}..{number(param.high)}" + (" log" if param.log else "")
+    if FIELDS[name].kind == "ints":
+        return " | ".join(", ".join(str(v) for v in value) for value in param.values)
+    return ", ".join(_value_text(v) for v in param.values)
+
+
+def write_config(path: str | Path, config: TrainConfig, space: SearchSpace | None) -> None:
+    """Save ``config`` and, unless ``space`` is None or empty, its ``search`` table, to
+    ``path``: TOML when the name ends in .toml (the ``[search]`` table after the
+    settings), JSON otherwise (a ``"search"`` key). ``TrainConfig.load`` and
+    ``read_search_table`` read it back. The file is replaced atomically, with the mode
+    the umask gives; ``OSError`` when it cannot be written.
+    """
+    path = Path(path)
+    searched = space is not None and bool(space.params)
+    if path.suffix == ".toml":
+        text = config.to_toml() + ("\n" + space.to_toml() if space and searched else "")
+    else:
+        values = config.to_dict()
+        if space and searched:
+            values["search"] = space.to_dict()
+        text = json.dumps(values, indent=2) + "\n"
+    files.atomic_write(path, text.encode())

@@ -531,7 +531,16 @@ class FmnistApp(RunActions):
                 severity="warning",
             )
             return
-        space = self.query_one(HyperparamsPane).search_space()
+        try:
+            space = self.query_one(HyperparamsPane).search_space()
+        except ConfigError as exc:
+            self.notify(
+                "\n".join(exc.problems),
+                title="Fix the search space first (Hyperparameters pane)",
+                severity="warning",
+                timeout=10,
+            )
+            return
         self.query_one(SearchPane).new_search(self.config, space)
 
     @on(SearchPane.OpenRequested)
