@@ -20,7 +20,10 @@ from engine.search_space import (
     SearchSpace,
     decode_params,
     encode_value,
+    parse_search_text,
     read_search_table,
+    search_text,
+    write_config,
 )
 
 if sys.version_info >= (3, 11):
@@ -327,3 +330,76 @@ def test_problems_in_a_file_name_the_file(tmp_path: Path) -> None:
         read_search_table(path)
     with pytest.raises(ConfigError, match=f"^{tmp_path / 'none.toml'}: cannot read config file"):
         read_search_table(tmp_path / "none.toml")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "param"),
+    [
+        ("lr", "1e-4..0.1 log", Range(1e-4, 0.1, log=True)),
+        ("lr", " 1e-4 .. 1e-1 LOG ", Range(1e-4, 0.1, log=True)),
+        ("dropout", "0..0.5", Range(0.0, 0.5)),
+        ("batch_size", "16..256 log", Range(16, 256, log=True)),
+        ("batch_size", "64, 128,256", Choices((64, 128, 256))),
+        ("lr", "0.001, 0.01", Choices((0.001, 0.01))),
+        ("optimizer", "AdamW, sgd", Choices(("adamw", "sgd"))),
+        ("activation", "leaky-relu | gelu", Choices(("leaky_relu", "gelu"))),
+        ("augment", "yes, no", Choices((True, False))),
+        ("hidden_sizes", "256, 256 | 512", Choices(((256, 256), (512,)))),
+        ("hidden_sizes", "64 128", Choices(((64, 128),))),
+    ],
+)
+def test_typed_entries_read_as_ranges_and_lists(name: str, text: str, param: Any) -> None:
+    assert parse_search_text(name, text) == param
+    # ... and what search_text writes reads back the same.
+    assert parse_search_text(name, search_text(name, param)) == param
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "fragment"),
+    [
+        ("lr", "0..1", "lr: low 0 is refused; expected a number greater than 0"),
+        ("lr", "abc..1", "lr: low 'abc' is refused"),
+        ("lr", "0.001..", "lr: got '0.001..'; a range reads LOW..HIGH, with log after it"),
+        ("lr", "", "lr: the list is empty"),
+        ("batch_size", "1.5..8", "batch_size: low 1.5 is refused; expected a whole number"),
+        ("batch_size", "64, x", "batch_size: 'x' in the list is refused"),
+        ("optimizer", "adamw..sgd", "optimizer: 'adamw..sgd' in the list is refused"),
+        ("seed", "1, 2", "seed: cannot be searched"),
+        ("bogus", "1", "'bogus': unknown setting"),
+    ],
+)
+def test_typed_entries_refused_say_why(name: str, text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_search_text(name, text, source="search")
+    [problem] = info.value.problems
+    assert problem.startswith("search ") and fragment in problem
+
+
+def test_search_text_is_what_a_person_types() -> None:
+    space = SearchSpace.from_table(MIXED)
+    assert [search_text(n, p) for n, p in space.params.items()] == [
+        "mlp, cnn",
+        "256, 256 | 512",
+        "0..0.5",
+        "adamw, sgd",
+        "0.0001..0.1 log",
+        "1..8 log",
+        "64, 128, 256",
+        "true, false",
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_write_config_saves_the_settings_and_the_table(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"cfg{suffix}"
+    config = TrainConfig(lr=0.02, hidden_sizes=(64,))
+    space = SearchSpace.from_table(MIXED)
+    write_config(path, config, space)
+    assert TrainConfig.load(path) == config
+    assert read_search_table(path) == space
+    assert not [p for p in tmp_path.iterdir() if p != path]  # no temporary file left
+    write_config(path, config, None)
+    assert TrainConfig.load(path) == config
+    assert read_search_table(path) is None
+    with pytest.raises(OSError):
+        write_config(tmp_path / "missing" / f"cfg{suffix}", config, space)

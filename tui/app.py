@@ -31,6 +31,7 @@ from engine.config import TrainConfig
 from engine.errors import ConfigError, EngineError
 from engine.events import Event
 from engine.runs import Run, run_info
+from engine.search_space import read_search_table, write_config
 from engine.state import RunState
 from engine.trainer import data_settings
 from tui import messages
@@ -467,7 +468,7 @@ class FmnistApp(RunActions):
             panes.first().summary_view.show_problem(message.reason)
 
     def action_save_config(self) -> None:
-        if self.config_problems:
+        if self.config_problems or self.query_one(HyperparamsPane).search_problems():
             self.notify("Fix the form's problems before saving.", severity="warning")
             return
         self.push_screen(
@@ -478,7 +479,8 @@ class FmnistApp(RunActions):
         if not path:
             return
         try:
-            self.config.save(path)
+            # The fields marked for a search go with the settings, as a [search] table.
+            write_config(path, self.config, self.query_one(HyperparamsPane).marked_space())
         except OSError as exc:
             self.notify(f"Cannot write {path}: {exc.strerror or exc}", severity="error")
         else:
@@ -494,12 +496,14 @@ class FmnistApp(RunActions):
             return
         try:
             config = TrainConfig.load(path, base=self.config)
+            space = read_search_table(path)
         except ConfigError as exc:
             self.notify(
                 "\n".join(exc.problems), title="Cannot load settings", severity="error", timeout=10
             )
             return
         self.query_one(HyperparamsPane).load_config(config)
+        self.query_one(HyperparamsPane).load_search(space)
         self.notify(f"Settings loaded from {path}")
 
     def apply_preset(self, name: str) -> None:

@@ -46,7 +46,8 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("tab, shift+tab", "move between fields"),
             ("escape", "leave a field, so the keys above work again"),
-            ("ctrl+s, ctrl+o", "save, load the settings (JSON, or TOML for .toml)"),
+            ("ctrl+t", "search this field: a range (1e-4..0.1 log) or values (64, 128)"),
+            ("ctrl+s, ctrl+o", "save, load the settings and the search (JSON, or TOML)"),
         ],
     ),
     (

@@ -5,10 +5,17 @@ flag. Every field is checked with the engine's own ``parse_text`` (the validator
 CLI flags use) and the whole form with ``parse_texts`` (what ``TrainConfig.with_text``
 uses), so the cross-field rules and the messages are the engine's too. A problem is
 shown under its field.
+
+ctrl+t on a field marks it for a hyperparameter search: a row under it takes the range
+(``1e-4..0.1 log``) or the values (``64, 128, 256``) to try, read by the engine's
+``parse_search_text``; the field's name then ends in ``~`` and the row reads ``~ search``,
+so the mark shows without colour. ``marked_space`` gives the marked fields as a
+``SearchSpace``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,6 +31,14 @@ from textual.widgets import Input, Label, Select, Static, Switch
 
 from engine.config import FIELDS, FieldSpec, TrainConfig, parse_text, parse_texts
 from engine.errors import ConfigError
+from engine.search_space import (
+    SEARCHABLE,
+    Choices,
+    Param,
+    SearchSpace,
+    parse_search_text,
+    search_text,
+)
 
 GROUP_TITLES = {
     "model": "Model",
@@ -44,6 +59,32 @@ def field_text(spec: FieldSpec, value: Any) -> str:
     if spec.kind == "bool":
         return "true" if value else "false"
     return str(value)
+
+
+# The mark a searched field's name gets, and the label of the row under it.
+SEARCH_MARK = " ~"
+SEARCH_LABEL = "  ~ search"
+SEARCH_SYNTAX = "low..high (log after it for a log scale), or values a, b, c"
+SEARCH_SOURCE = "search"
+
+
+def first_search_text(spec: FieldSpec, value: Any) -> str:
+    """What a newly marked field's search row starts with: the default space's entry for
+    the field, every choice of a choice field, both values of a flag, else the field's
+    current value (a list of one, to widen)."""
+    default = SearchSpace.default().params.get(spec.name)
+    if default is not None:
+        return search_text(spec.name, default)
+    if spec.kind == "choice":
+        return ", ".join(spec.choices)
+    if spec.kind == "bool":
+        return "true, false"
+    return search_text(spec.name, Choices((value,)))
+
+
+def search_problem_text(name: str, problem: str) -> str:
+    """A search problem without its ``search NAME:`` start, as shown under the field."""
+    return problem.removeprefix(f"{SEARCH_SOURCE} {name}:").strip()
 
 
 def field_of(problem: str) -> str | None:
@@ -71,7 +112,8 @@ class ConfigForm(VerticalScroll):
     """Edits a ``TrainConfig``; posts ``Changed`` after every edit."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "leave_field", "Leave field", show=False)
+        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("ctrl+t", "toggle_search", "Search field"),
     ]
 
     @dataclass
@@ -84,15 +126,32 @@ class ConfigForm(VerticalScroll):
 
     @dataclass
     class FieldFocused(Message):
-        """A field's editor got the focus (the screen shows its help)."""
+        """A field's editor got the focus (the screen shows its help); ``search``: its
+        search row's editor did."""
 
         spec: FieldSpec
+        search: bool = False
+
+    @dataclass
+    class SearchChanged(Message):
+        """The marked fields changed: ``space`` holds them (None when none is marked or
+        ``problems`` lists what is wrong with their entries)."""
+
+        form: ConfigForm
+        space: SearchSpace | None
+        problems: list[str]
 
     def __init__(self, config: TrainConfig, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._initial = config
         self.config: TrainConfig | None = config
         self.problems: list[str] = []
+        # The marked fields' search entries as typed, in the order marked: the truth that
+        # ``marked_space`` reads, whether or not their rows are mounted yet.
+        self._search: dict[str, str] = {}
+        self._retyped: set[str] = set()  # entries set here, not typed in their row
+        self._focus_wanted: str | None = None
+        self._rows_lock = asyncio.Lock()
 
     def compose(self) -> ComposeResult:
         for group, title in GROUP_TITLES.items():
@@ -100,8 +159,8 @@ class ConfigForm(VerticalScroll):
             for spec in FIELDS.values():
                 if spec.group != group:
                     continue
-                with Horizontal(classes="form-row"):
-                    yield Label(spec.name, classes="form-label")
+                with Horizontal(classes="form-row", id=f"row-{spec.name}"):
+                    yield Label(spec.name, classes="form-label", id=f"label-{spec.name}")
                     yield self._editor(spec, getattr(self._initial, spec.name))
                     # Shown beside the field only where the screen has room for it.
                     yield Label(spec.help, classes="form-help", markup=False)
@@ -179,19 +238,172 @@ class ConfigForm(VerticalScroll):
 
     def on_mount(self) -> None:
         self.check()
+        self._check_search()
 
     @on(Input.Changed)
     @on(Select.Changed)
     @on(Switch.Changed)
     def _edited(self, event: Message) -> None:
         event.stop()
+        if isinstance(event, Input.Changed) and (event.input.id or "").startswith("search-"):
+            name = (event.input.id or "").removeprefix("search-")
+            if name in self._search and name not in self._retyped:
+                self._search[name] = event.value
+                self._check_search()
+            return
         self.check()
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         widget_id = event.widget.id or ""
         if widget_id.startswith("field-"):
             self.post_message(self.FieldFocused(FIELDS[widget_id.removeprefix("field-")]))
+        elif widget_id.startswith("search-"):
+            name = widget_id.removeprefix("search-")
+            self.post_message(self.FieldFocused(FIELDS[name], search=True))
 
     def action_leave_field(self) -> None:
         """Hand the keys back to the pane, so 1-5, s and q work again."""
         self.focus()
+
+    # --- the fields marked for a search ------------------------------------------------
+    #
+    # ``_search`` is the state, changed at once by the methods below; the rows under the
+    # fields follow it in ``_show_search`` (mounting is asynchronous), one pass at a time.
+
+    @property
+    def searched(self) -> list[str]:
+        """The names of the marked fields, in ``FIELDS`` order."""
+        return [name for name in FIELDS if name in self._search]
+
+    def search_texts(self) -> dict[str, str]:
+        """Each marked field's search entry as typed, in ``FIELDS`` order."""
+        return {name: self._search[name] for name in self.searched}
+
+    def search_problems(self) -> list[str]:
+        """What is wrong with the marked fields' entries, one line each naming the field."""
+        return self._parse_search()[1]
+
+    def marked_space(self) -> SearchSpace | None:
+        """The marked fields as a space; None when none is marked. ``ConfigError`` lists
+        the problems when an entry is bad."""
+        params, problems = self._parse_search()
+        if problems:
+            raise ConfigError(problems)
+        return SearchSpace(params) if params else None
+
+    def mark_search(self, name: str, text: str | None = None, *, focus: bool = True) -> None:
+        """Mark field ``name`` for the search with the entry ``text`` (None: a first guess,
+        ``first_search_text``) and show its row; ``focus``: put the cursor there once it
+        shows. ``ConfigError`` when the field cannot be searched."""
+        if name not in SEARCHABLE:
+            parse_search_text(name, "", source=SEARCH_SOURCE)  # raises, saying why
+        if text is None:
+            current = self.config if self.config is not None else self._initial
+            text = first_search_text(FIELDS[name], getattr(current, name))
+        self._search[name] = text
+        self._retyped.add(name)
+        self._focus_wanted = name if focus else None
+        self._search_changed()
+
+    def unmark_search(self, name: str) -> None:
+        """Stop searching field ``name``: its row goes, its name loses the mark."""
+        if self._search.pop(name, None) is not None:
+            self._search_changed()
+
+    def load_search(self, space: SearchSpace | None) -> None:
+        """Mark exactly ``space``'s fields, with its entries (None: unmark every field)."""
+        params = space.params if space is not None else {}
+        self._search = {name: search_text(name, param) for name, param in params.items()}
+        self._retyped.update(self._search)
+        self._focus_wanted = None
+        self._search_changed()
+
+    def _search_changed(self) -> None:
+        self._check_search()
+        self.call_later(self._show_search)
+
+    def _parse_search(self) -> tuple[dict[str, Param], list[str]]:
+        params: dict[str, Param] = {}
+        problems: list[str] = []
+        for name, text in self.search_texts().items():
+            try:
+                params[name] = parse_search_text(name, text, source=SEARCH_SOURCE)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        return params, problems
+
+    async def _show_search(self) -> None:
+        async with self._rows_lock:
+            shown = {
+                (row.id or "").removeprefix("search-row-") for row in self.query(".search-row")
+            }
+            for name in shown - set(self._search):
+                await self.query(f"#search-row-{name}, #search-error-{name}").remove()
+                self.query_one(f"#label-{name}", Label).update(name)
+            for name in self.searched:
+                text = self._search[name]
+                if name not in shown:
+                    await self.mount(*self._search_row(name, text), after=f"#error-{name}")
+                    self.query_one(f"#label-{name}", Label).update(name + SEARCH_MARK)
+                elif name in self._retyped:
+                    editor = self.query_one(f"#search-{name}", Input)
+                    if editor.value != text:
+                        editor.value = text
+                self._retyped.discard(name)
+            self._check_search(post=False)
+            wanted, self._focus_wanted = self._focus_wanted, None
+            if wanted in self._search:
+                self.query_one(f"#search-{wanted}", Input).focus()
+
+    def _search_row(self, name: str, text: str) -> tuple[Widget, Widget]:
+        row = Horizontal(
+            Label(SEARCH_LABEL, classes="form-label search-label"),
+            Input(
+                text,
+                placeholder="1e-4..0.1 log  or  64, 128",
+                compact=True,
+                id=f"search-{name}",
+                classes="form-editor search-editor",
+            ),
+            Label(SEARCH_SYNTAX, classes="form-help", markup=False),
+            classes="form-row search-row",
+            id=f"search-row-{name}",
+        )
+        return row, Static("", id=f"search-error-{name}", classes="form-error")
+
+    def _check_search(self, *, post: bool = True) -> None:
+        """Show each marked field's problem under its row; post ``SearchChanged``."""
+        params, problems = self._parse_search()
+        for name in self.searched:
+            start = f"{SEARCH_SOURCE} {name}:"
+            own = [search_problem_text(name, p) for p in problems if p.startswith(start)]
+            for error in self.query(f"#search-error-{name}").results(Static):
+                error.update("\n".join("✗ " + p for p in own))
+                error.set_class(bool(own), "-shown")
+            for editor in self.query(f"#search-{name}").results(Input):
+                editor.set_class(bool(own), "-problem")
+        if post:
+            space = SearchSpace(params) if params and not problems else None
+            self.post_message(self.SearchChanged(self, space, problems))
+
+    def action_toggle_search(self) -> None:
+        """Mark the focused field for the search, or unmark it (ctrl+t)."""
+        focused = self.app.focused
+        widget_id = (focused.id or "") if focused is not None else ""
+        if widget_id.startswith("search-"):
+            name = widget_id.removeprefix("search-")
+            self.editor(name).focus()
+            self.unmark_search(name)
+            return
+        if not widget_id.startswith("field-"):
+            self.notify("Move to a field (tab), then ctrl+t marks it for a search.", timeout=4)
+            return
+        name = widget_id.removeprefix("field-")
+        if name in self._search:
+            self.unmark_search(name)
+            return
+        try:
+            self.mark_search(name)
+        except ConfigError as exc:
+            why = exc.problems[0].split(";")[0].removeprefix(f"{SEARCH_SOURCE} ")
+            self.notify(why, severity="warning", timeout=6)
