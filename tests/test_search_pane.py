@@ -179,6 +179,11 @@ async def test_the_table_shows_each_trial_its_state_and_the_best(
         await wait_for(pilot, lambda: table.row_count == 6, timeout=10)
         assert table.best_number == 5 and cells(table, 5)[0] == "5*"
         assert table.highlighted is not None and table.highlighted.number == 1  # kept
+        # On the newest trial, the cursor follows the search to the trials that start.
+        assert table.select_number(5)
+        add(loaded, TrialState.RUNNING, {"lr": 0.02, "batch_size": 64, "optimizer": "sgd"}, [])
+        await wait_for(pilot, lambda: table.row_count == 7, timeout=10)
+        assert table.highlighted is not None and table.highlighted.number == 6
 
 
 async def test_the_charts_cycle_with_v_on_a_log_axis_for_a_log_range(
@@ -293,7 +298,8 @@ async def test_start_a_search_from_the_form_and_watch_it_end(
         await pilot.press("6")
         pane = app.query_one(SearchPane)
         await wait_for(pilot, lambda: pane.reads > 0)
-        assert "No study yet" in shown(pane.query_one("#search-hint"))
+        assert "No study yet in" in shown(pane.query_one("#search-header"))
+        assert "n starts a search" in shown(pane.query_one("#search-hint"))
         await pilot.press("b")
         assert any("No study yet" in n for n in notes)
 

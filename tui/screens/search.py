@@ -63,12 +63,11 @@ REFRESH_SECONDS = 1.0
 MIN_IMPORTANCE_TRIALS = 6
 STATE_ORDER = ("running", "waiting", "complete", "pruned", "failed")
 HINT = (
-    "No study yet in $where.\n\n"
     "n starts a search over the Hyperparameters pane's settings, in the background: "
     "it goes on after the app quits, and `fmnist-tui attach --study NAME` comes back "
-    "to it. Mark the fields to search in the Hyperparameters pane (2); with none "
-    "marked, the default space is searched. `fmnist-tui search` starts one from the "
-    "shell."
+    "to it. Mark the fields to search in the Hyperparameters pane (2, ctrl+t on a "
+    "field); with none marked, the default space is searched. `fmnist-tui search` "
+    "starts one from the shell."
 )
 
 
@@ -323,8 +322,7 @@ class SearchPane(Pane):
         self.reads += 1
         self._show_header(reading)
         if reading.study is None:
-            where = self.runs_dir.rstrip("/") + "/studies/"
-            self._update("#search-hint", markup(HINT, where=where))
+            self._update("#search-hint", markup(HINT))
             self._show_hint(True)
             return
         self._show_hint(False)
@@ -337,7 +335,8 @@ class SearchPane(Pane):
             self._update("#search-header", markup("[b $error]$why[/]", why=reading.problem))
             return
         if reading.study is None:
-            self._update("#search-header", markup("[b]No study yet[/]"))
+            where = self.runs_dir.rstrip("/") + "/studies/"
+            self._update("#search-header", markup("[b]No study yet[/] in $where", where=where))
             return
         counts = Counter(r.state for r in reading.rows)
         parts = [f"{counts[s]} {s}" for s in STATE_ORDER if counts[s]]

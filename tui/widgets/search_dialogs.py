@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -114,7 +115,7 @@ class SearchPrompt(ModalScreen[SearchChoice | None]):
                 id="search-prompt-title",
             )
             yield Static(
-                plain("\n".join("  " + line for line in self.space.lines())),
+                Text("\n").join(plain("  " + line) for line in self.space.lines()),
                 id="search-prompt-space",
             )
             digits = r"[0-9]*"
@@ -132,7 +133,7 @@ class SearchPrompt(ModalScreen[SearchChoice | None]):
                     yield widget
             yield Static("", id="search-prompt-note")
             yield Static(
-                "enter: start it in the background and watch · tab: next · escape: cancel",
+                "enter: start it in the background · tab: next · escape: cancel",
                 classes="dialog-hint",
             )
 
@@ -154,7 +155,7 @@ class SearchPrompt(ModalScreen[SearchChoice | None]):
         choice, problems = check_choice(self.texts(), self.space, os.cpu_count() or 1)
         note = self.query_one("#search-prompt-note", Static)
         if problems:
-            note.update(plain("\n".join("✗ " + p for p in problems), "bold red"))
+            note.update(Text("\n").join(plain("✗ " + p, "bold red") for p in problems))
         else:
             assert choice is not None
             carry = choice.study in self.existing

@@ -205,7 +205,8 @@ class TrialsTable(DataTable):
         return self.rows_shown[self.cursor_row]
 
     def show(self, rows: Sequence[TrialRow]) -> None:
-        """Show ``rows`` newest first; the cursor stays on the trial it was on."""
+        """Show ``rows`` newest first. The cursor stays on the trial it was on, or, on
+        the newest, goes on to the trials that start (it follows the search)."""
         ordered = sorted(rows, key=lambda r: r.number, reverse=True)
         best = best_trial(ordered)
         self.best_number = best.number if best is not None else None
@@ -221,7 +222,9 @@ class TrialsTable(DataTable):
                         self.update_cell(str(row.number), key, cells[key], update_width=True)
                 self._shown[row.number] = cells
             return
-        self._fill(ordered, current.number if current is not None else None)
+        follow = current is None or self.cursor_row == 0
+        keep = ordered[0].number if follow and ordered else current.number if current else None
+        self._fill(ordered, keep)
 
     def _fill(self, rows: list[TrialRow], keep: int | None) -> None:
         self.rows_shown = rows
