@@ -470,7 +470,9 @@ def run_search(
         session = session if isinstance(session, int) else 0
         study.set_user_attr("sessions", session + 1)
     settings = _worker_settings(base, space, options, deadline, session)
-    write_process(base.runs_dir, options.study, started=now_text(), workers=len(settings))
+    write_process(
+        base.runs_dir, options.study, started=now_text(), workers=len(settings), ended=None
+    )
     reported: list[int] = []
 
     def told(trial: optuna.trial.FrozenTrial) -> None:

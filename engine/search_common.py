@@ -371,8 +371,10 @@ def load_study(
 
 def write_process(runs_dir: str | Path, study: str, **fields: Any) -> None:
     """Record the process running ``study``'s search in ``RUNS/studies/STUDY.json`` (its
-    pid and host, and ``fields``), atomically; a failure to write is ignored."""
-    record = {"pid": os.getpid(), "host": HOST, "updated": now_text(), **fields}
+    pid and host, and ``fields``, over what the record held), atomically; a failure to
+    write is ignored."""
+    record = {**read_process(runs_dir, study), "pid": os.getpid(), "host": HOST}
+    record.update(updated=now_text(), **fields)
     with contextlib.suppress(OSError):
         files.atomic_write(
             process_path(runs_dir, study), (json.dumps(record, indent=2) + "\n").encode()

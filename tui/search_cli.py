@@ -107,6 +107,13 @@ def _devices(text: str | None) -> tuple[str, ...]:
     return devices
 
 
+def _runs_flag(runs: str) -> str:
+    """`` --runs-dir RUNS`` unless ``runs`` is the default ``runs`` folder."""
+    from engine.textlog import runs_dir_flag
+
+    return runs_dir_flag(Path(runs) / "x")
+
+
 def _config_given(args: argparse.Namespace) -> bool:
     """Whether any setting was given (a flag, --config or --preset)."""
     flags = [n for n in FIELDS if n in vars(args) and n != "runs_dir"]
@@ -193,7 +200,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         else:
             print(printable(f"searching study {study} in the background (pid {pid})"))
             print(printable(f"  log:    {log}"))
-            print(printable(f"  watch:  {PROG} attach --study {study}"))
+            print(printable(f"  watch:  {PROG} attach --study {study}{_runs_flag(runs)}"))
         return EXIT_OK
     workers = f"{options.worker_count} worker" + ("s" if options.worker_count > 1 else "")
     length = options.epochs or base.epochs
@@ -224,7 +231,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(
                 printable(
                     f"stopped; continue with: {PROG} search --study {study} "
-                    f"--trials {options.trials}"
+                    f"--trials {options.trials}{_runs_flag(runs)}"
                 ),
                 flush=True,
             )
