@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ from engine.search_common import (
     check_study_name,
     default_study_name,
     forget_journal,
+    hide_password,
     journal_path,
     list_study_names,
     load_study,
@@ -286,14 +287,15 @@ def study_settings(
 ) -> StudySettings | None:
     """What ``study`` was made with, or None when there is no such study (``SearchError``
     for a storage problem or a study that is not one of fmnist-tui's)."""
+    import optuna
+
     if storage is None and not journal_path(runs_dir, study).is_file():
         return None
+    opened = open_storage(storage, runs_dir, study, create=False)
     try:
-        found = load_study(open_storage(storage, runs_dir, study, create=False), study)
-    except SearchError:
-        if storage is None:
-            return None
-        raise
+        found = optuna.load_study(study_name=study, storage=opened)
+    except KeyError:  # no such study (yet)
+        return None
     settings = _settings_of(found)
     if settings is None:
         raise SearchError(f"study {study} is not one of fmnist-tui's (it records no settings)")
@@ -430,6 +432,7 @@ def _worker_settings(
     options: SearchOptions,
     deadline: float | None,
     session: int,
+    command: tuple[str, ...],
 ) -> list[WorkerSettings]:
     count = options.worker_count
     on_cpu = not options.devices and base.device in ("cpu", "auto")
@@ -444,6 +447,7 @@ def _worker_settings(
             threads=threads,
             deadline=deadline,
             session=session,
+            command=command,
         )
         for k in range(count)
     ]
@@ -455,12 +459,15 @@ def run_search(
     options: SearchOptions,
     *,
     on_trial: Callable[[TrialRow], None] | None = None,
+    command: Sequence[str] | None = None,
 ) -> SearchResult:
     """Search until the study has ``options.trials`` finished trials (or the timeout, or a
     signal: SIGINT, SIGTERM or SIGHUP stop every worker at a batch boundary, their trials
     failed and queued again to resume). ``on_trial`` is called with each trial finished
-    during this call. Raises ``SearchError`` (see ``check_search``, ``create_study``,
-    ``open_storage``) and, with one worker, ``EngineError`` for data or device problems."""
+    during this call; ``command`` is recorded in each trial's run as the command that asked
+    for it (default: this process's ``sys.argv``; a storage password is hidden). Raises
+    ``SearchError`` (see ``check_search``, ``create_study``, ``open_storage``) and, with one
+    worker, ``EngineError`` for data or device problems."""
     started = time.monotonic()
     check_search(base, space, options)
     study = create_study(base, space, options)
@@ -469,7 +476,8 @@ def run_search(
         session = study.user_attrs.get("sessions", 0)
         session = session if isinstance(session, int) else 0
         study.set_user_attr("sessions", session + 1)
-    settings = _worker_settings(base, space, options, deadline, session)
+    asked = tuple(hide_password(word) for word in (sys.argv if command is None else command))
+    settings = _worker_settings(base, space, options, deadline, session, asked)
     write_process(
         base.runs_dir, options.study, started=now_text(), workers=len(settings), ended=None
     )
@@ -589,7 +597,12 @@ def spawn_search(base: TrainConfig, space: SearchSpace, options: SearchOptions) 
         log = files.open_append(path)
     except OSError as exc:
         raise SearchError(f"cannot write {path}: {exc.strerror or exc}") from None
-    settings = {"base": base.to_dict(), "space": space.to_dict(), "options": options.to_dict()}
+    settings = {
+        "base": base.to_dict(),
+        "space": space.to_dict(),
+        "options": options.to_dict(),
+        "command": [hide_password(word) for word in sys.argv],
+    }
     with log:
         try:
             child = subprocess.Popen(
@@ -626,8 +639,13 @@ def main() -> int:
         return 2
     print(f"{now_text()} search of study {options.study} started (pid {os.getpid()})", flush=True)
     try:
+        command = [str(word) for word in data.get("command") or ()]
         result = run_search(
-            base, space, options, on_trial=lambda row: print(trial_line(row), flush=True)
+            base,
+            space,
+            options,
+            on_trial=lambda row: print(trial_line(row), flush=True),
+            command=command or None,
         )
     except EngineError as exc:
         print(f"error: {exc}", flush=True)

@@ -66,7 +66,8 @@ class WorkerSettings:
     the options, its index (its sampler's seed is the base seed + index), a device to
     train on (None: the config's), torch threads (None: torch's default) and a wall-clock
     deadline (Unix seconds; None: none); ``session`` counts the searches of this study
-    before this one (see ``seed``)."""
+    before this one (see ``seed``); ``command`` is the command that asked for the search
+    (its storage password hidden), recorded in each trial's run."""
 
     base: TrainConfig
     space: SearchSpace
@@ -76,6 +77,7 @@ class WorkerSettings:
     threads: int | None = None
     deadline: float | None = None
     session: int = 0
+    command: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         """The settings as one JSON object (a worker process reads it on standard input)."""
@@ -89,6 +91,7 @@ class WorkerSettings:
                 "threads": self.threads,
                 "deadline": self.deadline,
                 "session": self.session,
+                "command": list(self.command),
             }
         )
 
@@ -106,6 +109,7 @@ class WorkerSettings:
             threads=data.get("threads"),
             deadline=data.get("deadline"),
             session=int(data.get("session", 0)),
+            command=tuple(str(word) for word in data.get("command") or ()),
         )
 
     @property
@@ -190,6 +194,10 @@ class Worker:
 
         settings, options = self.settings, self.settings.options
         quiet_optuna()
+        if settings.command:
+            from engine.environment import launched_as
+
+            launched_as(list(settings.command))
         if settings.threads:
             import torch
 
