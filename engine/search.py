@@ -620,6 +620,8 @@ def spawn_search(base: TrainConfig, space: SearchSpace, options: SearchOptions) 
     with contextlib.suppress(BrokenPipeError):
         child.stdin.write(json.dumps(settings))
         child.stdin.close()
+    # Recorded now: a watcher sees the search running from the moment this returns.
+    write_process(base.runs_dir, options.study, pid=child.pid, started=now_text(), ended=None)
     # Reap it when it ends, so a long-lived caller (the app) keeps no zombie.
     threading.Thread(target=child.wait, daemon=True).start()
     return child.pid

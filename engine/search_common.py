@@ -369,11 +369,13 @@ def load_study(
         raise SearchError(f"no study {study} in this storage") from None
 
 
-def write_process(runs_dir: str | Path, study: str, **fields: Any) -> None:
+def write_process(
+    runs_dir: str | Path, study: str, *, pid: int | None = None, **fields: Any
+) -> None:
     """Record the process running ``study``'s search in ``RUNS/studies/STUDY.json`` (its
-    pid and host, and ``fields``, over what the record held), atomically; a failure to
-    write is ignored."""
-    record = {**read_process(runs_dir, study), "pid": os.getpid(), "host": HOST}
+    pid, this one's unless given, and host, and ``fields``, over what the record held),
+    atomically; a failure to write is ignored."""
+    record = {**read_process(runs_dir, study), "pid": pid or os.getpid(), "host": HOST}
     record.update(updated=now_text(), **fields)
     with contextlib.suppress(OSError):
         files.atomic_write(

@@ -116,7 +116,10 @@ class WorkerSettings:
     def seed(self) -> int:
         """The sampler's seed: the base seed + the worker's index in the study's first
         session; later sessions (a continued study) shift it by 1000 each, so that they do
-        not repeat the first one's random start-up trials."""
+        not repeat the first one's random start-up trials. The grid sampler's seed orders
+        the grid, which every worker and session must see alike: the base seed."""
+        if self.options.sampler == "grid":
+            return self.base.seed
         return self.base.seed + self.index + 1000 * self.session
 
     @property

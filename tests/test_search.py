@@ -17,7 +17,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from lifecycle_helpers import ROOT, TIMEOUT
+from lifecycle_helpers import ROOT, TIMEOUT, wait_until
 
 from engine.config import TrainConfig
 from engine.events import RunStarted
@@ -30,9 +30,12 @@ from engine.search import (
     importance,
     journal_path,
     list_studies,
+    log_path,
     open_storage,
     run_search,
+    search_process,
     study_rows,
+    summary_line,
 )
 from engine.search_space import SearchSpace
 from tui.cli import main
@@ -118,7 +121,7 @@ def test_two_workers_share_the_journal_and_run_every_trial_exactly_once(tmp_path
         assert row.value is not None and 0 <= row.value <= 1
     # The headless output: the start, one line per trial, the summary.
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("study pair: 6 trials of 1 epochs")
+    assert lines[0].startswith("study pair: 6 trials of 1 epoch,")
     assert sorted(line.split()[1] for line in lines if line.startswith("trial")) == [
         str(n) for n in range(6)
     ]
@@ -319,3 +322,46 @@ def test_a_study_continued_with_other_settings_is_refused(
     assert "study same was made with other settings (lr 0.001 there, 0.5 here" in err
     storage = open_storage(None, runs, "same")
     assert optuna.load_study(study_name="same", storage=storage).trials == []
+
+
+def test_grid_tries_each_point_once_and_stops_at_the_grids_size(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    space = SearchSpace.from_table({"lr": [0.001, 0.01], "batch_size": [64, 128]})
+    options = SearchOptions(study="grid", trials=10, sampler="grid")
+    result = run_search(small_config(runs), space, options)
+    points = sorted((r.params["lr"], r.params["batch_size"]) for r in result.rows)
+    assert points == [(0.001, 64), (0.001, 128), (0.01, 64), (0.01, 128)]
+
+
+def test_no_trial_starts_after_the_timeout(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    options = SearchOptions(study="late", trials=5, timeout=0.001)
+    result = run_search(small_config(runs), SearchSpace.default(), options)
+    assert result.rows == [] and result.best is None
+    assert "no trial completed; 0 complete, 0 pruned, 0 failed" in summary_line(result)
+
+
+def test_a_detached_search_runs_in_its_own_session_and_logs_its_trials(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    options = ["--epochs", "1", "--trials", "1", "--study", "away", "--detach"]
+    assert main(["search", "--runs-dir", str(runs), *SMALL, *options]) == 0
+    pid = search_process(runs, "away")
+    assert pid is not None and os.getsid(pid) == pid  # a session of its own
+    assert study_rows(runs, "away") is not None  # the study exists at once
+    wait_until(lambda: search_process(runs, "away") is None, "the detached search to end")
+    assert [r.state for r in study_rows(runs, "away")] in (["complete"], ["pruned"])
+    log = log_path(runs, "away").read_text()
+    assert "trial   0" in log and "study away: best: trial 0" in log
+
+
+def test_attach_study_names_the_studies_there_when_it_has_no_such_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    create_study(small_config(runs), SearchSpace.default(), SearchOptions(study="here", trials=1))
+    code = main(["attach", "--study", "there", "--runs-dir", str(runs)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no study there in" in err and "(studies there: here)" in err
+    code = main(["attach", "--study", "here", "--runs-dir", str(runs)])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs a terminal" in err  # found; the app needs a terminal

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from engine.config import FIELDS, parse_text
+from engine.fields import epochs_text
 from tui.flags import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -203,6 +205,11 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(printable(f"  watch:  {PROG} attach --study {study}{_runs_flag(runs)}"))
         return EXIT_OK
     workers = f"{options.worker_count} worker" + ("s" if options.worker_count > 1 else "")
+    trials = f"{options.trials} trials"
+    if options.sampler == "grid":
+        size = math.prod(len(values) for values in space.grid().values())
+        if size < options.trials:
+            trials = f"{size} trials (every point of the grid)"
     length = options.epochs or base.epochs
     if args.json:
         header = {"event": "search", **options.to_dict(), "epochs": length, "storage": where}
@@ -210,7 +217,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     else:
         print(
             printable(
-                f"study {study}: {options.trials} trials of {length} epochs, "
+                f"study {study}: {trials} of {epochs_text(length)}, "
                 f"{options.sampler} sampler, {options.pruner} pruner, {workers}; {where}"
             ),
             flush=True,
