@@ -283,7 +283,12 @@ class Worker:
         if self.stopping:
             trial.set_user_attr("reason", "interrupted before it started")
             raise _Interrupted("interrupted before it started")
-        run, trainer = self._start(trial, values)
+        try:
+            run, trainer = self._start(trial, values)
+        except (EngineError, OSError) as exc:
+            reason = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
+            trial.set_user_attr("reason", reason)
+            raise _TrialFailed(reason) from None
         pruned: dict[str, Any] = {}
         trainer.add_listener(self._listener(trial, trainer, run, pruned))
         self._trainer = trainer
@@ -312,7 +317,9 @@ class Worker:
         return result.best_accuracy
 
     def _start(self, trial: optuna.Trial, values: dict[str, Any]) -> tuple[Run, Trainer]:
-        """The trial's run (new, or the one it resumes) and its trainer."""
+        """The trial's run (new, or the one it resumes) and its trainer; ``ConfigError``
+        for parameters the config refuses together, ``CheckpointError`` or ``OSError``
+        when the run cannot be made or taken."""
         from engine.trainer import Trainer
 
         settings = self.settings
@@ -330,13 +337,8 @@ class Worker:
             "epochs": settings.epochs,
             "name": f"{study}-t{trial.number:03d}",
         }
-        try:
-            config = TrainConfig.from_dict(changes, base=self._base).with_absolute_paths()
-            run = Run.create(config)
-        except EngineError as exc:
-            reason = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
-            trial.set_user_attr("reason", reason)
-            raise _TrialFailed(reason) from None
+        config = TrainConfig.from_dict(changes, base=self._base).with_absolute_paths()
+        run = Run.create(config)
         run.acquire()  # until fit() is done with it
         run.write_status(RunState.RUNNING, study=study, trial=trial.number)
         trial.set_user_attr("run_id", run.id)

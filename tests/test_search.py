@@ -365,3 +365,15 @@ def test_attach_study_names_the_studies_there_when_it_has_no_such_one(
     code = main(["attach", "--study", "here", "--runs-dir", str(runs)])
     err = capsys.readouterr().err
     assert code == 2 and "needs a terminal" in err  # found; the app needs a terminal
+
+
+def test_a_worker_gives_up_after_three_trials_in_a_row_fail(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    # label_smoothing works with cross_entropy only: every trial's config is refused.
+    base = small_config(runs, loss="mse")
+    space = SearchSpace.from_table({"label_smoothing": [0.1, 0.2]})
+    result = run_search(base, space, SearchOptions(study="never", trials=5, sampler="random"))
+    assert [r.state for r in result.rows] == ["failed"] * 3
+    assert all("label_smoothing" in r.reason for r in result.rows)
+    assert result.error.startswith("3 trials in a row failed, so this worker stopped; the last:")
+    assert list(trial_runs(runs)) == []  # a refused config makes no run
