@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from engine.errors import DeviceError
@@ -211,3 +212,16 @@ def precision_problem(precision: str, device: torch.device) -> str | None:
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         return f"precision bf16 is not supported on {describe_device(device)}; use fp32"
     return None
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
+    """The mixed-precision context for ``precision`` on ``device``: bf16 or fp16 autocast
+    on CUDA and CPU, a no-op for fp32 (and "auto", which a run records resolved) and on
+    other devices. Training, its evaluation and ``Predictor`` all compute under it, so a
+    run's model gives the same classes wherever it is used."""
+    import torch
+
+    if precision not in ("bf16", "fp16") or device.type not in ("cuda", "cpu"):
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)

@@ -125,15 +125,19 @@ class Predictor:
             )
         return predictor
 
-    def predict(self, images: np.ndarray | torch.Tensor, batch_size: int = 1000) -> Prediction:
+    def predict(
+        self, images: np.ndarray | torch.Tensor, batch_size: int | None = None
+    ) -> Prediction:
         """Probabilities and classes for uint8 images: N x H x W (or one H x W image), or
         N x H x W x 3 (or one H x W x 3) for a model trained on colour (``channels`` 3).
 
         The images are taken as the dataset stores them (pixels 0-255) and scaled as the
         model was trained; a run trained with ``tta`` predicts from the mean of each image's
         and its mirror image's outputs, as its evaluation did
-        (``engine.models.predict_logits``); ``batch_size`` bounds the images on the device
-        at once.
+        (``engine.models.predict_logits``), in the precision it was trained and evaluated
+        in (bf16 or fp16 autocast; ``engine.device.autocast``), in batches of its
+        ``eval_batch_size`` unless ``batch_size`` says otherwise (the images on the device
+        at once): so it gives the classes the run's evaluation gave.
         Raises ``ValueError`` for an array of another rank, or images of another size
         than ``image_shape``.
         """
@@ -159,16 +163,22 @@ class Predictor:
             raise ValueError(
                 f"expected {wanted} images (the model's), got shape {tuple(tensor.shape)}"
             )
+        from engine.device import autocast
+
+        batch_size = batch_size or self.config.eval_batch_size
         outputs = []
         with torch.inference_mode():
             for start in range(0, tensor.shape[0], batch_size):
                 chunk = tensor[start : start + batch_size].to(self.device, non_blocking=True)
                 x = model_input(chunk, self.config.normalize)
-                logits = predict_logits(self.model, x, tta=self.config.tta).float()
-                outputs.append(probabilities(logits, self.config.loss).cpu())
+                with autocast(self.device, self.config.precision):
+                    logits = predict_logits(self.model, x, tta=self.config.tta)
+                outputs.append(probabilities(logits.float(), self.config.loss).cpu())
         probs = torch.cat(outputs) if outputs else torch.zeros(0, len(self.classes))
-        if self.config.tta and self.config.loss == "nll":
-            # The mean of two log-probability rows is not one: exp() of it sums to under 1.
+        if self.config.loss in ("nll", "mse"):
+            # These models end in their own (log-)softmax: in bf16 its rows sum to 1 only
+            # within bf16's precision, and the mean of two log-probability rows (flip-TTA)
+            # exp()s to under 1. Scaling a row keeps its class.
             probs = probs / probs.sum(1, keepdim=True)
         return Prediction(probs.numpy().astype(np.float32), probs.argmax(1).numpy())
 
@@ -228,7 +238,9 @@ class Predictor:
             return f"; the run was trained with resize=reject: give a {width}x{height} image"
         return "; give PNG, JPEG, GIF or WebP image files"
 
-    def predict_files(self, paths: Sequence[str | Path], batch_size: int = 1000) -> Prediction:
+    def predict_files(
+        self, paths: Sequence[str | Path], batch_size: int | None = None
+    ) -> Prediction:
         """Probabilities and classes for the image files at ``paths``, decoded as the run's
         data was (see ``decode_files``); the result holds the decoded ``images`` (uint8
         N x H x W, x 3 for a colour run) and the decoding ``notes``.

@@ -106,12 +106,9 @@ class Parts:
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         """The mixed-precision context the config asks for: bf16 or fp16 autocast on CUDA
         and CPU, a no-op in fp32 (and on other devices)."""
-        import torch
+        from engine.device import autocast
 
-        if self.config.precision == "fp32" or self.device.type not in ("cuda", "cpu"):
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return autocast(self.device, self.config.precision)
 
     def capture_rng(self, state: TrainState) -> None:
         """Store every random stream's state in ``state.rng`` (before a checkpoint)."""
