@@ -298,7 +298,7 @@ class Worker:
             result = trainer.fit()
         except DivergedError as exc:
             epoch = trainer.state.epoch + 1
-            self._prune(trial, run, epoch, f"diverged: {exc}", state=RunState.FAILED)
+            self._prune(trial, run, epoch, f"diverged: {exc}")
             raise optuna.TrialPruned(f"diverged at epoch {epoch}") from None
         except EngineError as exc:
             trial.set_user_attr("reason", str(exc))
@@ -380,16 +380,15 @@ class Worker:
 
         return on_event
 
-    def _prune(
-        self, trial: optuna.Trial, run: Run, epoch: int, why: str, *, state: RunState | None = None
-    ) -> None:
-        """Keep the pruned run's config, metrics and status, not its checkpoints."""
+    def _prune(self, trial: optuna.Trial, run: Run, epoch: int, why: str) -> None:
+        """Keep the pruned run's config, metrics and status (state "pruned", with why),
+        not its checkpoints."""
         for path in (run.last_path, run.best_path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         study = self.settings.options.study
         reason = f"pruned at epoch {epoch} ({why}); trial {trial.number} of study {study}"
-        note_on_run(run, reason, state=state, pruned_at=epoch)
+        note_on_run(run, reason, state=RunState.PRUNED, pruned_at=epoch)
         trial.set_user_attr("pruned_at", epoch)
         trial.set_user_attr("reason", reason)
 

@@ -29,6 +29,7 @@ class RunState(str, Enum):
     FINISHED = "finished"  # trained every epoch
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # on disk: stopped, or its trainer died, resumable
+    PRUNED = "pruned"  # a search's pruner ended it early; it keeps no checkpoint
     UNREADABLE = "unreadable"  # status.json cannot be read here (another user's, not a file)
 
     def __str__(self) -> str:
@@ -55,6 +56,7 @@ DISK_STATES = (
     RunState.FINISHED,
     RunState.FAILED,
     RunState.INTERRUPTED,
+    RunState.PRUNED,
 )
 
 

@@ -211,6 +211,7 @@ def test_exported_model_predicts_as_the_best_checkpoint(
     import torch
 
     from engine.data import model_input
+    from engine.device import autocast
 
     run = runs["finished"]
     state_path, script_path, _info = export_model(run, "best", run.path / "out")
@@ -218,14 +219,18 @@ def test_exported_model_predicts_as_the_best_checkpoint(
     expected = Predictor.from_run(run, "best").predict(images).classes
     x = model_input(torch.as_tensor(images), run.config().normalize)
 
+    # The run predicts in the precision it trained in (bf16 where auto chose it): the
+    # exported model, run in that precision, gives the same classes.
+    precision = autocast(torch.device("cpu"), run.config().precision)
     scripted = torch.jit.load(str(script_path))
-    with torch.inference_mode():
+    with torch.inference_mode(), precision:
         assert np.array_equal(scripted(x).argmax(1).numpy(), expected)
 
     model = build_model(run.config(), (28, 28), 10)
     model.load_state_dict(torch.load(state_path, weights_only=True))
     model.eval()
-    with torch.inference_mode():
+    precision = autocast(torch.device("cpu"), run.config().precision)
+    with torch.inference_mode(), precision:
         assert np.array_equal(model(x).argmax(1).numpy(), expected)
     assert len(set(expected.tolist())) > 3  # a trained model, not a constant
 

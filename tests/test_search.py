@@ -168,7 +168,7 @@ def test_trials_whose_lr_diverges_are_pruned_in_the_first_epoch_and_keep_no_chec
         assert not run.last_path.exists() and not run.best_path.exists()
         assert run.config_path.exists() and run.metrics_path.exists()
         status = run.read_status()
-        assert status["pruned_at"] == 1
+        assert status["pruned_at"] == 1 and status["state"] == "pruned"
         assert "pruned at epoch 1" in status["reason"] and "diverged" in status["reason"]
     for row in low:
         assert row.epochs >= 1 and row.value is not None and row.value > 0.2
