@@ -31,7 +31,7 @@ from engine.config import TrainConfig
 from engine.errors import ConfigError, EngineError
 from engine.events import Event
 from engine.runs import Run, run_info
-from engine.search_space import read_search_table, write_config
+from engine.search_space import SearchSpace, read_search_table, write_config
 from engine.state import RunState
 from engine.trainer import data_settings
 from tui import messages
@@ -149,11 +149,15 @@ class FmnistApp(RunActions):
         data: ImageData | None = None,
         attach: str | Path | None = None,
         study: str | None = None,
+        search: SearchSpace | None = None,
     ) -> None:
         """``attach``: a run folder training in another process, to watch and steer;
-        ``study``: a study to watch in the Search pane, which the app opens on."""
+        ``study``: a study to watch in the Search pane, which the app opens on;
+        ``search``: fields the form marks for a search (a ``--config`` file's ``[search]``
+        table)."""
         super().__init__()
         self.study = study
+        self._search = search
         config = config or TrainConfig()
         overrides = {}
         if runs_dir is not None:
@@ -203,6 +207,8 @@ class FmnistApp(RunActions):
         )
         self._signals.install()
         self.show_run_state(RunState.IDLE)
+        if self._search is not None:
+            self.query_one(HyperparamsPane).load_search(self._search)
         self.pane("data").focus_default()
         if self.data is not None:
             self._data_ready(self.data)

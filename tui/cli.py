@@ -22,6 +22,7 @@ from engine.config import FIELDS, TrainConfig, parse_text
 from engine.errors import ConfigError, EngineError, TrainingError
 from engine.events import Failed
 from engine.fields import epochs_text
+from engine.search_space import read_search_table
 from engine.textlog import command_for
 from tui.check_data import cmd_check_data
 from tui.commands import cmd_bench, cmd_export, cmd_predict, cmd_runs
@@ -333,10 +334,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_app(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    # A --config file's [search] table: the form shows its fields marked for a search.
+    search = read_search_table(args.config) if getattr(args, "config", None) else None
     need_terminal()
     from tui.app import FmnistApp
 
-    app = FmnistApp(config=config, data_dir=config.data_dir or None, runs_dir=config.runs_dir)
+    app = FmnistApp(
+        config=config,
+        data_dir=config.data_dir or None,
+        runs_dir=config.runs_dir,
+        search=search,
+    )
     return app.run_for_exit_code()
 
 
