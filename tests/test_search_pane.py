@@ -29,12 +29,11 @@ from engine.search import SearchOptions, create_study, open_storage, search_proc
 from engine.search_space import SearchSpace
 from engine.trainer import Trainer
 from tui.app import FmnistApp
-from tui.screens.confirm import ConfirmScreen
 from tui.screens.search import MIN_IMPORTANCE_TRIALS, SearchPane
 from tui.widgets.class_bars import ClassBars
 from tui.widgets.runs_table import RunsTable
 from tui.widgets.search_charts import TrialsPlot
-from tui.widgets.search_dialogs import SearchPrompt, StudyPicker
+from tui.widgets.search_dialogs import SearchPrompt, StudyPicker, TrainBestPrompt
 from tui.widgets.search_table import TrialsTable
 
 STUDY = "demo"
@@ -266,23 +265,33 @@ async def test_open_a_trial_and_train_the_best_configuration(
         )
         await wait_for(pilot, lambda: app.query_one("#runs-charts").display)
 
-        # b trains the best configuration, for the base config's epochs, as a new run.
+        # b trains the best configuration as a new run, for the epochs asked (the base
+        # config's at first), checked as they are typed.
         await pilot.press("6")
         await wait_for(pilot, lambda: app.current_pane == "search")
         await pilot.press("b")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        question = shown(app.screen.query_one("#confirm-question"))
-        assert "trial #2" in question and f"{BASE_EPOCHS} epochs" in " ".join(question.split())
-        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainBestPrompt))
+        prompt = app.screen
+        question = " ".join(shown(prompt.query_one("#train-best-question")).split())
+        assert "trial #2" in question and f"The base config's: {BASE_EPOCHS}" in question
+        epochs = prompt.query_one("#best-epochs", Input)
+        assert epochs.value == str(BASE_EPOCHS)
+        epochs.value = "0"
+        await wait_for(pilot, lambda: "epochs: give a whole number" in shown(
+            prompt.query_one("#train-best-note")))  # fmt: skip
+        await pilot.press("enter")
+        assert app.screen is prompt
+        epochs.value = str(BASE_EPOCHS + 1)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: app.current_pane == "monitor")
         best_runs = lambda: [i for i in list_runs(runs) if f"{STUDY}-best" in i.id]  # noqa: E731
         await wait_for(pilot, lambda: best_runs() and best_runs()[0].config is not None)
         config = Run(best_runs()[0].path).config()
         assert (config.lr, config.batch_size, config.optimizer) == (0.003, 128, "adamw")
-        assert config.epochs == BASE_EPOCHS
+        assert config.epochs == BASE_EPOCHS + 1
         await wait_for(pilot, lambda: not app.session.busy, timeout=60)
         info = best_runs()[0]
-        assert info.state == "finished" and info.epochs_completed == BASE_EPOCHS
+        assert info.state == "finished" and info.epochs_completed == BASE_EPOCHS + 1
 
 
 async def test_start_a_search_from_the_form_and_watch_it_end(
@@ -328,6 +337,13 @@ async def test_start_a_search_from_the_form_and_watch_it_end(
         study.focus()
         await pilot.press("enter")
         assert app.screen is prompt
+        # An existing study's name: its own space and epochs are shown, and used.
+        study.value = "empty"
+        await wait_for(pilot, lambda: "carries it on" in shown(note))
+        assert "its own settings" in shown(note)
+        listed = shown(prompt.query_one("#search-prompt-space"))
+        assert all(line in listed for line in SearchSpace.from_table(SPACE).lines())
+        assert prompt.query_one("#search-epochs", Input).disabled
         study.value = "tiny"
         prompt.query_one("#search-trials", Input).value = "2"
         await wait_for(pilot, lambda: "A new study, tiny: 2 trials" in shown(note))
@@ -342,6 +358,21 @@ async def test_start_a_search_from_the_form_and_watch_it_end(
             )
             await wait_for(pilot, lambda: pane.search_pid is None, timeout=60)
             assert any("The search of study tiny ended" in n for n in notes)
+            # Carried on from a form whose settings now differ: the study's own are used,
+            # so it starts (and ends at once: it has its 2 finished trials).
+            app.config = TrainConfig.from_dict({"epochs": 3}, base=app.config)
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, SearchPrompt))
+            app.screen.query_one("#search-study", Input).value = "tiny"
+            app.screen.query_one("#search-trials", Input).value = "2"
+            await wait_for(pilot, lambda: "carries it on" in shown(
+                app.screen.query_one("#search-prompt-note")))  # fmt: skip
+            await pilot.press("enter")
+            started = lambda: sum("runs in the background" in n for n in notes)  # noqa: E731
+            refused = lambda: [n for n in notes if "other settings" in n]  # noqa: E731
+            await wait_for(pilot, lambda: started() == 2 or refused(), timeout=30)
+            assert not refused() and started() == 2
+            await wait_for(pilot, lambda: search_process(runs, "tiny") is None, timeout=60)
         finally:
             pid = search_process(runs, "tiny")
             if pid is not None:
@@ -351,9 +382,13 @@ async def test_start_a_search_from_the_form_and_watch_it_end(
         assert [r.number for r in rows] == [0, 1]
         assert all(r.run_id and (runs / r.run_id).is_dir() for r in rows)
 
-        # l picks the study to watch, newest first.
+        # l picks the study to watch, newest first, with its finished trials and best.
         await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, StudyPicker))
+        picker = app.screen
+        await wait_for(pilot, lambda: len(picker.summaries) == 2)
+        assert picker.summaries["tiny"].startswith("2 finished trials")
+        assert picker.summaries["empty"] == "0 finished trials, no complete trial"
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: "empty" in shown(pane.query_one("#search-header")))
 

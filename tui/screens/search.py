@@ -46,7 +46,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.pane import WIDE, Pane
 from tui.widgets.class_bars import ClassBars
 from tui.widgets.search_charts import TrialsPlot
-from tui.widgets.search_dialogs import SearchChoice, SearchPrompt, StudyPicker
+from tui.widgets.search_dialogs import SearchChoice, SearchPrompt, StudyPicker, TrainBestPrompt
 from tui.widgets.search_table import (
     TrialsTable,
     accuracy_text,
@@ -451,6 +451,7 @@ class SearchPane(Pane):
                 study=default_study_name(),
                 epochs=config.epochs,
                 existing=[name for name, _ in self.studies],
+                runs_dir=self.runs_dir,
             ),
             chosen,
         )
@@ -459,6 +460,10 @@ class SearchPane(Pane):
     def _spawn(self, config: TrainConfig, space: SearchSpace, choice: SearchChoice) -> None:
         from engine import search
 
+        if choice.settings is not None:  # an existing study: carried on with its own settings
+            where = {"runs_dir": config.runs_dir, "device": config.device}
+            config = TrainConfig.from_dict(where, base=choice.settings.base)
+            space = choice.settings.space
         try:
             options = search.SearchOptions(
                 study=choice.study,
@@ -505,7 +510,7 @@ class SearchPane(Pane):
             if name:
                 self.watch_study(name)
 
-        self.app.push_screen(StudyPicker(choices, self._shown_study), chosen)
+        self.app.push_screen(StudyPicker(choices, self._shown_study, self.runs_dir), chosen)
 
     def watch_study(self, name: str) -> None:
         """Watch study ``name`` (read at once)."""
@@ -610,17 +615,23 @@ class SearchPane(Pane):
         which = f"trial #{best.number}'s" if best is not None else "the best trial's"
         scored = f" (val {accuracy_text(best.value)})" if best is not None else ""
         params = param_text(best.params) if best is not None else ""
+        trial_epochs = f" (its trials trained {self.trial_epochs})" if self.trial_epochs else ""
         question = (
-            f"Train {which} configuration of study {message.study}{scored} as a new run "
-            f"for {config.epochs} epochs (the base config's)? {params}"
+            f"Train {which} configuration of study {message.study}{scored} as a new run? "
+            f"{params}\nFor how many epochs{trial_epochs}? The base config's: {config.epochs}."
         )
-        note = f"Training {which} configuration of study {message.study}: {params}"
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.post_message(self.TrainRequested(config, note))
+        def answered(epochs: int | None) -> None:
+            if epochs is None:
+                return
+            trained = TrainConfig.from_dict({"epochs": epochs}, base=config)
+            note = (
+                f"Training {which} configuration of study {message.study} for {epochs} "
+                f"epochs: {params}"
+            )
+            self.post_message(self.TrainRequested(trained, note))
 
-        self.app.push_screen(ConfirmScreen(question, "Train", "Not now"), answered)
+        self.app.push_screen(TrainBestPrompt(question, config.epochs), answered)
 
 
 def _reason(exc: BaseException) -> str:
