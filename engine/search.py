@@ -9,8 +9,8 @@ reported every epoch, which the pruner acts on. ``spawn_search`` runs the whole 
 a session of its own (``python -m engine.search``, its output in RUNS/studies/NAME.log).
 
 The study keeps what it was made with as user attributes (``base_config``, ``space``,
-``epochs``), so ``study_rows``, ``best_config`` and ``importance`` need nothing but its
-name and storage. The storage is the journal RUNS/studies/NAME.journal unless a
+``epochs``, ``sampler``, ``pruner``), so ``study_rows``, ``best_config`` and ``importance``
+need nothing but its name and storage. The storage is the journal RUNS/studies/NAME.journal unless a
 ``postgresql://`` URL is given (``engine.search_common``).
 """
 
@@ -72,6 +72,7 @@ __all__ = [
     "StudySettings",
     "TrialRow",
     "best_config",
+    "best_config_path",
     "check_search",
     "check_study_name",
     "create_study",
@@ -91,6 +92,7 @@ __all__ = [
     "study_settings",
     "summary_line",
     "trial_line",
+    "write_best_config",
 ]
 
 # Settings that may differ between a study and a process that joins it: where it computes
@@ -114,11 +116,14 @@ DEAD_CHECK_SECONDS = 2.0  # how often it looks for trials whose worker died
 
 @dataclass(frozen=True)
 class StudySettings:
-    """What a study was made with: the base config, the space and each trial's epochs."""
+    """What a study was made with: the base config, the space, each trial's epochs, and
+    its sampler and pruner (None for a study made before they were recorded)."""
 
     base: TrainConfig
     space: SearchSpace
     epochs: int
+    sampler: str | None = None
+    pruner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,7 @@ def check_search(base: TrainConfig, space: SearchSpace, options: SearchOptions) 
     study name, sampler, pruner, trial count, worker count or timeout, a config without a
     validation split (trials are judged on it), or a grid over ranges."""
     check_study_name(options.study)
+    _check_devices(base, options)
     if options.sampler not in SAMPLERS:
         raise SearchError(f"--sampler {options.sampler}: use one of {', '.join(SAMPLERS)}")
     if options.pruner not in PRUNERS:
@@ -215,11 +221,32 @@ def check_search(base: TrainConfig, space: SearchSpace, options: SearchOptions) 
             raise SearchError(f"--sampler grid: {'; '.join(exc.problems)}") from None
 
 
+def _check_devices(base: TrainConfig, options: SearchOptions) -> None:
+    """``SearchError`` when a device the workers would train on is not on this machine
+    (or cannot train in the base's precision): each of ``options.devices``, else the
+    base's ``device``."""
+    from engine.device import training_device
+    from engine.errors import DeviceError
+
+    flag = "--devices" if options.devices else "--device"
+    for device in options.devices or (base.device,):
+        try:
+            training_device(device, base.precision)
+        except DeviceError as exc:
+            raise SearchError(f"{flag}: {exc}") from None
+
+
 def _text(value: object) -> str:
     return clip(json.dumps(value), SHOWN_LIMIT)
 
 
-def _differences(stored: StudySettings, base: TrainConfig, space: SearchSpace, epochs: int) -> str:
+def _differences(
+    stored: StudySettings,
+    base: TrainConfig,
+    space: SearchSpace,
+    epochs: int,
+    options: SearchOptions,
+) -> str:
     before, now = stored.base.to_dict(), base.to_dict()
     changed = [
         f"{name} {_text(before.get(name))} there, {_text(now[name])} here"
@@ -230,16 +257,23 @@ def _differences(stored: StudySettings, base: TrainConfig, space: SearchSpace, e
         changed.append("another search space")
     if stored.epochs != epochs:
         changed.append(f"trials of {stored.epochs} epochs there, {epochs} here")
+    if stored.sampler is not None and stored.sampler != options.sampler:
+        changed.append(f"sampler {stored.sampler} there, {options.sampler} here")
+    if stored.pruner is not None and stored.pruner != options.pruner:
+        changed.append(f"pruner {stored.pruner} there, {options.pruner} here")
     return "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4 else "")
 
 
 def _settings_of(study: optuna.Study) -> StudySettings | None:
     attrs = study.user_attrs
+    sampler, pruner = attrs.get("sampler"), attrs.get("pruner")
     try:
         return StudySettings(
             base=TrainConfig.from_stored(attrs["base_config"]),
             space=SearchSpace.from_table(attrs["space"]),
             epochs=int(attrs["epochs"]),
+            sampler=sampler if sampler in SAMPLERS else None,
+            pruner=pruner if pruner in PRUNERS else None,
         )
     except (KeyError, TypeError, ValueError):  # ConfigError is a ValueError
         return None
@@ -247,8 +281,9 @@ def _settings_of(study: optuna.Study) -> StudySettings | None:
 
 def create_study(base: TrainConfig, space: SearchSpace, options: SearchOptions) -> optuna.Study:
     """Create the study (or open it, when it exists) in its storage, recording ``base``,
-    ``space`` and the trials' epochs as its user attributes. An existing study must have
-    been made with the same settings (beyond ``MAY_DIFFER``), space and epochs, else
+    ``space``, the trials' epochs, the sampler and the pruner as its user attributes. An
+    existing study must have been made with the same settings (beyond ``MAY_DIFFER``),
+    space, epochs, sampler and pruner, else
     ``SearchError`` says what differs. Held under the study's lock, so concurrent first
     creations on one machine do not race."""
     import optuna
@@ -266,6 +301,8 @@ def create_study(base: TrainConfig, space: SearchSpace, options: SearchOptions) 
             study.set_user_attr("base_config", base.with_absolute_paths().to_dict())
             study.set_user_attr("space", space.to_dict())
             study.set_user_attr("epochs", epochs)
+            study.set_user_attr("sampler", options.sampler)
+            study.set_user_attr("pruner", options.pruner)
             study.set_user_attr("created", now_text())
             return study
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
@@ -273,11 +310,12 @@ def create_study(base: TrainConfig, space: SearchSpace, options: SearchOptions) 
     stored = _settings_of(study)
     if stored is None:
         raise SearchError(f"study {name} is not one of fmnist-tui's (it records no settings)")
-    differ = _differences(stored, base, space, epochs)
+    differ = _differences(stored, base, space, epochs, options)
     if differ:
         raise SearchError(
             f"study {name} was made with other settings ({differ}); continue it without "
-            "config flags, --config or --epochs (its own are used), or give another --study"
+            "config flags, --config, --epochs, --sampler or --pruner (its own are used), or "
+            "give another --study"
         )
     return study
 
@@ -337,6 +375,26 @@ def best_config(runs_dir: str | Path, study: str, storage: str | None = None) ->
     return TrainConfig.from_dict({**values, "name": name}, base=settings.base)
 
 
+def best_config_path(runs_dir: str | Path, study: str) -> Path:
+    """``RUNS/studies/STUDY.best.toml``: where ``write_best_config`` puts the best
+    configuration."""
+    return journal_path(runs_dir, study).parent / f"{study}.best.toml"
+
+
+def write_best_config(runs_dir: str | Path, study: str, storage: str | None = None) -> Path:
+    """Write ``best_config`` (its ``runs_dir`` set to ``runs_dir``) atomically as TOML to
+    ``best_config_path`` and return that path, for ``train --config PATH``. Raises
+    ``SearchError`` as ``best_config`` does, and when the file cannot be written."""
+    config = best_config(runs_dir, study, storage)
+    config = TrainConfig.from_dict({"runs_dir": str(runs_dir)}, base=config)
+    path = best_config_path(runs_dir, study)
+    try:
+        files.atomic_write(path, config.to_toml().encode())
+    except OSError as exc:
+        raise SearchError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def importance(runs_dir: str | Path, study: str, storage: str | None = None) -> dict[str, float]:
     """Each searched parameter's importance to the validation accuracy (PED-ANOVA, numpy
     only; fractions summing to 1, largest first); {} while too few trials are complete
@@ -357,9 +415,9 @@ def importance(runs_dir: str | Path, study: str, storage: str | None = None) -> 
 
 def delete_study(runs_dir: str | Path, study: str, storage: str | None = None) -> list[Path]:
     """Remove ``study``: its trials' run folders in ``runs_dir``, the study in its storage,
-    and its journal, lock, process record and log; returns what was removed. Raises
-    ``SearchError`` while a search of it runs, or a trial's run trains, and for an unknown
-    study; nothing is removed then."""
+    and its journal, lock, process record, log and best configuration; returns what was
+    removed. Raises ``SearchError`` while a search of it runs, or a trial's run trains, and
+    for an unknown study; nothing is removed then."""
     import optuna
 
     found = _open(runs_dir, study, storage)
@@ -390,9 +448,10 @@ def delete_study(runs_dir: str | Path, study: str, storage: str | None = None) -
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             removed.append(path)
-    with contextlib.suppress(FileNotFoundError):
-        log_path(runs_dir, study).unlink()
-        removed.append(log_path(runs_dir, study))
+    for path in (log_path(runs_dir, study), best_config_path(runs_dir, study)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
     return removed
 
 

@@ -8,6 +8,7 @@ matter (workers), and in this process through ``run_search`` where they do not.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -125,8 +126,12 @@ def test_two_workers_share_the_journal_and_run_every_trial_exactly_once(tmp_path
     assert sorted(line.split()[1] for line in lines if line.startswith("trial")) == [
         str(n) for n in range(6)
     ]
-    assert lines[-1].startswith("study pair: best: trial")
-    assert "wall time" in lines[-1]
+    assert lines[-2].startswith("study pair: best: trial")
+    assert "wall time" in lines[-2]
+    # The best configuration, written for `train --config`: the base with the best params.
+    path = runs / "studies" / "pair.best.toml"
+    assert lines[-1] == f"train the best: fmnist-tui train --config {path} --runs-dir {runs}"
+    assert TrainConfig.load(path) == best_config(runs, "pair").with_text({"runs_dir": str(runs)})
 
 
 def test_a_continued_study_reaches_its_number_without_repeating_the_first_trials(
@@ -273,9 +278,14 @@ def test_val_fraction_zero_and_other_bad_flags_are_refused(
         (["--trials", "2", "--study", "no/slash"], "cannot name a study"),
         (["--trials", "2", "--name", "x"], "give --study NAME"),
         (["--trials", "0"], "--trials 0: give 1 or more"),
+        (["--trials", "2", "--study", ""], 'study "" cannot name a study'),
+        # A device this machine lacks is refused before the study is made.
+        (["--trials", "2", "--device", "cuda:99"], "--device: cuda:99 "),
+        (["--trials", "2", "--devices", "cpu,cuda:99"], "--devices: cuda:99 "),
     ):
-        code, _, err = run_main(capsys, *runs, *argv)
+        code, out, err = run_main(capsys, *runs, *argv)
         assert code == 2 and len(err.splitlines()) == 1 and says in err, (argv, err)
+        assert out == "" and not (tmp_path / "studies").exists(), argv
 
 
 def test_show_space_prints_the_default_or_the_config_files_space(
@@ -295,33 +305,48 @@ def test_delete_study_asks_first_and_removes_its_journal_and_runs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     runs = tmp_path / "runs"
-    run_search(small_config(runs), SearchSpace.default(), SearchOptions(study="gone", trials=2))
+    run_search(small_config(runs), SearchSpace.default(), SearchOptions(study="gone", trials=1))
     other = Run.create(small_config(runs, name="other"))  # not the study's: kept
-    assert len(trial_runs(runs)) == 3
+    assert len(trial_runs(runs)) == 2
     # Standard input is not a terminal here: without --yes nothing is deleted.
     code, _, err = run_main(capsys, "--runs-dir", str(runs), "--delete-study", "gone")
     assert code == 2 and "give --yes" in err
-    assert len(trial_runs(runs)) == 3
+    assert len(trial_runs(runs)) == 2
     code, out, _ = run_main(capsys, "--runs-dir", str(runs), "--delete-study", "gone", "--yes")
-    assert code == 0 and "deleted study gone: 2 run folders" in out
+    assert code == 0 and "deleted study gone: 1 run folder and its journal" in out
     assert list(trial_runs(runs)) == [other.id]
     assert not journal_path(runs, "gone").exists() and list_studies(runs) == []
     code, _, err = run_main(capsys, "--runs-dir", str(runs), "--delete-study", "gone", "--yes")
     assert code == 2 and "no study gone" in err
 
 
-def test_a_study_continued_with_other_settings_is_refused(
+def test_a_study_continued_with_other_settings_is_refused_and_keeps_its_sampler_and_pruner(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     runs = tmp_path / "runs"
-    create_study(small_config(runs), SearchSpace.default(), SearchOptions(study="same", trials=1))
-    code, _, err = run_main(
-        capsys, "--runs-dir", str(runs), *SMALL, "--lr", "0.5", "--study", "same", "--trials", "2"
-    )
-    assert code == 2 and len(err.splitlines()) == 1
+    options = SearchOptions(study="same", trials=1, sampler="random", pruner="none")
+    create_study(small_config(runs), SearchSpace.default(), options)
+    here = ["--runs-dir", str(runs), "--study", "same", "--trials", "1"]
+    code, out, err = run_main(capsys, *here, *SMALL, "--lr", "0.5")
+    assert code == 2 and len(err.splitlines()) == 1 and out == ""
     assert "study same was made with other settings (lr 0.001 there, 0.5 here" in err
+    code, out, err = run_main(capsys, *here, "--sampler", "tpe")
+    assert code == 2 and len(err.splitlines()) == 1 and out == ""
+    assert "study same was made with the random sampler and no pruner; continue it" in err
     storage = open_storage(None, runs, "same")
     assert optuna.load_study(study_name="same", storage=storage).trials == []
+    # Continued without them: its own sampler and pruner.
+    code, out, _ = run_main(capsys, *here, "--pruner", "none", "--timeout", "0.001")
+    assert code == 0
+    assert out.startswith("study same: 1 trial of 1 epoch, random sampler, no pruner, 1 worker;")
+    assert "train the best" not in out  # no trial completed
+    code, out, _ = run_main(capsys, *here, "--json")
+    assert code == 0
+    events = [json.loads(line) for line in out.splitlines()]
+    assert (events[0]["sampler"], events[0]["pruner"]) == ("random", "none")
+    path = runs / "studies" / "same.best.toml"
+    assert events[-1]["event"] == "summary" and events[-1]["best_config"] == str(path)
+    assert TrainConfig.load(path).lr == events[-1]["best_params"]["lr"]
 
 
 def test_grid_tries_each_point_once_and_stops_at_the_grids_size(tmp_path: Path) -> None:

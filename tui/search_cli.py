@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from engine.config import FIELDS, parse_text
+from engine.errors import EngineError
 from engine.fields import epochs_text
 from tui.flags import (
     EXIT_FAILED,
@@ -51,8 +53,16 @@ def add_search_parser(sub: Any) -> None:
     search.add_argument(
         "--timeout", type=float, metavar="S", help="start no trial after S seconds (default: none)"
     )
-    search.add_argument("--sampler", choices=["tpe", "random", "grid"], default="tpe")
-    search.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median")
+    search.add_argument(
+        "--sampler",
+        choices=["tpe", "random", "grid"],
+        help="default: tpe, or a continued study's own",
+    )
+    search.add_argument(
+        "--pruner",
+        choices=["median", "hyperband", "none"],
+        help="default: median, or a continued study's own",
+    )
     search.add_argument(
         "--study",
         metavar="NAME",
@@ -109,6 +119,36 @@ def _devices(text: str | None) -> tuple[str, ...]:
     return devices
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 trial``, ``2 trials``."""
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _pruner_text(pruner: str) -> str:
+    """``median pruner``, or ``no pruner`` for none."""
+    return "no pruner" if pruner == "none" else f"{pruner} pruner"
+
+
+def _check_kept(
+    study: str,
+    had_sampler: str | None,
+    had_pruner: str | None,
+    sampler: str | None,
+    pruner: str | None,
+) -> None:
+    """``UsageError`` when a continued study is given a --sampler or --pruner other than
+    the one it was made with (None: not recorded, or not given)."""
+    other = (had_sampler and sampler and sampler != had_sampler) or (
+        had_pruner and pruner and pruner != had_pruner
+    )
+    if other:
+        has = f"the {had_sampler or '?'} sampler and {_pruner_text(had_pruner or '?')}"
+        raise UsageError(
+            f"study {study} was made with {has}; continue it without --sampler and --pruner "
+            "(its own are used), or give another --study"
+        )
+
+
 def _runs_flag(runs: str) -> str:
     """`` --runs-dir RUNS`` unless ``runs`` is the default ``runs`` folder."""
     from engine.textlog import runs_dir_flag
@@ -126,6 +166,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from engine.search import (
         SearchOptions,
         check_search,
+        check_study_name,
+        create_study,
         default_study_name,
         journal_path,
         run_search,
@@ -133,6 +175,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         study_settings,
         summary_line,
         trial_line,
+        write_best_config,
     )
     from engine.search_space import SearchSpace, read_search_table
 
@@ -159,13 +202,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.delete_study is not None:
         return _delete(args, runs)
     space = read_search_table(args.config) if args.config else None
-    study = args.study or default_study_name()
+    study = default_study_name() if args.study is None else check_study_name(args.study)
     stored = study_settings(runs, study, args.storage)
+    sampler, pruner = args.sampler, args.pruner
     if stored is not None:  # continuing: what the study was made with, unless told
         if not _config_given(args):
             base = stored.base.with_text({"runs_dir": runs})
         space = space or stored.space
         epochs = epochs or stored.epochs
+        _check_kept(study, stored.sampler, stored.pruner, sampler, pruner)
+        sampler, pruner = sampler or stored.sampler, pruner or stored.pruner
     space = space or SearchSpace.default()
     if args.show_space:
         if args.json:
@@ -183,14 +229,16 @@ def cmd_search(args: argparse.Namespace) -> int:
         study=study,
         trials=args.trials,
         timeout=args.timeout,
-        sampler=args.sampler,
-        pruner=args.pruner,
+        sampler=sampler or "tpe",
+        pruner=pruner or "median",
         storage=args.storage,
         workers=len(devices) or (args.workers if args.workers is not None else 1),
         devices=devices,
         epochs=epochs,
     )
     check_search(base, space, options)
+    if not args.detach:  # made (or checked against) before the header: a refusal comes alone
+        create_study(base, space, options)
     where = "the database" if args.storage else str(journal_path(runs, study))
     if args.detach:
         pid = spawn_search(base, space, options)
@@ -205,11 +253,11 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(printable(f"  watch:  {PROG} attach --study {study}{_runs_flag(runs)}"))
         return EXIT_OK
     workers = f"{options.worker_count} worker" + ("s" if options.worker_count > 1 else "")
-    trials = f"{options.trials} trials"
+    trials = _count(options.trials, "trial")
     if options.sampler == "grid":
         size = math.prod(len(values) for values in space.grid().values())
         if size < options.trials:
-            trials = f"{size} trials (every point of the grid)"
+            trials = f"{_count(size, 'trial')} (every point of the grid)"
     length = options.epochs or base.epochs
     if args.json:
         header = {"event": "search", **options.to_dict(), "epochs": length, "storage": where}
@@ -218,7 +266,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(
             printable(
                 f"study {study}: {trials} of {epochs_text(length)}, "
-                f"{options.sampler} sampler, {options.pruner} pruner, {workers}; {where}"
+                f"{options.sampler} sampler, {_pruner_text(options.pruner)}, {workers}; "
+                f"{where}"
             ),
             flush=True,
         )
@@ -230,10 +279,26 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(printable(trial_line(row)), flush=True)
 
     result = run_search(base, space, options, on_trial=on_trial)
+    best_file, best_problem = None, ""
+    if result.best is not None:
+        try:
+            best_file = write_best_config(runs, study, args.storage)
+        except EngineError as exc:
+            best_problem = str(exc)
+    follow = (
+        f"{PROG} train --config {shlex.quote(str(best_file))}{_runs_flag(runs)}"
+        if best_file is not None
+        else None
+    )
     if args.json:
-        print(json_line({"event": "summary", **result.to_dict()}), flush=True)
+        summary = {**result.to_dict(), "best_config": str(best_file) if best_file else None}
+        print(json_line({"event": "summary", **summary}), flush=True)
     else:
         print(printable(summary_line(result)), flush=True)
+        if follow is not None:
+            print(printable(f"train the best: {follow}"), flush=True)
+        elif best_problem:
+            print(printable(f"the best configuration was not written: {best_problem}"), flush=True)
         if result.interrupted:
             print(
                 printable(
@@ -262,7 +327,8 @@ def _delete(args: argparse.Namespace, runs: str) -> int:
                 "terminal; give --yes to delete without asking"
             )
         prompt = (
-            f"delete study {study}: its {len(rows)} trials and their {count} run folders "
+            f"delete study {study}: its {_count(len(rows), 'trial')} and their "
+            f"{_count(count, 'run folder')} "
             f"in {Path(runs).resolve()}? [y/N] "
         )
         try:
@@ -277,7 +343,7 @@ def _delete(args: argparse.Namespace, runs: str) -> int:
     if args.json:
         print(json_line({"event": "deleted", "study": study, "removed": [str(p) for p in removed]}))
     else:
-        print(printable(f"deleted study {study}: {folders} run folders and its journal"))
+        print(printable(f"deleted study {study}: {_count(folders, 'run folder')} and its journal"))
     return EXIT_OK
 
 
