@@ -197,8 +197,10 @@ class DataPane(Pane):
             self._show_check()
 
     def _show_check(self) -> None:
-        check, static = self.check, self.query_one("#data-check", Static)
-        if check is None:
+        check = self.check
+        # The check's thread may finish as the app closes, its widgets already gone.
+        static = next(iter(self.query("#data-check").results(Static)), None)
+        if check is None or static is None:
             return
         findings = check.findings()
         static.tooltip = Text("\n".join(printable(line) for line in findings))
