@@ -86,28 +86,12 @@ def assert_each_trial_ran_once(rows: list[TrialRow], runs_dirs: list[Path]) -> N
     assert sorted(folders) == sorted(run_ids)
 
 
-def test_two_workers_share_a_study_created_once_on_a_new_database(
-    tmp_path: Path, postgres_url: str
-) -> None:
-    runs = tmp_path / "runs"
-    result = subprocess.run(
-        search_command(runs, "shared", postgres_url, "--workers", "2"),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-
-    assert_each_trial_ran_once(study_rows(runs, "shared", storage=postgres_url), [runs])
-    # The two workers did not each create the study (nor race creating its tables).
-    names = optuna.study.get_all_study_names(open_storage(postgres_url, runs, "shared"))
-    assert names == ["shared"]
-
-
 def test_workers_on_two_machines_share_a_study(tmp_path: Path, postgres_url: str) -> None:
-    # Machine A starts the study; machine B joins it once it exists. Each machine has its own
-    # runs folder; the password in the URL reaches neither runs folder nor any output.
+    # Two worker processes on one study in a new database, as on two machines: A starts
+    # the study; B joins it once it exists. Each has its own runs folder; every trial runs
+    # exactly once, none is lost, the study is made once, and the password in the URL
+    # reaches neither runs folder nor any output. (Several workers of one `search` share
+    # the study as on the journal: tests/test_search.py.)
     password = "pw-only-in-the-url"
     url = with_password(postgres_url, password)
     runs_a, runs_b = tmp_path / "a", tmp_path / "b"
@@ -139,6 +123,8 @@ def test_workers_on_two_machines_share_a_study(tmp_path: Path, postgres_url: str
     assert code_b == 0, output_b
 
     assert_each_trial_ran_once(study_rows(runs_a, "machines", storage=url), [runs_a, runs_b])
+    names = optuna.study.get_all_study_names(open_storage(url, runs_a, "machines"))
+    assert names == ["machines"]
     assert password not in output_a + output_b
     for path in [*runs_a.rglob("*"), *runs_b.rglob("*")]:
         if path.is_file():
