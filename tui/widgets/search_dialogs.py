@@ -366,7 +366,9 @@ class TrainBestPrompt(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="train-best-prompt", classes="dialog"):
-            yield Static(plain(self.question), id="train-best-question")
+            # One line at a time: plain() shows a control character, a newline too, as ?.
+            lines = (plain(line) for line in self.question.split("\n"))
+            yield Static(Text("\n").join(lines), id="train-best-question")
             with Horizontal(classes="search-prompt-row"):
                 yield Label("epochs", classes="search-prompt-label")
                 yield Input(str(self.epochs), restrict=r"[0-9]*", compact=True, id="best-epochs")
