@@ -21,10 +21,11 @@ import fcntl
 import json
 import os
 import secrets
+import signal
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -232,3 +233,27 @@ class RunControl:
         """Block until resumed or stopped, looking at the run folder meanwhile."""
         while not self._running.wait(self.poll_seconds) and not self._stop.is_set():
             self.poll(force=True)
+
+
+# The signals that stop training where they can: Ctrl+C, kill, a lost terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """While inside, SIGINT, SIGTERM and SIGHUP call ``stop()`` (the previous handlers
+    return after); only in the main thread, where Python delivers signals (elsewhere a
+    no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_signum: int, _frame: object) -> None:
+        stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

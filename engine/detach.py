@@ -16,17 +16,17 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine import files
 from engine.config import TrainConfig
+from engine.control import stop_on_signals
 from engine.device import training_device
 from engine.environment import launched_as
 from engine.errors import CheckpointError, EngineError, TrainingError
@@ -37,7 +37,6 @@ from engine.state import RunState
 # Seconds the child may take to take the run and record its pid.
 START_TIMEOUT = 30.0
 POLL_SECONDS = 0.05
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class LaunchError(EngineError):
@@ -149,21 +148,6 @@ def _last_line(path: Path) -> str:
     return lines[-1].removeprefix("error: ") if lines else "no reason given"
 
 
-@contextlib.contextmanager
-def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
-    """While inside, SIGINT, SIGTERM and SIGHUP call ``stop("interrupt")`` (``trainer.stop``)."""
-
-    def handler(_signum: int, _frame: object) -> None:
-        stop("interrupt")
-
-    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """The detached child: take the run, record this pid, train, log plain lines.
 
@@ -234,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _restore_status(run, before)
         return 2
     try:
-        with stop_on_signals(trainer.stop):
+        with stop_on_signals(lambda: trainer.stop("interrupt")):
             result = trainer.fit()
     except TrainingError as exc:
         print(f"training failed: {exc}", flush=True)

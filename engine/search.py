@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import files
 from engine.config import FIELDS, TrainConfig
+from engine.control import stop_on_signals
 from engine.errors import CheckpointError, ConfigError, EngineError
 from engine.fields import SHOWN_LIMIT, clip
 from engine.runs import Run, pid_alive
@@ -59,7 +60,7 @@ from engine.search_common import (
 )
 from engine.search_space import SearchSpace, decode_params
 from engine.search_trials import TrialRow, fail_dead_trials, run_of, trial_line, trial_row
-from engine.search_worker import Worker, WorkerSettings, stop_on_signals
+from engine.search_worker import Worker, WorkerSettings
 
 if TYPE_CHECKING:
     import optuna

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from engine.config import TrainConfig
+from engine.control import stop_on_signals
 from engine.errors import ConfigError, DivergedError, EngineError
 from engine.events import EpochEnd, Event, RunStarted
 from engine.runs import Run
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 # Trials in a row that may fail before a worker gives up (a space that never trains).
 FAILURES_IN_A_ROW = 3
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class _TrialFailed(Exception):
@@ -419,27 +418,6 @@ def _resolved(base: TrainConfig, device: str | None) -> TrainConfig:
     if base.precision != "auto":
         return base
     return replace(base, precision=resolve_precision("auto", where)[0])
-
-
-@contextlib.contextmanager
-def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """While inside, SIGINT, SIGTERM and SIGHUP call ``stop()`` (previous handlers return
-    after); only in the main thread, where Python delivers signals."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(_signum: int, _frame: object) -> None:
-        stop()
-
-    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def main() -> int:
