@@ -357,7 +357,8 @@ async def test_start_a_search_from_the_form_and_watch_it_end(
                 timeout=120,
             )
             await wait_for(pilot, lambda: pane.search_pid is None, timeout=60)
-            assert any("The search of study tiny ended" in n for n in notes)
+            # The notice comes with the pane's next read after the process ends.
+            await wait_for(pilot, lambda: any("The search of study tiny ended" in n for n in notes))
             # Carried on from a form whose settings now differ: the study's own are used,
             # so it starts (and ends at once: it has its 2 finished trials).
             app.config = TrainConfig.from_dict({"epochs": 3}, base=app.config)
