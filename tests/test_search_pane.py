@@ -226,8 +226,15 @@ async def test_the_charts_cycle_with_v_on_a_log_axis_for_a_log_range(
         add_complete(loaded, MIN_IMPORTANCE_TRIALS)
         await wait_for(pilot, lambda: pane.importance is not None, timeout=10)
         assert pane.importance is not None and set(pane.importance) == set(SPACE)
-        await wait_for(pilot, lambda: "PED-ANOVA, 8 complete trials" in shown(bars))
-        assert all(name in shown(bars) for name in SPACE) and "%" in shown(bars)
+        # The title and the bars may show on different refreshes: wait for both.
+        await wait_for(
+            pilot,
+            lambda: (
+                "PED-ANOVA, 8 complete trials" in shown(bars)
+                and all(name in shown(bars) for name in SPACE)
+                and "%" in shown(bars)
+            ),
+        )
         await pilot.press("v")
         assert pane.chart_view == "best" and curve.display
         await pilot.press("V")
