@@ -5,11 +5,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bash "$root/scripts/setup.sh"
 cd "$root"
-# The [postgres] extra (the driver for `search --storage postgresql://...`), for its tests.
-if ! .venv/bin/python -c 'import psycopg2' 2>/dev/null; then
-  echo "installing the [postgres] extra into .venv" >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres]' 2>&1 |
-    grep -v '^WARNING' >&2 || true
+# The extras the tests exercise: [postgres] (the driver for `search --storage
+# postgresql://...`), [export] (ONNX export and onnxruntime) and [tensorboard].
+if ! .venv/bin/python -c 'import psycopg2, onnx, onnxscript, onnxruntime, tensorboard' 2>/dev/null; then
+  echo "installing the [postgres], [export] and [tensorboard] extras into .venv" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    -e '.[dev,postgres,export,tensorboard]' 2>&1 | grep -v '^WARNING' >&2 || true
 fi
 .venv/bin/ruff check engine tui tests scripts
 .venv/bin/ruff format --check engine tui tests scripts

@@ -29,6 +29,7 @@ from engine.fields import (
     COLOR_SOURCES,
     DATA_SOURCES,
     DEVICE_PATTERN,
+    EARLY_STOPPING,
     LOSSES,
     MODELS,
     NAME_PATTERN,
@@ -61,6 +62,7 @@ __all__ = [
     "COLOR_POLICIES",
     "DATA_SOURCES",
     "DEVICE_PATTERN",
+    "EARLY_STOPPING",
     "FIELDS",
     "LOSSES",
     "MODELS",
@@ -190,7 +192,22 @@ class TrainConfig:
         2, "epochs between decays (step schedule)", "int", "schedule", low=1, high=10000
     )
     gamma: float = setting(
-        0.5, "decay factor (step schedule)", "float", "schedule", low=0, high=1, low_open=True
+        0.5,
+        "decay factor (step and plateau schedules)",
+        "float",
+        "schedule",
+        low=0,
+        high=1,
+        low_open=True,
+    )
+    plateau_patience: int = setting(
+        2,
+        "epochs without a better validation loss before the plateau schedule multiplies "
+        "the rate by gamma",
+        "int",
+        "schedule",
+        low=0,
+        high=10000,
     )
     # Training
     epochs: int = setting(5, "passes over the training set", "int", "training", low=1, high=10000)
@@ -235,6 +252,34 @@ class TrainConfig:
         low=0,
         high=0.9,
     )
+    early_stopping: str = setting(
+        "none",
+        "stop when this validation figure has not improved by min_delta for patience "
+        "epochs (none: off)",
+        "choice",
+        "training",
+        choices=EARLY_STOPPING,
+    )
+    patience: int = setting(
+        3, "epochs without improvement before early stopping", "int", "training", low=1, high=10000
+    )
+    min_delta: float = setting(
+        0.0,
+        "the least change that counts as an improvement for early stopping "
+        "(accuracy as 0..1, or loss)",
+        "float",
+        "training",
+        low=0,
+        high=1e6,
+    )
+    save_top_k: int = setting(
+        1,
+        "keep the checkpoints of the best k epochs (best.pt is the best; 1: best.pt only)",
+        "int",
+        "training",
+        low=1,
+        high=100,
+    )
     log_every: int = setting(
         20, "batches between progress events", "int", "training", low=1, high=100000
     )
@@ -247,6 +292,13 @@ class TrainConfig:
         "choice",
         "system",
         choices=PRECISIONS,
+    )
+    tensorboard: str = setting(
+        "",
+        "folder for TensorBoard event files, written as the run goes (empty: off; "
+        "needs the [tensorboard] extra)",
+        "text",
+        "system",
     )
     runs_dir: str = setting("runs", "folder that holds one folder per run", "text", "system")
     name: str = setting("", "a label for the run, part of its folder name", "text", "system")

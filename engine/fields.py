@@ -37,7 +37,9 @@ ACTIVATIONS = (
 )
 LOSSES = ("cross_entropy", "nll", "mse")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULES = ("none", "cosine", "step", "onecycle")
+SCHEDULES = ("none", "cosine", "step", "onecycle", "plateau")
+# What early stopping watches (``none``: off); both are figures of the validation split.
+EARLY_STOPPING = ("none", "val_accuracy", "val_loss")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DATA_SOURCES = ("fashion-mnist", "custom", "csv-pixels", "image-folder")
 RESIZE_POLICIES = ("resize", "pad", "reject")

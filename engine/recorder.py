@@ -38,6 +38,7 @@ RESUME_MAY_DIFFER = frozenset(
         "custom_images",
         "custom_test_csv",
         "classes_file",
+        "tensorboard",
     }
 )
 
