@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine import optim
+from engine.classification import ClassScores, class_scores
 from engine.config import TrainConfig
 from engine.control import RunControl
 from engine.data import Augment, DeviceData, ImageData
 from engine.errors import CheckpointError, DivergedError
 from engine.events import BatchEnd, EpochEnd, Event, RunStarted, StateChanged
 from engine.fields import clip
-from engine.state import EpochMeters, RunState, TrainState
+from engine.state import EpochMeters, RunState, TrainState, ranked
 
 if TYPE_CHECKING:
     import torch
@@ -74,6 +75,12 @@ class Evaluation:
     per_class_accuracy: list[float | None]  # None: no images of that class in the split
     confusion_matrix: list[list[int]]
 
+    @property
+    def scores(self) -> ClassScores:
+        """Per-class and macro precision, recall and F1 of ``confusion_matrix``
+        (``engine.classification.class_scores``: its rules for empty classes)."""
+        return class_scores(self.confusion_matrix)
+
 
 @dataclass
 class Parts:
@@ -97,11 +104,21 @@ class Parts:
     batches_per_epoch: int
     val_data: DeviceData | None = None
     precision_reason: str = ""  # why auto chose the precision; "" when not auto
+    # The plateau schedule's torch ReduceLROnPlateau (None for the other schedules).
+    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
 
     @property
     def total_steps(self) -> int:
         """Optimiser steps in the whole run: epochs times batches per epoch."""
         return self.config.epochs * self.batches_per_epoch
+
+    def learning_rate(self, step: int) -> float:
+        """The rate for optimiser step ``step`` (0-based): ``optim.learning_rate`` over
+        this run's steps, with the rate the plateau schedule has reached."""
+        reached = float(self.plateau.get_last_lr()[0]) if self.plateau is not None else None
+        return optim.learning_rate(
+            self.config, step, self.total_steps, self.batches_per_epoch, plateau_lr=reached
+        )
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         """The mixed-precision context the config asks for: bf16 or fp16 autocast on CUDA
@@ -122,8 +139,9 @@ class Parts:
 
     def checkpoint_payload(self) -> dict[str, Any]:
         """The checkpoint keys the parts own: config, class names, image shape
-        (``[H, W]`` pixels), and the model's, optimiser's and scaler's ``state_dict``."""
-        return {
+        (``[H, W]`` pixels), and the model's, optimiser's and scaler's ``state_dict``, and
+        the plateau schedule's (``plateau``: plain numbers; only with that schedule)."""
+        payload = {
             "config": self.config.to_dict(),
             "classes": list(self.data.classes),
             "image_shape": list(self.data.image_shape),
@@ -131,6 +149,9 @@ class Parts:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
         }
+        if self.plateau is not None:
+            payload["plateau"] = self.plateau.state_dict()
+        return payload
 
     def load(self, checkpoint: dict[str, Any], state: TrainState, where: str) -> None:
         """Set the model, optimiser, scaler and every random stream from a checkpoint.
@@ -150,6 +171,8 @@ class Parts:
             self.optimizer.load_state_dict(checkpoint["optimizer"])
             if self.scaler is not None and checkpoint.get("scaler"):
                 self.scaler.load_state_dict(checkpoint["scaler"])
+            if self.plateau is not None and isinstance(checkpoint.get("plateau"), dict):
+                self.plateau.load_state_dict(checkpoint["plateau"])
             rng = state.rng
             torch.set_rng_state(rng["torch"])
             self.shuffle_generator.set_state(rng["shuffle"])
@@ -163,13 +186,17 @@ class Parts:
             ) from None
 
 
-def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
+def prepare(
+    config: TrainConfig, data: ImageData, *, model_factory: str | None = None
+) -> tuple[Parts, TrainState]:
     """Put ``data`` on the config's device and build the model, optimiser and loss.
 
     ``precision = "auto"`` is resolved here, once (``engine.device.resolve_precision``):
     ``parts.config`` holds the result and ``parts.precision_reason`` why. Returns the
     parts and the state of a run at its start. Raises ``DeviceError`` for an absent
-    device or a precision it cannot train in (fp16 off CUDA).
+    device or a precision it cannot train in (fp16 off CUDA), and ``ModelError`` for a
+    model from the user's code that ``model_factory`` does not name or that cannot be
+    built (``engine.models.build_model``).
     """
     import torch
 
@@ -194,7 +221,8 @@ def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
         if split is not None and (split is not train_data or not config.augment):
             split.hold_inputs()
     torch.manual_seed(config.seed)
-    model = build_model(config, data.image_shape, classes).to(device)
+    model = build_model(config, data.image_shape, classes, model_factory=model_factory).to(device)
+    optimizer = optim.build_optimizer(config, model.parameters())
     parts = Parts(
         config=config,
         device=device,
@@ -202,7 +230,7 @@ def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
         train_data=train_data,
         test_data=test_data,
         model=model,
-        optimizer=optim.build_optimizer(config, model.parameters()),
+        optimizer=optimizer,
         loss_fn=optim.build_loss(config),
         scaler=torch.amp.GradScaler("cuda") if config.precision == "fp16" else None,
         augment=Augment(flip=True, crop_padding=config.crop_padding) if config.augment else None,
@@ -211,6 +239,7 @@ def prepare(config: TrainConfig, data: ImageData) -> tuple[Parts, TrainState]:
         batches_per_epoch=train_data.num_batches(config.batch_size),
         val_data=val_data,
         precision_reason=precision_reason,
+        plateau=optim.plateau_scheduler(config, optimizer),
     )
     state = TrainState()
     state.rng["epoch_start_shuffle"] = parts.shuffle_generator.get_state()
@@ -354,7 +383,7 @@ def train_epoch(
             absorb()
             return True
         x, y = batch
-        lr = optim.learning_rate(config, state.step, parts.total_steps, parts.batches_per_epoch)
+        lr = parts.learning_rate(state.step)
         if lr != current_lr:  # a schedule of none sets it once
             optim.set_learning_rate(parts.optimizer, lr)
             current_lr = lr
@@ -411,6 +440,11 @@ def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batche
     ``epoch_seconds`` and ``batches`` are this session's share of the epoch (a resumed
     epoch counts only what it trained), for the samples/s figure. The best epoch is
     chosen on the validation split when there is one, never on the test split then.
+
+    The same split's figures (the test split's without a validation split) rank the
+    epoch among the best ``save_top_k`` (``state.top_k``), step the plateau schedule
+    (its loss) and feed early stopping (``state.early_stopping``: once it fires, its
+    ``reason`` says why, and the trainer ends the run).
     """
     from engine.device import memory_in_use
 
@@ -423,6 +457,7 @@ def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batche
         state.best_accuracy = chosen_on.accuracy
         state.best_test_accuracy = evaluation.accuracy
     last_step = max(state.step - 1, 0)
+    scores = evaluation.scores
     event = EpochEnd(
         epoch=state.epoch + 1,
         epochs=config.epochs,
@@ -432,7 +467,7 @@ def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batche
         test_accuracy=evaluation.accuracy,
         per_class_accuracy=evaluation.per_class_accuracy,
         confusion_matrix=evaluation.confusion_matrix,
-        lr=optim.learning_rate(config, last_step, parts.total_steps, parts.batches_per_epoch),
+        lr=parts.learning_rate(last_step),
         grad_norm=meters.grad_norm_sum / max(meters.grad_norms, 1),
         samples_per_second=min(batches * config.batch_size, len(parts.train_data))
         / max(epoch_seconds, 1e-9),
@@ -443,8 +478,27 @@ def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batche
         val_loss=validation.loss if validation is not None else None,
         val_accuracy=validation.accuracy if validation is not None else None,
         best_test_accuracy=state.best_test_accuracy,
+        per_class_precision=scores.precision,
+        per_class_recall=scores.recall,
+        per_class_f1=scores.f1,
+        macro_precision=scores.macro_precision,
+        macro_recall=scores.macro_recall,
+        macro_f1=scores.macro_f1,
         time=time.time(),
     )
+    epoch = state.epoch + 1
+    state.top_k = ranked(state.top_k, epoch, chosen_on.accuracy, config.save_top_k)
+    if parts.plateau is not None:  # after the event: it shows the rate the epoch used
+        parts.plateau.step(chosen_on.loss)
+    if config.early_stopping != "none" and not state.early_stopping.reason:
+        watched = config.early_stopping
+        value = chosen_on.accuracy if watched == "val_accuracy" else chosen_on.loss
+        name = watched
+        if validation is None:
+            name = watched.replace("val_", "test_", 1) + " (no validation split)"
+        state.early_stopping.update(
+            watched, value, epoch, min_delta=config.min_delta, patience=config.patience, name=name
+        )
     state.epoch += 1
     state.batch = 0
     state.meters = EpochMeters()

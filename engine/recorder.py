@@ -13,17 +13,30 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from engine import files
+from engine.checkpoint import encode_checkpoint
 from engine.config import TrainConfig
 from engine.errors import CheckpointError, TrainingError
-from engine.events import CheckpointSaved, Event, Failed, Finished, RunStarted, StateChanged
+from engine.events import (
+    CheckpointSaved,
+    EpochEnd,
+    Event,
+    Failed,
+    Finished,
+    RunStarted,
+    StateChanged,
+)
 from engine.fields import SHOWN_LIMIT, clip, epochs_text
 from engine.runs import Run
 from engine.state import RunState, TrainState
+
+KEPT_PATTERN = re.compile(r"best-e(\d+)\.pt")
 
 # Settings that may differ between a run's config.json and its last.pt: the total of
 # epochs (a resume extends it before the next checkpoint), and where the run trains and
@@ -62,6 +75,27 @@ def config_differences(stored: object, config: TrainConfig) -> list[str]:
         for name in names
         if name not in RESUME_MAY_DIFFER and saved.get(name, missing) != current.get(name, missing)
     ]
+
+
+def kept_checkpoint(run: Run, epoch: int) -> Path:
+    """Where a run with ``save_top_k`` above 1 keeps the checkpoint of epoch ``epoch``
+    (1-based) while it ranks among the best: ``best-e07.pt`` (two digits at least)."""
+    return run.path / f"best-e{epoch:02d}.pt"
+
+
+def kept_checkpoints(run: Run) -> dict[int, Path]:
+    """The ``best-eNN.pt`` files in ``run``'s folder, by epoch (whatever the list in its
+    ``last.pt`` says)."""
+    found = {}
+    for path in run.path.glob("best-e*.pt"):
+        match = KEPT_PATTERN.fullmatch(path.name)
+        if match:
+            found[int(match.group(1))] = path
+    return found
+
+
+def _kept_entry(run: Run, epoch: int, accuracy: float) -> dict[str, Any]:
+    return {"epoch": epoch, "accuracy": accuracy, "file": kept_checkpoint(run, epoch).name}
 
 
 def _shown(value: object) -> str:
@@ -156,6 +190,7 @@ class RunRecorder:
             )
         run.remove_temp_files()
         offset = state.metrics_offset
+        kept = [epoch for epoch, _ in state.top_k] if config.save_top_k > 1 else []
         try:
             cut = run.truncate_metrics(offset)
             if cut != offset:
@@ -163,6 +198,7 @@ class RunRecorder:
                 run.save_checkpoint({**checkpoint, "metrics_offset": cut})
             if run.config() != config:
                 files.atomic_write(run.config_path, config.to_json().encode())
+            self.drop_unkept(kept)  # an epoch's, written after the checkpoint it resumes
         except OSError as exc:
             raise CheckpointError(f"cannot resume run {run.id}: {exc.strerror or exc}") from None
         after = run.read_metrics()
@@ -190,6 +226,14 @@ class RunRecorder:
                 "they were dropped with the events after it"
             )
         return notes
+
+    def drop_unkept(self, kept: list[int]) -> None:
+        """Delete the ``best-eNN.pt`` files of epochs not in ``kept``; ``OSError`` if one
+        cannot be deleted (one already gone is fine)."""
+        for epoch, path in kept_checkpoints(self.run).items():
+            if epoch not in kept:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
 
     @contextlib.contextmanager
     def writing(self, action: str) -> Iterator[None]:
@@ -234,6 +278,10 @@ class RunRecorder:
                     self.pending = {}
                 else:  # a new run's start checkpoint comes next: one write for both
                     self.pending = {**self.pending, **started}
+            elif isinstance(event, EpochEnd) and event.is_best:
+                # Written with the epoch's checkpoint, as best_accuracy is: the Runs
+                # pane and ``runs --json`` read it without reading the metrics log.
+                self.pending["best_macro_f1"] = event.macro_f1
             elif isinstance(event, StateChanged) and event.state in ("paused", "running"):
                 self.run.write_status(RunState.RUNNING, paused=event.state == "paused")
             elif isinstance(event, Finished):
@@ -244,6 +292,7 @@ class RunRecorder:
             self.run.write_status(
                 RunState.FINISHED,
                 paused=False,
+                reason=event.reason,  # early stopping's, or "": it trained every epoch
                 epochs_completed=event.epochs_completed,
                 best_accuracy=event.best_accuracy,
                 best_test_accuracy=event.best_test_accuracy,
@@ -272,22 +321,44 @@ class RunRecorder:
             )
 
     def checkpoint(
-        self, payload: dict[str, Any], state: TrainState, *, reason: str, best: bool
+        self,
+        payload: dict[str, Any],
+        state: TrainState,
+        *,
+        reason: str,
+        best: bool,
+        keep: int = 1,
     ) -> CheckpointSaved:
         """Write ``last.pt`` (and ``best.pt`` when ``best``) from the trainer's payload.
 
         ``state.metrics_offset`` is set to the log's durable length first, so a resume
-        drops exactly the events logged after this checkpoint. Returns the event to emit.
+        drops exactly the events logged after this checkpoint. With ``keep`` (the run's
+        ``save_top_k``) above 1, the checkpoint of each epoch in ``state.top_k`` is kept
+        as ``best-eNN.pt`` (``kept_checkpoint``): an epoch's end (``reason`` "epoch" or
+        "best") that ranks among them is written there before ``last.pt``, and the files
+        of epochs that fell out are deleted after it, so that a kill at any moment leaves
+        every file ``last.pt``'s list names (a resume deletes the others). Returns the
+        event to emit.
         """
+        kept = [epoch for epoch, _ in state.top_k] if keep > 1 else []
         with self.writing("save a checkpoint"):
             state.metrics_offset = self.run.sync_metrics()
-            path = self.run.save_checkpoint({**payload, **state.to_checkpoint()}, best=best)
+            checkpoint = {**payload, **state.to_checkpoint()}
+            if reason in ("epoch", "best") and state.batch == 0 and state.epoch in kept:
+                data = encode_checkpoint(checkpoint)
+                files.atomic_write(kept_checkpoint(self.run, state.epoch), data)
+            path = self.run.save_checkpoint(checkpoint, best=best)
+            self.drop_unkept(kept)
         self.saved = (state.epoch, state.batch)
         self.best_known = self.best_known or state.epoch > 0
+        listed = (
+            {"top_k": [_kept_entry(self.run, e, a) for e, a in state.top_k]} if keep > 1 else {}
+        )
         with self.writing("update status.json"):
             self.run.write_status(
                 RunState.RUNNING,
                 **self.pending,
+                **listed,
                 epochs_completed=state.epoch,
                 best_accuracy=state.best_accuracy if self.best_known else None,
                 best_test_accuracy=state.best_test_accuracy if self.best_known else None,

@@ -31,8 +31,9 @@ from engine.checkpoint import encode_checkpoint, load_checkpoint
 from engine.config import TrainConfig
 from engine.errors import CheckpointError
 from engine.events import Event
-from engine.fields import shown
+from engine.fields import model_label, shown
 from engine.metrics import MetricsFollower, MetricsLog, parse_events
+from engine.own_model import SOURCE_FILE
 from engine.state import DISK_STATES, RunState
 from engine.textlog import command_for
 
@@ -155,7 +156,8 @@ class Run:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         label = f"-{config.name}" if config.name else ""
         for _ in range(100):
-            path = runs_dir / f"{stamp}-{config.model}{label}-{secrets.token_hex(2)}"
+            model = model_label(config.model)  # a factory reference: the factory's name
+            path = runs_dir / f"{stamp}-{model}{label}-{secrets.token_hex(2)}"
             try:
                 path.mkdir()  # exclusive: two processes can never share a folder
                 break
@@ -304,6 +306,7 @@ class Run:
             self.best_path,
             self.control_path,
             self.log_path,
+            self.path / SOURCE_FILE,
         )
 
     def check_writable(self) -> None:
@@ -542,7 +545,8 @@ class RunInfo:
     ``best_test_accuracy``, in a status written before it was kept): ``best_accuracy``
     is the best epoch's on the split that chose it (``chosen_on``: "validation", or
     "test" for a run without a validation split), ``best_test_accuracy`` that epoch's
-    on the test split."""
+    on the test split, and ``macro_f1`` that epoch's macro-averaged F1 on the test split
+    (``engine.classification``; None in a status written before it was kept)."""
 
     id: str
     path: Path
@@ -556,6 +560,7 @@ class RunInfo:
     resumable: bool
     best_test_accuracy: float | None = None
     chosen_on: str = "test"
+    macro_f1: float | None = None
 
 
 def run_info(run: Run) -> RunInfo:
@@ -584,6 +589,7 @@ def run_info(run: Run) -> RunInfo:
         resumable=run.has_checkpoint() and config is not None and not problem,
         best_test_accuracy=_fraction(best_test),
         chosen_on=chosen_on,
+        macro_f1=_fraction(status.get("best_macro_f1")),
     )
 
 

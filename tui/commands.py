@@ -42,6 +42,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                         "best_accuracy": info.best_accuracy,
                         "best_test_accuracy": info.best_test_accuracy,
                         "chosen_on": info.chosen_on,
+                        "macro_f1": info.macro_f1,
                         "config": info.config.to_dict() if info.config else None,
                         "reason": info.reason,
                         "resumable": info.resumable,
