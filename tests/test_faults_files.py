@@ -765,7 +765,7 @@ def test_an_unusable_best_pt_is_said_when_last_pt_stands_in(
     note = f"note: best.pt {said}; using last.pt (epoch {last['epoch']}, batch {last['batch']})"
 
     predicted = fork_cli("predict", str(run.path), "--count", "1")
-    exported = fork_cli("export", str(run.path))
+    exported = fork_cli("export", str(run.path), "--format", "state_dict")
 
     assert predicted.code == 0, predicted
     assert predicted.err.splitlines() == [note]
@@ -788,7 +788,7 @@ def test_a_fifo_as_config_json_is_named_not_called_no_run(tmp_path: Path, finish
     resumed = fork_cli("train", "--resume", run.id, "--epochs", "2", "--runs-dir", str(runs))
     # predict and export find the run, and need only its checkpoint's own settings.
     predicted = fork_cli("predict", run.id, "--count", "1", "--runs-dir", str(runs))
-    exported = fork_cli("export", run.id, "--runs-dir", str(runs))
+    exported = fork_cli("export", run.id, "--runs-dir", str(runs), "--format", "state_dict")
 
     assert one_line(resumed) == said
     assert (predicted.code, predicted.err) == (0, ""), predicted

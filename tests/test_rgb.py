@@ -197,15 +197,16 @@ def test_predict_json_on_colour_files_matches_the_predictor(
 def test_export_traces_three_channels(rgb_run: Run, tmp_path: Path, colours: ColourSet) -> None:
     out = tmp_path / "export"
     with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["export", str(rgb_run.path), "--out", str(out)]) == 0
+        assert main(["export", str(rgb_run.path), "--out", str(out), "--format", "pt2"]) == 0
     info = json.loads((out / "preprocessing.json").read_text())
-    assert info["input"] == "float32 N x 3 x 28 x 28"
-    assert info["channels"] == "R, G, B"
-    scripted = torch.jit.load(str(out / "model.torchscript.pt"))
-    pixels = torch.from_numpy(colours.pixels[TRAIN : TRAIN + 3]).permute(0, 3, 1, 2).float() / 255
-    if info["normalize"]:
-        pixels = (pixels - info["normalize"]["mean"]) / info["normalize"]["std"]
-    probs = torch.softmax(scripted(pixels), dim=1).detach().numpy()
+    assert info["input"]["shape"] == ["batch", 3, 28, 28]
+    assert info["input"]["channels"] == ["R", "G", "B"]
+    assert info["decode"]["color"] == "rgb"
+    exported = torch.export.load(str(out / "model.pt2")).module()
+    pixels = torch.from_numpy(colours.pixels[TRAIN : TRAIN + 3]).permute(0, 3, 1, 2).float()
+    pixels = pixels * info["scale"]["multiply"] - info["scale"]["subtract"]
+    with torch.inference_mode():
+        probs = torch.softmax(exported(pixels), dim=1).numpy()
     expected = Predictor.from_run(rgb_run).predict(colours.pixels[TRAIN : TRAIN + 3])
     # The export computes in fp32; the run's own predictions in the precision it trained
     # in (bf16 where auto chose it: about 3 significant digits).
@@ -224,9 +225,12 @@ def test_grey_runs_on_the_same_files_are_unchanged(
     np.testing.assert_array_equal(grey.images, luminance(colours.pixels[TRAIN : TRAIN + 1]))
     assert grey.notes == ("1 image in colour converted to grayscale",)
     with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["export", str(grey_run.path), "--out", str(tmp_path / "grey")]) == 0
+        grey_out = str(tmp_path / "grey")
+        assert (
+            main(["export", str(grey_run.path), "--out", grey_out, "--format", "state_dict"]) == 0
+        )
     info = json.loads((tmp_path / "grey" / "preprocessing.json").read_text())
-    assert info["input"] == "float32 N x 1 x 28 x 28"
+    assert info["input"]["shape"] == ["batch", 1, 28, 28]
     # The same files under rgb: three channels.
     colour = Predictor.from_run(rgb_run).predict_files([colours.file(TRAIN)])
     assert colour.images is not None and colour.images.shape == (1, 28, 28, 3)

@@ -189,21 +189,6 @@ async def test_delete_asks_first_and_refuses_a_running_run(
         live.release()
 
 
-async def test_export_writes_the_best_model(
-    runs: dict[str, Run], tmp_path: Path, small: ImageData
-) -> None:
-    app = make_app(tmp_path / "runs", small)
-    notes = Notifications()
-    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
-        table = await show_runs(pilot, 3)
-        await go_to(pilot, table, runs["finished"])
-        await pilot.press("e")
-        folder = runs["finished"].path / "export"
-        await wait_for(pilot, lambda: any(f"to {folder}" in n for n in notes))
-    names = sorted(p.name for p in folder.iterdir())
-    assert names == ["model.torchscript.pt", "model_state_dict.pt", "preprocessing.json"]
-
-
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_exported_model_predicts_as_the_best_checkpoint(
     runs: dict[str, Run], small: ImageData
@@ -214,7 +199,9 @@ def test_exported_model_predicts_as_the_best_checkpoint(
     from engine.device import autocast
 
     run = runs["finished"]
-    state_path, script_path, _info = export_model(run, "best", run.path / "out")
+    state_path, script_path, _info = export_model(
+        run, "best", run.path / "out", formats=("state_dict", "torchscript")
+    )
     images = small.test.images[:200]
     expected = Predictor.from_run(run, "best").predict(images).classes
     x = model_input(torch.as_tensor(images), run.config().normalize)

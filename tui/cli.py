@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engine.config import FIELDS, TrainConfig, parse_text
+from engine.config import FIELDS, MODELS, TrainConfig, parse_text
 from engine.errors import ConfigError, EngineError, TrainingError
 from engine.events import Failed
 from engine.fields import epochs_text
@@ -37,6 +37,7 @@ from tui.flags import (
     add_config_flags,
     config_from_args,
     flag,
+    model_factory_arg,
     need_terminal,
     runs_dir,
 )
@@ -63,6 +64,13 @@ __all__ = [
     "config_from_args",
     "main",
 ]
+
+
+# ``--model`` where a run is loaded: the one permission to import the user's own code.
+MODEL_AGAIN_HELP = (
+    "for a run of your own model: its factory again (package.module:factory or "
+    "path/to/file.py:factory), to let this command import your code"
+)
 
 
 def build_parser() -> Parser:
@@ -117,17 +125,33 @@ def build_parser() -> Parser:
 
     add_search_parser(sub)
 
-    export = sub.add_parser("export", help="export a run's model (state_dict + TorchScript)")
+    export = sub.add_parser(
+        "export", help="export a run's model (state_dict, ONNX, pt2, TorchScript) or metrics"
+    )
     export.add_argument("run", metavar="RUN", help="run folder or id")
     export.add_argument("--which", choices=["best", "last"], default="best")
     export.add_argument(
         "--out", metavar="DIR", default=None, help="folder to write to (default: RUN/export)"
     )
+    export.add_argument(
+        "--format",
+        metavar="FORMATS",
+        action="append",
+        default=None,
+        help="state_dict, onnx, pt2, torchscript; several comma-separated, e.g. onnx,pt2 "
+        "(default: state_dict,onnx; none with --metrics alone)",
+    )
+    export.add_argument(
+        "--metrics", choices=["csv"], default=None, help="also write the epochs as metrics.csv"
+    )
     export.add_argument("--runs-dir", default=None, help="folder of runs (default: runs)")
+    export.add_argument("--model", metavar="REF", help=MODEL_AGAIN_HELP)
 
     runs = sub.add_parser("runs", help="list past runs")
     runs.add_argument("--runs-dir", default=None, help="folder of runs (default: runs)")
-    runs.add_argument("--json", action="store_true", help="one JSON object per run")
+    listing = runs.add_mutually_exclusive_group()
+    listing.add_argument("--json", action="store_true", help="one JSON object per run")
+    listing.add_argument("--csv", action="store_true", help="the runs as CSV, a header first")
 
     # Options anywhere among the arguments: `predict RUN --json a.png`.
     predict = sub.add_parser("predict", help="classify images with a trained run", intermixed=True)
@@ -143,6 +167,7 @@ def build_parser() -> Parser:
     predict.add_argument("--which", choices=["best", "last"], default="best")
     predict.add_argument("--runs-dir", default=None, help="folder of runs (default: runs)")
     predict.add_argument("--device", default="cpu")
+    predict.add_argument("--model", metavar="REF", help=MODEL_AGAIN_HELP)
     predict.add_argument("--json", action="store_true")
 
     bench = sub.add_parser(
@@ -215,11 +240,18 @@ def _detach(args: argparse.Namespace, config: TrainConfig | None, epochs: int | 
     from engine.detach import spawn_detached
     from engine.runs import Run
 
+    factory = model_factory_arg(args, only_factory=config is None)
     if config is None:
         source: TrainConfig | Run = Run.open(args.resume, runs_dir(args))
     else:
         source = config
-    started = spawn_detached(source, epochs=epochs, allow_data_change=args.allow_data_change)
+        _check_own_model(config.model, factory, "the settings name")
+    started = spawn_detached(
+        source,
+        epochs=epochs,
+        allow_data_change=args.allow_data_change,
+        model_factory=factory,
+    )
     run = started.run
     if args.json:
         report = {"event": "detached", "run_id": run.id, "run_dir": str(run.path)}
@@ -241,7 +273,8 @@ def _resume_epochs(args: argparse.Namespace) -> int | None:
             "--resume needs a run: its id or its folder (got an empty value); "
             "`fmnist-tui runs` lists them"
         )
-    changed = [n for n in FIELDS if n in vars(args) and n not in ("epochs", "runs_dir")]
+    # --model names a run's own factory again: the permission to import it.
+    changed = [n for n in FIELDS if n in vars(args) and n not in ("epochs", "runs_dir", "model")]
     if changed or args.config or args.preset:
         raise UsageError(
             "--resume continues a run with its saved settings; only --epochs may be "
@@ -249,6 +282,14 @@ def _resume_epochs(args: argparse.Namespace) -> int | None:
         )
     epochs = parse_text("epochs", args.epochs) if "epochs" in vars(args) else None
     run = Run.open(args.resume, runs_dir(args))
+    factory = model_factory_arg(args, only_factory=True)
+    recorded = run.config().model
+    if factory is not None and recorded in MODELS:
+        raise UsageError(
+            f"run {run.id} trains {recorded}, a model of its own settings; --model with "
+            "--resume only names a run's own factory again: leave it out"
+        )
+    _check_own_model(recorded, factory, f"run {run.id} trains")
     done = run.read_status().get("epochs_completed")
     done = done if isinstance(done, int) and not isinstance(done, bool) else 0
     finished = run.state() == RunState.FINISHED
@@ -258,8 +299,14 @@ def _resume_epochs(args: argparse.Namespace) -> int | None:
             "with --epochs to train it further"
         )
     if finished and epochs is None:
+        ended = run.read_status().get("reason")  # early stopping's, when it ended the run
+        how = (
+            f"finished after {epochs_text(done)} ({ended})"
+            if isinstance(ended, str) and ended
+            else f"finished all its epochs ({done})"
+        )
         raise UsageError(
-            f"run {run.id} has finished all its epochs ({done}); to train it further, give "
+            f"run {run.id} has {how}; to train it further, give "
             f"the new total with --epochs (e.g. --epochs {done + 5})"
         )
     if epochs is not None and epochs < done:
@@ -268,6 +315,15 @@ def _resume_epochs(args: argparse.Namespace) -> int | None:
             f"already; give {done} or more"
         )
     return epochs
+
+
+def _check_own_model(model: str, factory: str | None, subject: str) -> None:
+    """``ModelError`` unless ``model`` is the registry's or ``factory`` names it: said
+    before any process starts or anything is imported (``engine.own_model``)."""
+    if model not in MODELS:
+        from engine.own_model import require_trust
+
+        require_trust(model, factory, subject)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -290,11 +346,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             Run.open(args.resume, runs_dir(args)),
             epochs=epochs,
             allow_data_change=args.allow_data_change,
+            model_factory=model_factory_arg(args),
         )
         config = trainer.config
     else:
         config = config_from_args(args)
-        trainer = Trainer(config)
+        trainer = Trainer(config, model_factory=model_factory_arg(args))
     out = sys.stdout
     if isinstance(out, LossyStream):
         # Output that goes away (`| head -1`, a closed or hung-up terminal) is not the
@@ -324,6 +381,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             if reported:  # the reporter has shown why
                 return EXIT_FAILED
             raise
+    board = trainer.tensorboard
+    if board is not None and not args.json:  # where the event files are, and their cost
+        print(printable(f"tensorboard: {board.path} ({board.seconds:.2f} s writing event files)"))
     if result.status == "stopped" and interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK

@@ -13,12 +13,22 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.config import TrainConfig
 from engine.fields import shown
-from tui.flags import EXIT_FAILED, EXIT_OK, UsageError, need_terminal, usable_runs_dir
+from tui.flags import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    model_factory_arg,
+    need_terminal,
+    usable_runs_dir,
+)
 from tui.output import json_line, printable
+
+if TYPE_CHECKING:
+    from engine.runs import RunInfo
 
 # --- runs ----------------------------------------------------------------------------
 
@@ -30,25 +40,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     infos = list_runs(folder)
     if args.json:
         for info in infos:
-            print(
-                json_line(
-                    {
-                        "id": info.id,
-                        "path": str(info.path),
-                        "started": info.started,
-                        "state": info.state,
-                        "epochs_completed": info.epochs_completed,
-                        "epochs": info.epochs,
-                        "best_accuracy": info.best_accuracy,
-                        "best_test_accuracy": info.best_test_accuracy,
-                        "chosen_on": info.chosen_on,
-                        "macro_f1": info.macro_f1,
-                        "config": info.config.to_dict() if info.config else None,
-                        "reason": info.reason,
-                        "resumable": info.resumable,
-                    }
-                )
-            )
+            print(json_line(run_record(info)))
+        return EXIT_OK
+    if args.csv:
+        write_runs_csv(infos, sys.stdout)
         return EXIT_OK
     if not infos:
         print(printable(f"no runs in {Path(folder).resolve()}"))
@@ -73,6 +68,58 @@ def cmd_runs(args: argparse.Namespace) -> int:
             )
         )
     return EXIT_OK
+
+
+def run_record(info: RunInfo) -> dict[str, Any]:
+    """One run as ``runs --json`` prints it: plain JSON values, ``config`` a nested object
+    (None when unreadable), accuracies fractions 0..1 or None."""
+    return {
+        "id": info.id,
+        "path": str(info.path),
+        "started": info.started,
+        "state": info.state,
+        "epochs_completed": info.epochs_completed,
+        "epochs": info.epochs,
+        "best_accuracy": info.best_accuracy,
+        "best_test_accuracy": info.best_test_accuracy,
+        "chosen_on": info.chosen_on,
+        "macro_f1": info.macro_f1,
+        "config": info.config.to_dict() if info.config else None,
+        "reason": info.reason,
+        "resumable": info.resumable,
+    }
+
+
+def write_runs_csv(infos: list[RunInfo], out: TextIO) -> None:
+    """The runs as CSV on ``out``: one header row and one row per run, the columns of
+    ``run_record`` with ``config`` spread into one ``config.FIELD`` column per
+    ``TrainConfig`` field. Values are plain: fractions 0..1, None as an empty cell,
+    True/False, and a list setting (``hidden_sizes``) as JSON (``[512, 512]``); an
+    unreadable config leaves its columns empty."""
+    import csv
+    import dataclasses
+
+    from engine.runs import RunInfo
+    from engine.state import RunState
+
+    nothing = RunInfo("", Path(), "", RunState.FINISHED, None, 0, 0, None, "", False)
+    keys = [k for k in run_record(nothing) if k != "config"]
+    columns = [*keys, *(f"config.{f.name}" for f in dataclasses.fields(TrainConfig))]
+    writer = csv.DictWriter(out, columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for info in infos:
+        record = run_record(info)
+        config = record.pop("config") or {}
+        record.update({f"config.{k}": v for k, v in config.items()})
+        writer.writerow({k: _csv_cell(v) for k, v in record.items()})
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value)
+    return value
 
 
 # --- predict -------------------------------------------------------------------------
@@ -127,7 +174,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         _image_bytes(path)
     if not args.images and args.count < 1:
         raise UsageError(f"--count must be at least 1 (got {args.count})")
-    predictor = Predictor.from_run(run, which=args.which, device=args.device)
+    predictor = Predictor.from_run(
+        run,
+        which=args.which,
+        device=args.device,
+        model_factory=model_factory_arg(args, only_factory=True),
+    )
     if predictor.note:
         print(printable(f"note: {predictor.note}"), file=sys.stderr, flush=True)
     if args.images:
@@ -380,14 +432,30 @@ def peers_table(report: Any) -> list[str]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from engine.export import export_model
+    from engine.export import DEFAULT_FORMATS, export_model, missing_extra, parse_formats
     from engine.runs import Run
 
     def note(text: str) -> None:
         print(f"note: {text}", file=sys.stderr, flush=True)
 
+    # --format onnx,pt2 (or repeated); none: state_dict and onnx, or only --metrics.
+    default = () if args.metrics else DEFAULT_FORMATS
+    formats = parse_formats(args.format) if args.format else default
+    # A missing [export] extra is said before the run is looked at.
+    problem = missing_extra(formats)
+    if problem:
+        raise UsageError(problem)
     run = Run.open(args.run, usable_runs_dir(args, args.run))
-    paths = export_model(run, args.which, args.out, note)
+    factory = model_factory_arg(args, only_factory=True)
+    paths = export_model(
+        run,
+        args.which,
+        args.out,
+        note,
+        formats=formats,
+        metrics=args.metrics,
+        model_factory=factory,
+    )
     for path in paths:
         print(printable(str(path)))
     return EXIT_OK

@@ -59,7 +59,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("a", "watch a run training in another process (attach)"),
             ("i", "inspect the run's predictions"),
             ("d", "delete the run (asks first; not while it trains)"),
-            ("e", "export its best model: state_dict + TorchScript"),
+            ("e", "export its best model (state_dict, ONNX, pt2, TorchScript) or metrics.csv"),
         ],
     ),
     (

@@ -28,6 +28,7 @@ from engine.runs import Run, RunInfo, list_runs
 from tui.plain import markup
 from tui.run_curves import RunCurves, read_curves, short_id
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.export import ExportChoice, ExportScreen
 from tui.screens.pane import WIDE, Pane
 from tui.widgets.curve_overlay import CurveOverlay, Series
 from tui.widgets.runs_table import RunsTable
@@ -38,7 +39,7 @@ PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue")
 HINT = (
     "enter: curves of the highlighted run · space: mark runs · c: compare them\n"
     "r: resume here · R: resume detached · a: watch a live run · i: inspect it\n"
-    "d: delete · e: export the best model (state_dict + TorchScript)"
+    "d: delete · e: export (ONNX, pt2, state_dict, metrics.csv)"
 )
 
 
@@ -242,6 +243,8 @@ class RunsPane(Pane):
             lines.append(markup("[$warning]interrupted$reason[/] · $how", reason=reason, how=how))
         elif info.state.live:
             lines.append(markup("[$success]training now[/] · a attaches the Monitor to it"))
+        elif info.state == "finished" and info.reason:  # early stopping ended it
+            lines.append(markup("[$success]finished$reason[/]", reason=reason))
         self._update("#runs-detail", Content("\n").join(lines))
 
     # --- curves ---------------------------------------------------------------------
@@ -431,20 +434,31 @@ class RunsPane(Pane):
         if not info.resumable:
             self.app.notify(f"Run {info.id} has no checkpoint to export.", severity="warning")
             return
-        self.app.notify(f"Exporting run {info.id}'s best model…", timeout=3)
-        self._export(info.path)
+
+        def answered(choice: ExportChoice | None) -> None:
+            if choice is not None:
+                self.app.notify(f"Exporting run {info.id}…", timeout=3)
+                self._export(info.path, choice)
+
+        self.app.push_screen(ExportScreen(info.id), answered)
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="runs-export")
-    def _export(self, path: Path) -> None:
+    def _export(self, path: Path, choice: ExportChoice) -> None:
         from engine.export import export_model
 
         try:
-            files = export_model(Run(path), "best")
+            files = export_model(
+                Run(path),
+                "best",
+                formats=choice.formats,
+                metrics="csv" if choice.metrics else None,
+            )
         except (EngineError, OSError, RuntimeError) as exc:
             self.post_message(self.Done(False, f"Cannot export {path.name}: {exc}"))
         else:
             names = ", ".join(f.name for f in files)
-            text = f"Exported run {path.name}'s best model to {files[0].parent}: {names}"
+            what = "best model" if choice.formats else "metrics"
+            text = f"Exported run {path.name}'s {what} to {files[0].parent}: {names}"
             self.post_message(self.Done(True, text))
 
     @on(Done)
