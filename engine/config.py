@@ -38,6 +38,7 @@ from engine.fields import (
     RESIZE_POLICIES,
     SCHEDULES,
     FieldSpec,
+    absolute_model_reference,
     check_field,
     closest_name,
     epochs_text,
@@ -82,13 +83,15 @@ __all__ = [
 ]
 
 
-# The settings that name files or folders of the data (``TrainConfig.with_absolute_paths``).
+# The settings that name files or folders of the data, and the TensorBoard folder
+# (``TrainConfig.with_absolute_paths``).
 ABSOLUTE_PATH_FIELDS = (
     "data_dir",
     "custom_csv",
     "custom_images",
     "custom_test_csv",
     "classes_file",
+    "tensorboard",
 )
 
 
@@ -97,7 +100,15 @@ class TrainConfig:
     """Everything that defines a training run. Construct it to validate it."""
 
     # Model
-    model: str = setting("mlp", "network architecture", "choice", "model", choices=MODELS)
+    model: str = setting(
+        "mlp",
+        "network: mlp, cnn, resnet, or your own factory(image_shape=(C, H, W), "
+        "num_classes=K) returning an nn.Module of logits, as package.module:factory or "
+        "path/to/file.py:factory (your code, imported only when given as --model)",
+        "model",
+        "model",
+        choices=MODELS,
+    )
     hidden_sizes: tuple[int, ...] = setting(
         (512, 512), "sizes of the hidden fully-connected layers", "ints", "model", low=1, high=16384
     )
@@ -186,7 +197,12 @@ class TrainConfig:
     )
     # Schedule
     schedule: str = setting(
-        "cosine", "learning-rate schedule over the run", "choice", "schedule", choices=SCHEDULES
+        "cosine",
+        "learning-rate schedule over the run (plateau drops the rate by gamma when the "
+        "validation loss stalls, so its preview shows the starting rate flat)",
+        "choice",
+        "schedule",
+        choices=SCHEDULES,
     )
     step_size: int = setting(
         2, "epochs between decays (step schedule)", "int", "schedule", low=1, high=10000
@@ -202,8 +218,9 @@ class TrainConfig:
     )
     plateau_patience: int = setting(
         2,
-        "epochs without a better validation loss before the plateau schedule multiplies "
-        "the rate by gamma",
+        "the plateau schedule multiplies the rate by gamma after more than this many "
+        "epochs in a row without a better validation loss (the test loss without a "
+        "validation split), by torch's ReduceLROnPlateau rule (relative threshold 1e-4)",
         "int",
         "schedule",
         low=0,
@@ -254,8 +271,9 @@ class TrainConfig:
     )
     early_stopping: str = setting(
         "none",
-        "stop when this validation figure has not improved by min_delta for patience "
-        "epochs (none: off)",
+        "end the run when this validation figure has not improved by more than min_delta "
+        "for patience epochs in a row (none: off); without a validation split the test "
+        "split's figure, as for the best epoch",
         "choice",
         "training",
         choices=EARLY_STOPPING,
@@ -466,14 +484,18 @@ class TrainConfig:
 
     def with_absolute_paths(self) -> TrainConfig:
         """This config with its data paths (``data_dir``, ``custom_csv``,
-        ``custom_images``, ``custom_test_csv``, ``classes_file``) made absolute against the
-        current folder (symlinks kept as named; empty ones stay empty), so a run made from
-        one folder resumes, predicts and is inspected from any other."""
+        ``custom_images``, ``custom_test_csv``, ``classes_file``), the ``tensorboard``
+        folder and the file of a ``path/to/file.py:factory`` model made absolute against
+        the current folder (symlinks kept as named; empty ones stay empty), so a run made
+        from one folder resumes, predicts, is inspected and writes its event files from any
+        other."""
         changes = {
             name: os.path.abspath(value)
             for name in ABSOLUTE_PATH_FIELDS
             if (value := getattr(self, name))
         }
+        if absolute_model_reference(self.model) != self.model:
+            changes["model"] = absolute_model_reference(self.model)
         return dataclasses.replace(self, **changes) if changes else self
 
     def to_json(self) -> str:

@@ -33,6 +33,7 @@ from engine.errors import CheckpointError, EngineError, TrainingError
 from engine.events import Event
 from engine.runs import Run
 from engine.state import RunState
+from engine.tensorboard import check_tensorboard
 
 # Seconds the child may take to take the run and record its pid.
 START_TIMEOUT = 30.0
@@ -62,19 +63,24 @@ def spawn_detached(
     epochs: int | None = None,
     timeout: float = START_TIMEOUT,
     allow_data_change: bool = False,
+    model_factory: str | None = None,
 ) -> Detached:
     """Start a new run (``source`` a config) or resume one (a run or its folder), detached.
 
     ``epochs`` sets a resumed run's new total; ``allow_data_change`` lets a resumed run go
-    on with data that changed since it was trained (``Trainer.resume``). Returns once the
+    on with data that changed since it was trained (``Trainer.resume``); ``model_factory``
+    lets the child import a model from the user's code (``Trainer``). Returns once the
     child holds the run and ``status.json`` names it as running, within ``timeout``
     seconds. Raises
     ``CheckpointError`` for a run that is training already, cannot be created or cannot
     be written here ("cannot write in DIR: Read-only file system"), and ``LaunchError``
     with the child's reason if it fails or does not start in time (or ``output.log`` is
-    a symlink or not a regular file: never written through).
+    a symlink or not a regular file: never written through). A new run's unusable
+    ``tensorboard`` folder (or the package missing) is a ``ConfigError``, before its run
+    folder is made.
     """
     if isinstance(source, TrainConfig):
+        check_tensorboard(source.tensorboard)  # before a run folder is made
         # Where its data is, absolutely: the run resumes from any folder.
         source = source.with_absolute_paths()
         run = Run.create(source, state=RunState.STARTING)
@@ -88,6 +94,7 @@ def spawn_detached(
         run.check_files()
         args = ["--resume"] + (["--epochs", str(epochs)] if epochs is not None else [])
         args += ["--allow-data-change"] if allow_data_change else []
+    args += ["--model-factory", model_factory] if model_factory is not None else []
     try:
         log = files.open_append(run.log_path)
     except OSError as exc:
@@ -164,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--resume", action="store_true")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--allow-data-change", action="store_true")
+    parser.add_argument("--model-factory", help="the factory reference the user named")
     parser.add_argument("--command", help="the command that asked for the run (JSON argv)")
     args = parser.parse_args(argv)
     if args.command:
@@ -198,9 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 epochs=args.epochs,
                 listeners=(say,),
                 allow_data_change=args.allow_data_change,
+                model_factory=args.model_factory,
             )
         else:
-            trainer = Trainer(config, run=run, listeners=(say,))
+            trainer = Trainer(config, run=run, listeners=(say,), model_factory=args.model_factory)
         # The data, its check and (resuming) its identity against the run's record.
         trainer.prepare_data()
         # Requests written from here on are obeyed, even a stop sent the moment the

@@ -45,6 +45,12 @@ class DeviceError(EngineError):
     """The requested device does not exist on this machine."""
 
 
+class ModelError(EngineError):
+    """A model from the user's own code (``--model package.module:factory`` or
+    ``path/to/file.py:factory``) was not asked for by name, or cannot be imported, built or
+    used: the message names the reference and says why (``engine.own_model``)."""
+
+
 class CheckpointError(EngineError):
     """A checkpoint or run folder is missing, corrupt, or not one of ours."""
 

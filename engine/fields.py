@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 import reprlib
 from collections.abc import Iterable
@@ -49,6 +50,8 @@ COLOR_SOURCES = ("custom", "image-folder")
 ALPHA_POLICIES = ("auto", "over-black", "over-white", "ignore")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{0,64}$")
+# A model from the user's code: ``package.module:factory`` (a module on sys.path).
+MODEL_MODULE_PATTERN = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class FieldSpec:
     """
 
     name: str
-    kind: str  # "int", "float", "bool", "choice", "ints", "text", "device"
+    kind: str  # "int", "float", "bool", "choice", "ints", "text", "device", "model"
     default: Any
     help: str
     group: str
@@ -80,6 +83,12 @@ class FieldSpec:
             return "one of " + ", ".join(self.choices)
         if self.kind == "device":
             return "auto, cpu, mps, cuda or cuda:N"
+        if self.kind == "model":
+            return (
+                "one of "
+                + ", ".join(self.choices)
+                + ", or your own factory: package.module:factory or path/to/file.py:factory"
+            )
         if self.kind == "text":
             if self.name == "name":
                 return "up to 64 letters, digits, '.', '_' or '-'"
@@ -178,7 +187,8 @@ def parse_field(spec: FieldSpec, text: str) -> Any:
 
     "int" gives an ``int`` (``_`` separators allowed), "float" a ``float``, "bool" a
     ``bool`` (true/yes/on/1, false/no/off/0), "ints" a ``tuple[int, ...]`` (commas or
-    spaces between), "choice" and "device" lower-case text, "text" the text stripped.
+    spaces between), "choice" and "device" lower-case text, "model" a registry name in
+    lower case or a factory reference as typed, "text" the text stripped.
     """
     name = spec.name
     raw = text.strip()
@@ -212,6 +222,8 @@ def parse_field(spec: FieldSpec, text: str) -> Any:
             value = value.replace("-", "_")
     elif spec.kind == "device":
         value = raw.lower()
+    elif spec.kind == "model":  # a registry name in any case; a reference as typed
+        value = raw.lower() if raw.lower() in spec.choices else raw
     else:
         value = raw
     checked, problem = check_field(spec, value)
@@ -255,6 +267,9 @@ def check_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
     if spec.kind == "device":
         ok = isinstance(value, str) and DEVICE_PATTERN.match(value)
         return (value, None) if ok else problem()
+    if spec.kind == "model":
+        known = isinstance(value, str) and (value in spec.choices or is_model_reference(value))
+        return (value, None) if known else problem()
     if not isinstance(value, str) or "\x00" in value or len(value) > 4096:
         return problem()
     if spec.name == "name" and not NAME_PATTERN.match(value):
@@ -276,3 +291,37 @@ def input_channels(color: str) -> int:
     """Channels of a model's input under the ``color`` policy: 3 for "rgb" (images stored
     uint8 N x H x W x 3, fed as float N x 3 x H x W), else 1 (N x H x W, fed N x 1 x H x W)."""
     return 3 if color == "rgb" else 1
+
+
+def is_model_reference(value: str) -> bool:
+    """Whether ``value`` names a model factory in the user's code, by its form alone:
+    ``package.module:factory`` (identifiers joined by dots) or ``path/to/file.py:factory``.
+
+    Nothing is looked up or imported (``engine.own_model`` does that, when asked).
+    """
+    if len(value) > 4096 or "\x00" in value or "\n" in value:
+        return False
+    path, sep, name = value.rpartition(":")
+    if not sep or not name.isidentifier() or not name.isascii():
+        return False
+    if path.endswith(".py") and len(path) > 3:
+        return True
+    return bool(MODEL_MODULE_PATTERN.match(value))
+
+
+def absolute_model_reference(value: str) -> str:
+    """``value`` with the file of a ``path/to/file.py:factory`` reference made absolute
+    against the current folder (a run then resumes from any folder); registry names and
+    ``package.module:factory`` references are returned as they are."""
+    path, _, name = value.rpartition(":")
+    if not is_model_reference(value) or not path.endswith(".py"):
+        return value
+    return f"{os.path.abspath(os.path.expanduser(path))}:{name}"
+
+
+def model_label(value: str) -> str:
+    """A model's name as a run folder's name holds it: a registry name as it is, a
+    factory reference as its factory's name (``nets.py:tiny`` gives ``tiny``)."""
+    if not is_model_reference(value):
+        return value
+    return value.rpartition(":")[2][:32]

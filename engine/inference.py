@@ -9,6 +9,7 @@ exactly as its custom dataset was decoded for training.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.config import TrainConfig
-from engine.errors import CheckpointError, DataError
+from engine.errors import CheckpointError, DataError, ModelError
 from engine.fields import clip, input_channels
 
 if TYPE_CHECKING:
@@ -71,11 +72,18 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(
-        cls, state: dict[str, Any], device: str = "cpu", source: str = ""
+        cls,
+        state: dict[str, Any],
+        device: str = "cpu",
+        source: str = "",
+        *,
+        model_factory: str | None = None,
     ) -> Predictor:
         """The model a checkpoint's ``state`` holds, on ``device`` (auto, cpu, cuda:N, ...).
 
-        ``source`` names the checkpoint in messages. Raises ``CheckpointError`` when the
+        ``source`` names the checkpoint in messages. A model from the user's code is
+        imported only when ``model_factory`` names its factory (``ModelError``
+        otherwise; see ``engine.own_model``). Raises ``CheckpointError`` when the
         state lacks the config, classes, image shape or weights, or they do not fit
         together, and ``DeviceError`` when ``device`` is not present here.
         """
@@ -88,7 +96,7 @@ class Predictor:
             classes = tuple(str(c) for c in state["classes"])
             image_shape = (int(state["image_shape"][0]), int(state["image_shape"][1]))
             torch_device = select_device(device)
-            model = build_model(config, image_shape, len(classes))
+            model = build_model(config, image_shape, len(classes), model_factory=model_factory)
             mismatch = weights_mismatch(model, state["model"])
             if mismatch:
                 raise CheckpointError(f"{where}: does not hold a usable model: {mismatch}")
@@ -102,27 +110,57 @@ class Predictor:
         return cls(model, config, classes, torch_device, image_shape)
 
     @classmethod
-    def from_run(cls, run: Run | str | Path, which: str = "best", device: str = "cpu") -> Predictor:
+    def from_run(
+        cls,
+        run: Run | str | Path,
+        which: str = "best",
+        device: str = "cpu",
+        *,
+        model_factory: str | None = None,
+    ) -> Predictor:
         """The ``which`` model of a run, or of the run folder at a path.
 
-        ``which`` is "best" (falling back to "last") or "last". Raises ``CheckpointError``
-        when the folder is not a run or the checkpoint is missing, corrupt or not one of
-        ours, and ``DeviceError`` for an absent device.
+        ``which`` is "best" (falling back to "last") or "last". A run of a model from the
+        user's code (``config.json``'s ``model`` a factory reference) is loaded only when
+        ``model_factory`` names the same factory: otherwise ``ModelError`` ("run ID trains
+        a model from your code (REF); pass --model REF to import it"), raised before
+        anything is imported or its checkpoint read; a file that changed since the run
+        recorded it is said in ``note``. Raises ``CheckpointError`` when the folder is not
+        a run or the checkpoint is missing, corrupt or not one of ours, and
+        ``DeviceError`` for an absent device.
         """
         from engine.checkpoint import load_checkpoint
+        from engine.config import MODELS
         from engine.runs import Run
 
         if not isinstance(run, Run):
             run = Run.open(run)
+        notes = []
+        with contextlib.suppress(CheckpointError):  # an unusable config.json: said below
+            reference = run.config().model
+            if reference not in MODELS:
+                from engine import own_model
+
+                own_model.require_trust(reference, model_factory, f"run {run.id} trains")
+                notes.append(own_model.source_note(run.path, run.id, own_model.locate(reference)))
         path, why = run.checkpoint_path(which)
         state = load_checkpoint(path)
-        predictor = cls.from_checkpoint(state, device, str(path))
+        stored = state.get("config") if isinstance(state, dict) else None
+        stored_model = stored.get("model") if isinstance(stored, dict) else None
+        if isinstance(stored_model, str) and stored_model not in MODELS:
+            # The checkpoint may name a factory its config.json does not: it is held to
+            # the same rule.
+            from engine import own_model
+
+            own_model.require_trust(stored_model, model_factory, f"run {run.id} trains")
+        predictor = cls.from_checkpoint(state, device, str(path), model_factory=model_factory)
         predictor.checkpoint = "best" if path == run.best_path else "last"
         if why:
             epoch, batch = state.get("epoch"), state.get("batch")
-            predictor.note = (
-                f"{run.best_path.name} {why}; using {path.name} (epoch {epoch}, batch {batch})"
+            notes.insert(
+                0, f"{run.best_path.name} {why}; using {path.name} (epoch {epoch}, batch {batch})"
             )
+        predictor.note = "; ".join(note for note in notes if note)
         return predictor
 
     def predict(
@@ -256,9 +294,10 @@ def _verb(resize: str) -> str:
     return "resized" if resize == "resize" else "padded or cropped"
 
 
-def best_checkpoint_note(run: Run) -> str:
+def best_checkpoint_note(run: Run, *, model_factory: str | None = None) -> str:
     """Whether ``run``'s ``best.pt`` still holds a usable model, in words for a message
-    about a failed resume: intact (its epoch and accuracy), missing, or why not."""
+    about a failed resume: intact (its epoch and accuracy), missing, or why not
+    (``model_factory`` as for ``Predictor.from_checkpoint``)."""
     from engine.checkpoint import load_checkpoint
 
     path = run.best_path
@@ -266,8 +305,8 @@ def best_checkpoint_note(run: Run) -> str:
         return f"there is no {path.name} in {run.path}"
     try:
         state = load_checkpoint(path)
-        Predictor.from_checkpoint(state, "cpu", str(path))
-    except CheckpointError as exc:
+        Predictor.from_checkpoint(state, "cpu", str(path), model_factory=model_factory)
+    except (CheckpointError, ModelError) as exc:
         return f"{path.name} is not usable either ({exc})"
     epoch, accuracy = state.get("epoch"), state.get("best_accuracy")
     saved = f"epoch {epoch}" if isinstance(epoch, int) else "its epoch unknown"

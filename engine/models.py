@@ -3,7 +3,8 @@ and a small residual network (``resnet``).
 
 ``build_model(config, image_shape, num_classes)`` builds from a ``TrainConfig`` (its
 ``color`` policy gives the input's channels: 3 for "rgb", else 1); the
-loss decides the output layer (``nll`` ends in LogSoftmax, ``mse`` in Softmax).
+loss decides the output layer (``nll`` ends in LogSoftmax, ``mse`` in Softmax). A model
+from the user's own code (``engine.own_model``) is built when its reference is named again.
 ``summary()`` reports layers, output shapes and parameter counts as data, computed on
 the ``meta`` device so it does no arithmetic and is safe on any thread.
 """
@@ -277,6 +278,8 @@ def build_model(
     image_shape: tuple[int, int] = (28, 28),
     num_classes: int = 10,
     channels: int | None = None,
+    *,
+    model_factory: str | None = None,
 ) -> nn.Module:
     """``config``'s network for (H, W) = ``image_shape`` images, on the default device.
 
@@ -284,9 +287,22 @@ def build_model(
     ``input_channels(config.color)``, 3 for "rgb", else 1), and gives float
     N x ``num_classes`` outputs: logits, log-probabilities (loss nll) or probabilities
     (loss mse).
+
+    A ``config.model`` that names a factory in the user's code (``engine.own_model``) is
+    imported only when ``model_factory`` names it too; the factory's logits are followed
+    by LogSoftmax (loss nll) or Softmax (loss mse) in an ``nn.Sequential``, whose
+    state_dict keys then start ``0.``. Raises ``ModelError`` when it is not named, or
+    cannot be imported or built (see ``engine.own_model.build_module``).
     """
     if channels is None:
         channels = input_channels(config.color)
+    if config.model not in REGISTRY:
+        from engine import own_model
+
+        own_model.require_trust(config.model, model_factory, "the settings name")
+        own = own_model.build_module(config.model, (channels, *image_shape), num_classes)
+        after = output_layer(config.loss)
+        return nn.Sequential(own, *after) if after else own
     model = REGISTRY[config.model](config, image_shape, num_classes, channels)
     if config.model in CHANNELS_LAST:
         # Conv weights (and, in forward, the input) in channels_last (NHWC) memory: oneDNN's
@@ -398,13 +414,16 @@ def summary(
     image_shape: tuple[int, int] = (28, 28),
     num_classes: int = 10,
     channels: int | None = None,
+    *,
+    model_factory: str | None = None,
 ) -> ModelSummary:
     """Layers, output shapes and parameter counts for ``config``'s model, batch size 1, on
-    float 1 x C x H x W input (``channels`` C as for ``build_model``)."""
+    float 1 x C x H x W input (``channels`` C as for ``build_model``; a model from the
+    user's code only with ``model_factory``, as there: ``ModelError`` otherwise)."""
     if channels is None:
         channels = input_channels(config.color)
     with torch.device("meta"):
-        model = build_model(config, image_shape, num_classes, channels)
+        model = build_model(config, image_shape, num_classes, channels, model_factory=model_factory)
     model.eval()
     layers: list[LayerInfo] = []
 

@@ -145,7 +145,7 @@ def _why_not(spec: FieldSpec) -> str:
 def _example_list(spec: FieldSpec) -> str:
     if spec.kind == "bool":
         return "[true, false]"
-    if spec.kind == "choice":
+    if spec.kind in ("choice", "model"):
         return "[" + ", ".join(json.dumps(c) for c in spec.choices[:2]) + "]"
     if spec.kind == "ints":
         return "[[256, 256], [512, 512]]"
@@ -474,6 +474,8 @@ def _typed(spec: FieldSpec, text: str) -> Any:
     lowered = raw.lower()
     if lowered not in spec.choices and lowered.replace("-", "_") in spec.choices:
         return lowered.replace("-", "_")
+    if spec.kind == "model" and lowered not in spec.choices:
+        return raw  # a factory reference keeps its case
     return lowered
 
 

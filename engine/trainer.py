@@ -14,14 +14,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.config import TrainConfig
+from engine import own_model
+from engine.config import MODELS, TrainConfig
 from engine.control import CONTROL_POLL_SECONDS, RunControl
 from engine.data import ImageData, load_fashion_mnist
-from engine.errors import CheckpointError, DataChangedError, DataError, EngineError, TrainingError
+from engine.errors import (
+    CheckpointError,
+    ConfigError,
+    DataChangedError,
+    DataError,
+    EngineError,
+    TrainingError,
+)
 from engine.events import EpochEnd, Event, Failed, Finished
 from engine.identity import SPLIT_VERSION, VALIDATION_BY_PIXELS
 from engine.loop import (
@@ -39,6 +47,8 @@ from engine.optim import learning_rate
 from engine.recorder import RunRecorder, config_differences
 from engine.runs import Run
 from engine.state import RunState, TrainState
+from engine.tensorboard import TensorBoardWriter, check_tensorboard
+from engine.tensorboard import preload as preload_tensorboard
 
 if TYPE_CHECKING:
     import numpy as np
@@ -190,11 +200,12 @@ def _reason(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class FitResult:
-    """How ``fit()`` ended: ``status`` is ``RunState.FINISHED`` or ``RunState.STOPPED``;
-    accuracies are fractions (0..1), 0.0 before any epoch ends: ``best_accuracy`` the
-    best epoch's on the validation split (on the test split without one),
-    ``best_test_accuracy`` that epoch's on the test split, ``final_accuracy`` the last
-    epoch's on the test split."""
+    """How ``fit()`` ended: ``status`` is ``RunState.FINISHED`` (every epoch trained, or
+    early stopping ended it) or ``RunState.STOPPED`` (``reason``: the stop's, or early
+    stopping's; "" for a run that trained every epoch); accuracies are fractions (0..1),
+    0.0 before any epoch ends: ``best_accuracy`` the best epoch's on the validation split
+    (on the test split without one), ``best_test_accuracy`` that epoch's on the test
+    split, ``final_accuracy`` the last epoch's on the test split."""
 
     run_dir: Path | None
     status: RunState
@@ -203,6 +214,7 @@ class FitResult:
     final_accuracy: float
     history: list[EpochEnd]
     best_test_accuracy: float = 0.0
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -224,6 +236,9 @@ class Trainer:
     Pass ``data`` to reuse an already loaded ``ImageData`` (it is still cut to the
     config's subsets). ``record=False`` trains without a run folder; ``run`` trains
     into a folder made beforehand with ``Run.create`` (as a detached run does).
+    A ``config.model`` that names a factory in the user's code is imported only when
+    ``model_factory`` names it too (the ``--model`` flag); otherwise the constructor
+    raises ``ModelError`` (``engine.own_model``).
     ``pause()``, ``resume_training()`` and ``stop()`` may be called from any thread.
     """
 
@@ -235,9 +250,15 @@ class Trainer:
         record: bool = True,
         run: Run | None = None,
         listeners: tuple[Listener, ...] = (),
+        model_factory: str | None = None,
     ) -> None:
         # A new run records where its data is absolutely: it resumes from any folder.
         self.config = config if run is not None else config.with_absolute_paths()
+        if self.config.model not in MODELS:
+            subject = f"run {run.id} trains" if run is not None else "the settings name"
+            own_model.require_trust(self.config.model, model_factory, subject)
+        self._model_factory = model_factory
+        self._model_source: own_model.ModelSource | None = None
         self.control = RunControl(CONTROL_POLL_SECONDS)
         self.run: Run | None = run
         self.history: list[EpochEnd] = []
@@ -246,6 +267,7 @@ class Trainer:
         self._data = data
         self._record = record
         self._resuming = False
+        self._extended = False  # resumed with a new total of epochs (Trainer.resume's epochs)
         self._listeners: list[Listener] = list(listeners)
         self._notes: list[str] = []
         self._allow_data_change = False
@@ -254,6 +276,9 @@ class Trainer:
         self._resume_checkpoint: dict[str, Any] | None = None
         self.data_check: DataCheck | None = None  # the dataset check, once the data is loaded
         self._status_fields: dict[str, Any] = {}
+        # Writes TensorBoard event files while fit() runs (config.tensorboard); its
+        # ``seconds`` is the time the run spent in it.
+        self.tensorboard: TensorBoardWriter | None = None
 
     @classmethod
     def resume(
@@ -264,23 +289,30 @@ class Trainer:
         epochs: int | None = None,
         listeners: tuple[Listener, ...] = (),
         allow_data_change: bool = False,
+        model_factory: str | None = None,
     ) -> Trainer:
         """Continue a run from its last checkpoint; ``epochs`` may extend it (a new total).
+
+        A run early stopping ended is finished: without ``epochs`` it trains no more; with
+        them it goes on, its patience counted afresh (against the best figure it had).
 
         The data must be what the run recorded (``engine.identity``), or ``fit()`` and
         ``prepare_data()`` refuse it (``DataChangedError`` saying what changed); with
         ``allow_data_change`` the run goes on with the data as it is, and the difference
-        is recorded in ``status.json`` and the log. Raises ``CheckpointError`` if there is
-        no such run or its config is unusable, and ``ConfigError`` for an ``epochs`` out
-        of bounds.
+        is recorded in ``status.json`` and the log. A run of a model from the user's code
+        resumes only when ``model_factory`` names its factory again (``ModelError``
+        otherwise, before anything is imported or changed); a file that changed since is
+        said in the run's notes. Raises ``CheckpointError`` if there is no such run or its
+        config is unusable, and ``ConfigError`` for an ``epochs`` out of bounds.
         """
         if not isinstance(run, Run):
             run = Run.open(run)
         config = run.config()
         if epochs is not None:
             config = TrainConfig.from_dict({"epochs": epochs}, base=config)
-        trainer = cls(config, data=data, run=run, listeners=listeners)
+        trainer = cls(config, data=data, run=run, listeners=listeners, model_factory=model_factory)
         trainer._resuming = True
+        trainer._extended = epochs is not None
         trainer._allow_data_change = allow_data_change
         return trainer
 
@@ -313,12 +345,21 @@ class Trainer:
     # --- the run --------------------------------------------------------------------
 
     def fit(self) -> FitResult:
-        """Train to the configured number of epochs, or until stopped; returns a summary.
+        """Train to the configured number of epochs, until early stopping ends the run
+        (``early_stopping``; ``FINISHED`` with its reason), or until stopped; returns a
+        summary.
 
         Raises ``TrainingError`` (after a ``Failed`` event and a "failed" status on
         disk) if training cannot go on, and other ``EngineError`` subclasses for bad
-        input found before training starts (a resumed run's state is then left as is).
+        input found before training starts (a resumed run's state is then left as is):
+        ``ConfigError`` first of all for a ``tensorboard`` folder that cannot be used
+        (``engine.tensorboard``).
         """
+        # The event files go under the run's id: a run not recorded writes none.
+        if self.config.tensorboard and (self._record or self.run is not None):
+            # Refused before anything loads, not after.
+            check_tensorboard(self.config.tensorboard, make=True)
+            preload_tensorboard()
         import torch
 
         run = self.run
@@ -354,16 +395,27 @@ class Trainer:
             self.run = run = Run.create(self.config)
             run.acquire()
             recorder = RunRecorder(run)
+        if run is not None and self._model_source is not None:
+            try:
+                own_model.record_source(run.path, self._model_source, epoch=self.state.epoch)
+            except OSError as exc:
+                run.release()
+                raise CheckpointError(
+                    f"cannot write {run.path / own_model.SOURCE_FILE}: {exc.strerror or exc}"
+                ) from None
         if run is not None:
             self.control.watch(run)
         if recorder is not None:  # status.json gets the data's identity with the start
             recorder.pending.update(self._status_fields)
+        board = self._open_tensorboard(run, recorder)
 
         def emit(event: Event) -> None:
             if recorder is not None:
                 recorder(event)
             for listener in list(self._listeners):
                 listener(event)
+            if board is not None:
+                board(event)
 
         try:
             return self._train(parts, emit, recorder)
@@ -385,8 +437,31 @@ class Trainer:
             self._fail(emit, _reason(exc))
             raise TrainingError(_reason(exc)) from exc
         finally:
+            if board is not None:
+                board.close()
             if run is not None:
                 run.release()
+
+    def _open_tensorboard(
+        self, run: Run | None, recorder: RunRecorder | None
+    ) -> TensorBoardWriter | None:
+        """The run's TensorBoard writer (``self.tensorboard``) when ``config.tensorboard``
+        names a folder and the run is recorded (its id names its folder there), else None.
+        A folder that cannot be made is a ``ConfigError``; the run is released first (a new
+        run's status says it failed)."""
+        self.tensorboard = None
+        if run is None or not self.config.tensorboard:
+            return None
+        try:
+            self.tensorboard = TensorBoardWriter(
+                self.config.tensorboard, run.id, step=self.state.step, resumed=self._resuming
+            )
+        except ConfigError as exc:
+            if recorder is not None and not self._resuming:
+                recorder.fail(str(exc))
+            run.release()
+            raise
+        return self.tensorboard
 
     def _restore(self, run: Run, parts: Parts, recorder: RunRecorder) -> None:
         """Load the last checkpoint into ``parts`` and ``self.state``; cut the log to match.
@@ -401,9 +476,8 @@ class Trainer:
         except CheckpointError as exc:  # say what is left to use
             from engine.inference import best_checkpoint_note
 
-            raise CheckpointError(
-                f"{exc}; nothing was changed; {best_checkpoint_note(run)}"
-            ) from None
+            note = best_checkpoint_note(run, model_factory=self._model_factory)
+            raise CheckpointError(f"{exc}; nothing was changed; {note}") from None
         self._notes += recorder.resume(self.state, self.config, checkpoint)
         self.history = run.read_metrics().epochs
 
@@ -414,7 +488,11 @@ class Trainer:
         clock = session.clock
         if not self._resuming:
             self._checkpoint(session, "start")
-        while state.epoch < self.config.epochs:
+        if state.early_stopping.reason and self._extended:
+            # Given more epochs, a run early stopping ended goes on: its patience counts
+            # afresh from here, against the best figure it had.
+            state.early_stopping = replace(state.early_stopping, wait=0, reason="")
+        while state.epoch < self.config.epochs and not state.early_stopping.reason:
             started, start_batch = clock.seconds, state.batch
             if not train_epoch(parts, state, emit=emit, control=self.control, clock=clock):
                 return self._end(session, RunState.STOPPED)
@@ -438,11 +516,15 @@ class Trainer:
         payload = session.parts.checkpoint_payload()
         if self._identity is not None:  # what a resume holds the data against
             payload["data"] = self._identity
-        session.emit(recorder.checkpoint(payload, state, reason=reason, best=best))
+        session.emit(
+            recorder.checkpoint(
+                payload, state, reason=reason, best=best, keep=self.config.save_top_k
+            )
+        )
 
     def _end(self, session: _Session, status: RunState) -> FitResult:
         stopped = status == RunState.STOPPED
-        reason = self.control.stop_reason if stopped else ""
+        reason = self.control.stop_reason if stopped else session.state.early_stopping.reason
         if stopped:
             self._checkpoint(session, reason)
         epochs, best = session.state.epoch, session.state.best_accuracy
@@ -471,6 +553,7 @@ class Trainer:
             final,
             list(self.history),
             best_test_accuracy=session.state.best_test_accuracy,
+            reason=reason,
         )
 
     def _fail(self, emit: Emit, reason: str) -> None:
@@ -480,7 +563,14 @@ class Trainer:
 
     def _ready_parts(self) -> Parts:
         if self.parts is None:
-            self.parts, self.state = prepare(self.config, self.prepare_data())
+            data = self.prepare_data()
+            if self.config.model not in MODELS:
+                # Hashed before it is imported: the run records the code it ran.
+                self._model_source = own_model.locate(self.config.model)
+                if self._resuming and self.run is not None:
+                    note = own_model.source_note(self.run.path, self.run.id, self._model_source)
+                    self._notes += [note] if note else []
+            self.parts, self.state = prepare(self.config, data, model_factory=self._model_factory)
             # precision auto is resolved once, in prepare: the run records the result.
             self.config = self.parts.config
         return self.parts

@@ -63,6 +63,7 @@ def test_every_field_refuses_wrong_python_type(name: str) -> None:
         "float": "0.1",
         "ints": "512",
         "choice": 3,
+        "model": 3,
         "device": None,
         "text": 7,
     }[spec.kind]

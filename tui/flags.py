@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from engine.config import FIELDS, PRESET_HELP, PRESETS, TrainConfig, preset
+from engine.config import FIELDS, PRESET_HELP, PRESETS, TrainConfig, parse_text, preset
 from engine.fields import SHOWN_LIMIT, shown
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -120,6 +120,29 @@ def config_from_args(args: argparse.Namespace, *, base: TrainConfig | None = Non
             value = getattr(args, name)
             texts[name] = ("true" if value else "false") if isinstance(value, bool) else value
     return config.with_text(texts) if texts else config
+
+
+def model_factory_arg(args: argparse.Namespace, *, only_factory: bool = False) -> str | None:
+    """The ``--model`` flag as the one permission to import a model from the user's code:
+    None when the flag was not given (a config file naming a factory never counts), else
+    its value, a factory reference's file made absolute (``engine.own_model``).
+
+    ``only_factory`` (``predict``, ``export``, ``--resume``, where ``--model`` only names a
+    run's factory again): ``UsageError`` unless it is a factory reference. Raises
+    ``ConfigError`` for a value ``--model`` never takes.
+    """
+    from engine.fields import absolute_model_reference, is_model_reference
+
+    text = vars(args).get("model")
+    if text is None:
+        return None
+    value = parse_text("model", text)
+    if only_factory and not is_model_reference(value):
+        raise UsageError(
+            f"--model here names your own model's factory, to import it "
+            f"(package.module:factory or path/to/file.py:factory); got {shown(text)}"
+        )
+    return absolute_model_reference(value)
 
 
 def need_terminal() -> None:
