@@ -121,7 +121,7 @@ class StateChanged(Event):
 @dataclass(frozen=True)
 class Finished(Event):
     kind: ClassVar[str] = "finished"
-    status: str  # "finished" (all epochs) or "stopped" (asked to stop; resumable)
+    status: str  # "finished" (all epochs, or early stopping) or "stopped" (resumable)
     epochs_completed: int
     # 0..1, None when no epoch has ended (nothing measured): the best epoch's validation
     # accuracy (its test accuracy without a validation split), and the last epoch's test
@@ -129,7 +129,9 @@ class Finished(Event):
     best_accuracy: float | None
     final_accuracy: float | None
     elapsed: float  # seconds of training in the whole run, pauses excluded
-    reason: str = ""  # why it stopped: "stop", "interrupt", "detach"
+    # Why it stopped: "stop", "interrupt", "detach"; for "finished", early stopping's
+    # reason when it ended the run ("" when every epoch was trained).
+    reason: str = ""
     best_test_accuracy: float | None = None  # None in logs written before it was kept
 
 

@@ -84,15 +84,27 @@ def targets(config: TrainConfig, labels: torch.Tensor, num_classes: int) -> torc
     return torch.nn.functional.one_hot(labels, num_classes).float()
 
 
-def learning_rate(config: TrainConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
+def learning_rate(
+    config: TrainConfig,
+    step: int,
+    total_steps: int,
+    steps_per_epoch: int,
+    *,
+    plateau_lr: float | None = None,
+) -> float:
     """The learning rate for optimiser step ``step`` (0-based) under the config's schedule.
 
     ``cosine`` anneals from ``lr`` to 0 over ``total_steps``; ``step`` multiplies by
     ``gamma`` every ``step_size`` epochs; ``onecycle`` warms up from ``lr``/25 over the
     first 30% and anneals to ``lr``/1e4 (the shape of ``torch.optim.lr_scheduler.OneCycleLR``
-    with cosine annealing); anything else is constant.
+    with cosine annealing); ``plateau`` is ``plateau_lr``, the rate the run's
+    ``ReduceLROnPlateau`` (``plateau_scheduler``) has reached at the last epoch's end, or
+    ``lr`` when not given (it cannot be known ahead: it depends on the validation loss);
+    anything else is constant.
     """
     base = config.lr
+    if config.schedule == "plateau":
+        return base if plateau_lr is None else plateau_lr
     progress = min(step / max(total_steps, 1), 1.0)
     if config.schedule == "cosine":
         return base * 0.5 * (1.0 + math.cos(math.pi * progress))
@@ -108,10 +120,30 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int, steps_per_ep
     return base
 
 
+def plateau_scheduler(
+    config: TrainConfig, optimizer: torch.optim.Optimizer
+) -> torch.optim.lr_scheduler.ReduceLROnPlateau | None:
+    """torch's ``ReduceLROnPlateau`` for the ``plateau`` schedule (None for the others, and
+    for a ``gamma`` of 1, which never changes the rate): mode min (a loss), factor
+    ``gamma``, patience ``plateau_patience``, and torch's default threshold (relative 1e-4:
+    a loss improves when it falls below the best times 0.9999), cooldown 0 and min_lr 0.
+    It is stepped with each epoch's validation loss (the test loss without a validation
+    split), and so multiplies the rate by ``gamma`` after more than ``plateau_patience``
+    epochs in a row without improvement, as torch counts them."""
+    if config.schedule != "plateau" or config.gamma >= 1:
+        return None
+    import torch
+
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=config.gamma, patience=config.plateau_patience
+    )
+
+
 def schedule_curve(
     config: TrainConfig, steps_per_epoch: int, points: int = 200
 ) -> list[tuple[float, float]]:
-    """(epoch, learning rate) pairs across the whole run, for showing the schedule."""
+    """(epoch, learning rate) pairs across the whole run, for showing the schedule; the
+    ``plateau`` schedule shows ``lr`` flat (its drops depend on the validation loss)."""
     total = config.epochs * steps_per_epoch
     count = max(2, min(points, total))
     steps = [round(i * (total - 1) / (count - 1)) for i in range(count)]

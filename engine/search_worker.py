@@ -8,8 +8,10 @@ sampled parameters, named ``STUDY-t007``; a listener reports each epoch's valida
 accuracy to the trial and stops the trainer at a batch boundary when the pruner says so.
 A pruned trial keeps its config, metrics and status (which says where it was pruned), not
 its checkpoints. A diverged trial (the loss stopped being finite) is pruned where it
-diverged. A stop asked for by a signal (``Worker.stop``) ends the trial as failed, its
-run resumable, and queues a trial with the same parameters that resumes it.
+diverged. A trial that early stopping ends (the config's ``early_stopping``) is complete,
+its value the best epoch's; its reason says why it ended early. A stop asked for by a
+signal (``Worker.stop``) ends the trial as failed, its run resumable, and queues a trial
+with the same parameters that resumes it.
 """
 
 from __future__ import annotations
@@ -313,6 +315,8 @@ class Worker:
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
             self._interrupted(trial, run, why)
         trial.set_user_attr("test_accuracy", result.best_test_accuracy)
+        if result.reason:  # early stopping ended it: complete all the same
+            trial.set_user_attr("reason", result.reason)
         return result.best_accuracy
 
     def _start(self, trial: optuna.Trial, values: dict[str, Any]) -> tuple[Run, Trainer]:
@@ -382,7 +386,9 @@ class Worker:
     def _prune(self, trial: optuna.Trial, run: Run, epoch: int, why: str) -> None:
         """Keep the pruned run's config, metrics and status (state "pruned", with why),
         not its checkpoints."""
-        for path in (run.last_path, run.best_path):
+        from engine.recorder import kept_checkpoints
+
+        for path in (run.last_path, run.best_path, *kept_checkpoints(run).values()):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         study = self.settings.options.study

@@ -94,6 +94,83 @@ class EpochMeters:
 
 
 @dataclass
+class EarlyStopping:
+    """Early stopping's counters, with the rule of Lightning's ``EarlyStopping`` and Keras's
+    callback: an epoch improves when its figure beats the best so far by more than
+    ``min_delta`` (higher accuracy, lower loss); after ``patience`` epochs in a row without
+    improvement the run stops. ``best`` is None before the first epoch; ``best_epoch`` is
+    1-based; ``wait`` counts the epochs since the last improvement; ``reason`` is set (and
+    kept) once it has stopped the run."""
+
+    best: float | None = None
+    best_epoch: int = 0
+    wait: int = 0
+    reason: str = ""
+
+    def update(
+        self, watch: str, value: float, epoch: int, *, min_delta: float, patience: int, name: str
+    ) -> bool:
+        """Count epoch ``epoch`` (1-based) whose figure ``watch`` ("val_accuracy" or
+        "val_loss", as ``TrainConfig.early_stopping``) is ``value``; ``name`` is how the
+        reason calls the figure. Returns True, with ``reason`` set, when it stops the run
+        here. A NaN figure never improves."""
+        higher = watch == "val_accuracy"
+        if self.best is None:
+            improved = value == value  # not NaN
+        elif higher:
+            improved = value - min_delta > self.best
+        else:
+            improved = value + min_delta < self.best
+        if improved:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            return False
+        self.wait += 1
+        if self.wait < patience:
+            return False
+        by = f" by more than {min_delta:g}" if min_delta > 0 else ""
+        best = "n/a" if self.best is None else f"{self.best:.4g}"
+        self.reason = (
+            f"early stopping: {name} did not improve{by} for {self.wait} epochs "
+            f"(best {best} at epoch {self.best_epoch})"
+        )
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint's ``early_stopping`` entry (plain numbers and a string)."""
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> EarlyStopping:
+        """Read ``to_dict``'s form back (a fresh one for a checkpoint without it);
+        ``KeyError``, ``TypeError`` or ``ValueError`` if an entry is malformed."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise TypeError("early_stopping is not a mapping")
+        best = data["best"]
+        return cls(
+            best=None if best is None else float(best),
+            best_epoch=int(data["best_epoch"]),
+            wait=int(data["wait"]),
+            reason=str(data["reason"]),
+        )
+
+
+def ranked(
+    kept: list[tuple[int, float]], epoch: int, accuracy: float, k: int
+) -> list[tuple[int, float]]:
+    """The best ``k`` of ``kept`` and (``epoch``, ``accuracy``), as (epoch, accuracy) pairs,
+    best first: higher accuracy first, the earlier epoch first on a tie (as ``best.pt``
+    keeps the first epoch of its accuracy)."""
+    return sorted([*kept, (epoch, accuracy)], key=lambda e: (-e[1], e[0]))[:k]
+
+
+@dataclass
 class TrainState:
     """Everything the loop needs, beside the model and optimiser, to continue a run.
 
@@ -105,7 +182,9 @@ class TrainState:
     and, on CUDA, ``cuda``. ``metrics_offset`` is the length in bytes of
     ``metrics.jsonl`` when the checkpoint was written. ``best_accuracy`` is the best
     epoch's selection accuracy (validation, or test without a validation split) and
-    ``best_test_accuracy`` that epoch's test accuracy.
+    ``best_test_accuracy`` that epoch's test accuracy. ``early_stopping`` holds early
+    stopping's counters, and ``top_k`` the (epoch, selection accuracy) pairs of the best
+    ``save_top_k`` epochs so far, best first, whose checkpoints are kept.
     """
 
     epoch: int = 0
@@ -118,9 +197,12 @@ class TrainState:
     elapsed: float = 0.0
     rng: dict[str, Any] = field(default_factory=dict)
     metrics_offset: int = 0
+    early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
+    top_k: list[tuple[int, float]] = field(default_factory=list)
 
     def to_checkpoint(self) -> dict[str, Any]:
-        """The checkpoint keys this state owns (the format of ``last.pt``, version 1)."""
+        """The checkpoint keys this state owns (the format of ``last.pt``, version 1;
+        ``early_stopping`` and ``top_k`` added since, read as fresh when absent)."""
         return {
             "epoch": self.epoch,
             "batch": self.batch,
@@ -132,6 +214,8 @@ class TrainState:
             "elapsed": self.elapsed,
             "rng": dict(self.rng),
             "metrics_offset": self.metrics_offset,
+            "early_stopping": self.early_stopping.to_dict(),
+            "top_k": [[epoch, accuracy] for epoch, accuracy in self.top_k],
         }
 
     @classmethod
@@ -155,6 +239,9 @@ class TrainState:
                 elapsed=float(checkpoint.get("elapsed", 0.0)),
                 rng=dict(rng),
                 metrics_offset=int(checkpoint["metrics_offset"]),
+                # Checkpoints from before early stopping and top-k have neither.
+                early_stopping=EarlyStopping.from_dict(checkpoint.get("early_stopping")),
+                top_k=[(int(e), float(a)) for e, a in checkpoint.get("top_k", [])],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{where}: cannot resume from this checkpoint ({exc})") from None

@@ -103,6 +103,8 @@ class TextLog:
         else:
             line = f"{e.status}: {epochs}, best test accuracy {best}, final {final}"
         line += f", {e.elapsed:.1f} s"
+        if e.status == "finished" and e.reason:  # early stopping ended it
+            line += f"; {e.reason}"
         if e.status == "stopped" and self.run_id:
             line += f"; resume with `{command_for('train --resume', self.run_id, self.run_dir)}`"
         return line
