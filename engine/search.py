@@ -61,6 +61,7 @@ from engine.search_common import (
 from engine.search_space import SearchSpace, decode_params
 from engine.search_trials import TrialRow, fail_dead_trials, run_of, trial_line, trial_row
 from engine.search_worker import Worker, WorkerSettings
+from engine.tensorboard import check_tensorboard
 
 if TYPE_CHECKING:
     import optuna
@@ -191,8 +192,10 @@ def summary_line(result: SearchResult) -> str:
 def check_search(base: TrainConfig, space: SearchSpace, options: SearchOptions) -> None:
     """Refuse a search that cannot run, before anything starts: ``SearchError`` for a bad
     study name, sampler, pruner, trial count, worker count or timeout, a config without a
-    validation split (trials are judged on it), or a grid over ranges."""
+    validation split (trials are judged on it), or a grid over ranges; ``ConfigError`` for
+    a ``tensorboard`` folder the trials cannot write their event files in."""
     check_study_name(options.study)
+    check_tensorboard(base.tensorboard)
     _check_devices(base, options)
     if options.sampler not in SAMPLERS:
         raise SearchError(f"--sampler {options.sampler}: use one of {', '.join(SAMPLERS)}")

@@ -394,6 +394,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_app(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    factory = model_factory_arg(args)  # the one model from the user's code it may import
     # A --config file's [search] table: the form shows its fields marked for a search.
     search = read_search_table(args.config) if getattr(args, "config", None) else None
     need_terminal()
@@ -404,6 +405,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         data_dir=config.data_dir or None,
         runs_dir=config.runs_dir,
         search=search,
+        model_factory=factory if factory not in MODELS else None,
     )
     return app.run_for_exit_code()
 

@@ -29,7 +29,7 @@ from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 
-from engine.config import FIELDS, FieldSpec, TrainConfig, parse_text, parse_texts
+from engine.config import FIELDS, MODELS, FieldSpec, TrainConfig, parse_text, parse_texts
 from engine.errors import ConfigError
 from engine.search_space import (
     SEARCHABLE,
@@ -39,6 +39,7 @@ from engine.search_space import (
     parse_search_text,
     search_text,
 )
+from engine.tensorboard import tensorboard_problems
 
 GROUP_TITLES = {
     "model": "Model",
@@ -75,7 +76,7 @@ def first_search_text(spec: FieldSpec, value: Any) -> str:
     default = SearchSpace.default().params.get(spec.name)
     if default is not None:
         return search_text(spec.name, default)
-    if spec.kind == "choice":
+    if spec.kind in ("choice", "model"):
         return ", ".join(spec.choices)
     if spec.kind == "bool":
         return "true, false"
@@ -164,15 +165,17 @@ class ConfigForm(VerticalScroll):
                     yield self._editor(spec, getattr(self._initial, spec.name))
                     # Shown beside the field only where the screen has room for it.
                     yield Label(spec.help, classes="form-help", markup=False)
-                yield Static("", id=f"error-{spec.name}", classes="form-error")
+                # Plain text: a reason may hold brackets ("the [tensorboard] extra").
+                yield Static("", id=f"error-{spec.name}", classes="form-error", markup=False)
 
     def _editor(self, spec: FieldSpec, value: Any) -> Widget:
         widget_id = f"field-{spec.name}"
         if spec.kind == "bool":
             return Switch(value=bool(value), id=widget_id, classes="form-editor")
-        if spec.kind == "choice":
+        if spec.kind in ("choice", "model"):
+            choices = self._model_choices(value) if spec.kind == "model" else spec.choices
             return Select(
-                [(choice, choice) for choice in spec.choices],
+                [(choice, choice) for choice in choices],
                 value=value,
                 allow_blank=False,
                 compact=True,
@@ -187,6 +190,14 @@ class ConfigForm(VerticalScroll):
             id=widget_id,
             classes="form-editor",
         )
+
+    def _model_choices(self, value: str) -> tuple[str, ...]:
+        """The model dropdown's entries: the registry's models, the factory the app was
+        started with (``--model REF``), and ``value`` when it names another factory (a
+        loaded file's: shown, and refused with the reason when a run starts)."""
+        factory: str | None = getattr(self.app, "model_factory", None)
+        extra = [name for name in (factory, value) if name and name not in MODELS]
+        return (*MODELS, *dict.fromkeys(extra))
 
     def editor(self, name: str) -> Widget:
         """The editor of field ``name``: a ``Switch``, a ``Select`` or an ``Input``."""
@@ -215,6 +226,8 @@ class ConfigForm(VerticalScroll):
                 if isinstance(widget, Switch):
                     widget.value = bool(value)
                 elif isinstance(widget, Select):
+                    if spec.kind == "model":  # a file may name a factory not offered yet
+                        widget.set_options((c, c) for c in self._model_choices(value))
                     widget.value = value
                 else:
                     assert isinstance(widget, Input)
@@ -224,6 +237,9 @@ class ConfigForm(VerticalScroll):
     def check(self) -> None:
         """Validate every field and the whole config; show problems; post ``Changed``."""
         config, problems = parse_texts(self.texts())
+        if config is not None:  # the TensorBoard folder, as a run would find it
+            problems = tensorboard_problems(config.tensorboard)
+            config = None if problems else config
         by_field: dict[str, list[str]] = {}
         for problem in problems:
             by_field.setdefault(field_of(problem) or "", []).append(problem)
