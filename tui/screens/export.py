@@ -22,13 +22,8 @@ from textual.widgets.selection_list import Selection
 from engine.export import DEFAULT_FORMATS, FILE_NAMES, METRICS_NAME, missing_extra
 from tui.plain import markup
 
-# What each choice writes, for the list.
-DESCRIPTIONS = {
-    "state_dict": "weights, for build_model",
-    "onnx": "ONNX Runtime and others",
-    "pt2": "torch.export.load",
-    "torchscript": "deprecated by torch",
-}
+# What the list says beside a format's file, if anything.
+NOTES = {"torchscript": "deprecated"}
 METRICS = "metrics"
 
 
@@ -51,9 +46,6 @@ class ExportScreen(ModalScreen[ExportChoice | None]):
     ]
 
     DEFAULT_CSS = """
-    #export-box {
-        width: 76;
-    }
     #export-problem {
         color: $error;
     }
@@ -65,10 +57,12 @@ class ExportScreen(ModalScreen[ExportChoice | None]):
 
     def compose(self) -> ComposeResult:
         choices: list[Selection[str]] = [
-            Selection(f"{fmt:<11} {FILE_NAMES[fmt]:<21} {what}", fmt, fmt in DEFAULT_FORMATS)
-            for fmt, what in DESCRIPTIONS.items()
+            Selection(
+                f"{fmt:<12}{name:<21}{NOTES.get(fmt, '')}".rstrip(), fmt, fmt in DEFAULT_FORMATS
+            )
+            for fmt, name in FILE_NAMES.items()
         ]
-        choices.append(Selection(f"{'metrics':<11} {METRICS_NAME:<21} every epoch", METRICS))
+        choices.append(Selection(f"{'metrics':<12}{METRICS_NAME}", METRICS))
         with Vertical(id="export-box", classes="dialog"):
             yield Static(
                 markup("Export run $id's best model to its export folder:", id=self.run_id),
