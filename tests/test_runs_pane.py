@@ -73,6 +73,7 @@ async def test_table_shows_each_run_its_state_and_a_failed_runs_reason(
             "epochs",
             "best",
             "test",
+            "f1",
             "state",
         ]
         finished = row(table, runs["finished"])
@@ -80,9 +81,10 @@ async def test_table_shows_each_run_its_state_and_a_failed_runs_reason(
         assert finished[4] == "adamw 0.001 b64"
         status = runs["finished"].read_status()
         best, test = status["best_accuracy"], status["best_test_accuracy"]
-        assert finished[5:] == ["2/2", f"{best:.1%} val", f"{test:.1%}", "finished"]
-        assert row(table, runs["interrupted"])[5::3] == ["1/2", "interrupted"]
-        assert row(table, runs["failed"])[5::3] == ["0/1", "failed"]
+        f1 = status["best_macro_f1"]  # the best epoch's macro F1 on the test split
+        assert finished[5:] == ["2/2", f"{best:.1%} val", f"{test:.1%}", f"{f1:.1%}", "finished"]
+        assert row(table, runs["interrupted"])[5::4] == ["1/2", "interrupted"]
+        assert row(table, runs["failed"])[5::4] == ["0/1", "failed"]
         assert "3 runs in" in str(app.query_one("#runs-header").render())
 
         await go_to(pilot, table, runs["failed"])
@@ -103,6 +105,7 @@ async def test_table_shows_each_run_its_state_and_a_failed_runs_reason(
             "epochs",
             "best",
             "test",
+            "f1",
             "state",
         ]
 

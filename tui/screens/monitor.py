@@ -22,6 +22,7 @@ from textual.containers import Horizontal
 from textual.events import Resize
 from textual.message import Message
 
+from engine.classification import ClassScores, class_scores
 from engine.events import BatchEnd, EpochEnd, Finished, RunStarted
 from engine.fields import epochs_text
 from tui import messages
@@ -29,7 +30,7 @@ from tui.screens.pane import WIDE, Pane
 from tui.session import FOLDER_GONE
 from tui.throttle import RateLimiter
 from tui.widgets.charts import EpochChart, LossChart
-from tui.widgets.class_bars import ClassBars
+from tui.widgets.class_scores import ClassScoresTable
 from tui.widgets.confusion import ConfusionTable
 from tui.widgets.event_log import EventLog
 from tui.widgets.progress import RunProgress
@@ -60,10 +61,8 @@ class MonitorPane(Pane):
             yield LossChart(id="loss-chart")
             yield EpochChart(id="epoch-chart")
         with Horizontal(id="details"):
-            yield ClassBars(
-                "per-class accuracy", placeholder="after the first epoch", id="class-accuracy"
-            )
-            yield ConfusionTable(id="confusion")
+            yield ClassScoresTable(placeholder="after the first epoch", id="class-scores")
+            yield ConfusionTable(columns=("P%", "R%", "F1%"), id="confusion")
             yield EventLog(id="event-log")
 
     def on_mount(self) -> None:
@@ -72,15 +71,15 @@ class MonitorPane(Pane):
             self.log_event("No run yet: press s to train with the Hyperparameters pane's settings.")
 
     def on_resize(self, event: Resize) -> None:
-        # Below WIDE columns the per-class accuracy moves into the confusion table, so
+        # Below WIDE columns the per-class figures move into the confusion table, so
         # the event log keeps room to be read.
         narrow = event.size.width < WIDE
-        self.query_one("#class-accuracy", ClassBars).display = not narrow
+        self.query_one(ClassScoresTable).display = not narrow
         confusion = self.query_one(ConfusionTable)
         # Four columns a cell even when narrow: counts reach three digits on the full test
         # set, and without colour (NO_COLOR) only a space tells neighbours apart.
         confusion.cell_width = 4
-        confusion.show_accuracy = narrow
+        confusion.show_columns = narrow
         confusion.refresh(layout=True)
 
     @property
@@ -105,14 +104,16 @@ class MonitorPane(Pane):
         if event is not None and (now or self._tables_limiter.ready()):
             self._latest_epoch = None
             names = self.classes_names or [str(i) for i in range(len(event.per_class_accuracy))]
-            self.query_one("#class-accuracy", ClassBars).show(
+            scores = epoch_scores(event)
+            self.query_one(ClassScoresTable).show(
                 [f"{i} {name}" for i, name in enumerate(names)],
-                [a or 0.0 for a in event.per_class_accuracy],
-                # None: no test images of the class, so no accuracy (not 0%).
-                ["n/a" if a is None else f"{a:.0%}" for a in event.per_class_accuracy],
-                scale=1.0,
+                scores.precision,
+                scores.recall,
+                scores.f1,
             )
-            self.query_one(ConfusionTable).show(event.confusion_matrix, event.per_class_accuracy)
+            self.query_one(ConfusionTable).show(
+                event.confusion_matrix, [scores.precision, scores.recall, scores.f1]
+            )
 
     # --- attributes down (from the app) -------------------------------------------------
 
@@ -129,7 +130,7 @@ class MonitorPane(Pane):
         for chart in (self.query_one(LossChart), self.query_one(EpochChart)):
             chart.reset()
             chart.set_epochs(epochs)
-        self.query_one("#class-accuracy", ClassBars).clear()
+        self.query_one(ClassScoresTable).clear()
         self.query_one(ConfusionTable).clear()
         if note:
             self.log_event(note)
@@ -239,6 +240,11 @@ class MonitorPane(Pane):
         stats = self.stats
         stats.memory_bytes = event.memory_bytes
         stats.best_accuracy = event.best_accuracy
+        scores = epoch_scores(event)
+        stats.macro_precision, stats.macro_recall, stats.macro_f1 = (
+            math.nan if v is None else v
+            for v in (scores.macro_precision, scores.macro_recall, scores.macro_f1)
+        )
         validated = event.val_accuracy is not None
         stats.best_test_accuracy = (
             event.best_test_accuracy
@@ -288,7 +294,10 @@ class MonitorPane(Pane):
                 best = f"best val {event.best_accuracy:.1%}, test {test:.1%}"
             else:
                 best = f"best {event.best_accuracy:.1%}"
-            self.log_event(f"Finished {epochs} in {duration(event.elapsed)}: {best}", event.time)
+            ended = f"; {event.reason}" if event.reason else ""  # early stopping's
+            self.log_event(
+                f"Finished {epochs} in {duration(event.elapsed)}: {best}{ended}", event.time
+            )
         else:
             self.log_event(
                 f"Stopped after {epochs}; resume it with r in the Runs pane (4)",
@@ -309,6 +318,25 @@ class MonitorPane(Pane):
     def _failed(self, message: messages.TrainingFailed) -> None:
         self.set_state("failed")
         self.log_event(f"Failed: {message.reason}", message.at)
+
+
+def epoch_scores(event: EpochEnd) -> ClassScores:
+    """The test split's precision, recall and F1 of ``event``: as it carries them, or,
+    from a log written before events carried them, computed from its confusion matrix."""
+    if (
+        event.per_class_precision is None
+        or event.per_class_recall is None
+        or event.per_class_f1 is None
+    ):
+        return class_scores(event.confusion_matrix)
+    return ClassScores(
+        precision=event.per_class_precision,
+        recall=event.per_class_recall,
+        f1=event.per_class_f1,
+        macro_precision=event.macro_precision,
+        macro_recall=event.macro_recall,
+        macro_f1=event.macro_f1,
+    )
 
 
 def _clock(iso: str) -> str:

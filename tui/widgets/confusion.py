@@ -81,27 +81,32 @@ class ConfusionTable(ChangedCells, Widget):
         title: str = "confusion (true ↓ predicted →)",
         *,
         cell_width: int = 4,
+        columns: Sequence[str] = (),
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
         self.cell_width = cell_width
-        # Where there is no room for separate per-class bars, a last column shows them.
-        self.show_accuracy = False
+        # Headers of per-class figures shown as last columns while ``show_columns``:
+        # where there is no room for a separate per-class table.
+        self.columns = list(columns)
+        self.show_columns = False
         self.matrix: list[list[int]] = []
-        self._accuracy: list[float | None] = []
+        self._figures: list[list[float | None]] = []
         self._count = 10
 
-    def show(self, matrix: Sequence[Sequence[int]], accuracy: Sequence[float | None] = ()) -> None:
+    def show(
+        self, matrix: Sequence[Sequence[int]], figures: Sequence[Sequence[float | None]] = ()
+    ) -> None:
         """Show a classes x classes ``matrix`` of counts (true rows, predicted columns).
 
-        ``accuracy``: per-class accuracy (fractions, 0-1; None for a class with no images,
-        shown n/a), for the optional last column.
+        ``figures``: for each of ``columns`` (the optional last columns), one fraction
+        (0-1) a class, shown as a whole percentage without its sign (None: n/a).
         """
         resized = len(matrix) != self._count
         self.matrix = [list(row) for row in matrix]
-        self._accuracy = list(accuracy)
+        self._figures = [list(values) for values in figures]
         self._count = len(self.matrix)
         if resized:
             self.refresh(layout=True)
@@ -111,11 +116,17 @@ class ConfusionTable(ChangedCells, Widget):
     def clear(self) -> None:
         """Show the empty grid (dots) until the next ``show``."""
         self.matrix = []
-        self._accuracy = []
+        self._figures = []
         self.refresh(layout=True)
 
+    def _column_widths(self) -> list[int]:
+        """Each last column's width: four cells (`` 100``), more for a longer header."""
+        if not self.show_columns:
+            return []
+        return [max(4, len(header) + 1) for header in self.columns]
+
     def get_content_width(self, container: Size, viewport: Size) -> int:
-        extra = 5 if self.show_accuracy else 0
+        extra = sum(self._column_widths())
         return max(2 + self._count * self.cell_width + extra, len(self.title))
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
@@ -129,8 +140,9 @@ class ConfusionTable(ChangedCells, Widget):
         )
         header = self.get_component_rich_style("confusion--header")
         text.append("\n  " + "".join(str(j).rjust(w) for j in range(n)), style=header)
-        if self.show_accuracy:
-            text.append("  acc", style=header)
+        widths = self._column_widths()
+        for title, width in zip(self.columns, widths, strict=False):
+            text.append(title.rjust(width), style=header)
         background = self.styles.background if self.styles.background.a else Color(0, 0, 0)
         for i in range(n):
             text.append(f"\n{i} ", style=header)
@@ -148,14 +160,14 @@ class ConfusionTable(ChangedCells, Widget):
                 cells.append((cell, heat_style(count, total, i == j, background)))
             for cell, style in merge_runs(cells):
                 text.append(cell, style=style)
-            if self.show_accuracy:
-                value = self._accuracy[i] if i < len(self._accuracy) else "·"
-                accuracy = value if isinstance(value, str) else _percent(value)
-                text.append(accuracy.rjust(5))
+            for k, width in enumerate(widths):
+                values = self._figures[k] if k < len(self._figures) else []
+                figure = _percent(values[i]) if i < len(values) else "·"
+                text.append(figure.rjust(width))
         return text
 
 
 def _percent(value: float | None) -> str:
-    """A per-class accuracy as the table shows it: ``87%``, or ``n/a`` for a class with no
-    images in the split."""
-    return "n/a" if value is None else f"{value:.0%}"
+    """A per-class figure as the table shows it: ``87`` (percent), or ``n/a`` for a class
+    not measured."""
+    return "n/a" if value is None else f"{value * 100:.0f}"

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
+from engine.fields import model_label
 from engine.runs import RunInfo
 from tui.plain import plain
 
@@ -32,6 +33,7 @@ WIDE_COLUMNS = [
     ("epochs", "epochs"),
     ("best", "best"),
     ("test", "test"),
+    ("f1", "F1"),
     ("state", "state"),
 ]
 NARROW_COLUMNS = [c for c in WIDE_COLUMNS if c[0] not in ("started", "model", "settings")]
@@ -62,15 +64,19 @@ def row_cells(info: RunInfo, mark_color: str | None) -> dict[str, str | Text]:
     if info.best_accuracy is not None:
         best = f"{info.best_accuracy:.1%}" + (" val" if info.chosen_on == "validation" else "")
     test = f"{info.best_test_accuracy:.1%}" if info.best_test_accuracy is not None else "—"
+    # The same epoch's macro-averaged F1 on the test split.
+    f1 = f"{info.macro_f1:.1%}" if info.macro_f1 is not None else "—"
     return {
         "mark": Text(SELECTED_MARK, style=f"bold {mark_color}") if mark_color else Text(" "),
         "run": plain(info.id),
         "started": plain(started_text(info.started)),
-        "model": plain(info.config.model if info.config else "?"),
+        # A factory of the user's own code shows as its name (``nets.py:tiny``: tiny).
+        "model": plain(model_label(info.config.model) if info.config else "?"),
         "settings": plain(settings_text(info)),
         "epochs": Text(f"{info.epochs_completed}/{info.epochs}", justify="right"),
         "best": Text(best, justify="right"),
         "test": Text(test, justify="right"),
+        "f1": Text(f1, justify="right"),
         "state": plain(info.state, STATE_STYLES.get(info.state, "")),
     }
 

@@ -70,6 +70,11 @@ class RunStats(ChangedCells, Widget):
         # The best epoch's test accuracy, shown beside its validation accuracy (NaN: the
         # run has no validation split, and ``best_accuracy`` is a test accuracy itself).
         self.best_test_accuracy = float("nan")
+        # The latest epoch's macro-averaged precision, recall and F1 on the test split
+        # (fractions; NaN until an epoch gives them).
+        self.macro_precision = float("nan")
+        self.macro_recall = float("nan")
+        self.macro_f1 = float("nan")
 
     def _best(self) -> str:
         """``best 85.1%``, or ``best val 85.1% test 84.0%`` with a validation split."""
@@ -78,6 +83,14 @@ class RunStats(ChangedCells, Widget):
         if not math.isfinite(self.best_test_accuracy):
             return f"best {self.best_accuracy:.1%}"
         return f"best val {self.best_accuracy:.1%} test {self.best_test_accuracy:.1%}"
+
+    def _macro(self) -> list[str]:
+        """``macro P 81.2% R 80.4% F1 80.6%``, or nothing before an epoch gives them."""
+        figures = (self.macro_precision, self.macro_recall, self.macro_f1)
+        if not all(math.isfinite(v) for v in figures):
+            return []
+        p, r, f1 = figures
+        return [f"macro P {p:.1%} R {r:.1%} F1 {f1:.1%}"]
 
     def render(self) -> Text:
         parts = [
@@ -88,6 +101,7 @@ class RunStats(ChangedCells, Widget):
             "mem " + size_in_bytes(self.memory_bytes),
             "lr " + (f"{self.lr:.2g}" if math.isfinite(self.lr) else "—"),
             self._best(),
+            *self._macro(),
         ]
         # Break between figures, never inside one ("lr" on one line, its value on the next).
         width = max(self.content_region.width, 20)
