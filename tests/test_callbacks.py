@@ -323,6 +323,11 @@ def test_a_run_with_all_three_stopped_and_resumed_ends_as_if_never_stopped(
         assert outcome(first) == whole
         return
     assert first.status == "stopped" and Run(first.run_dir).state() == "interrupted"
+    if where == "end of the epoch before":
+        # As a kill leaves it after the next epoch's file was written, before its last.pt:
+        # a file the checkpoint does not list, holding other weights.
+        stray = first.run_dir / f"best-e{stopped_at:02d}.pt"
+        files.atomic_write(stray, Run(first.run_dir).last_path.read_bytes())
     resumed = Trainer.resume(first.run_dir, data=bars).fit()
     assert resumed.status == "finished"
     assert outcome(resumed) == whole
@@ -341,3 +346,81 @@ def test_a_checkpoint_from_before_the_callbacks_still_resumes(
     resumed = Trainer.resume(run, data=bars).fit()
     assert resumed.status == "finished" and resumed.epochs_completed == 3
     assert json.loads(run.status_path.read_text())["state"] == "finished"
+
+
+# --- in a search ---------------------------------------------------------------------------
+
+
+def test_an_early_stopped_trial_is_complete_with_its_best_value_and_pruning_still_acts(
+    tmp_path: Path,
+) -> None:
+    from engine.search import SearchOptions, create_study, run_search, study_rows
+    from engine.search_space import SearchSpace
+
+    runs = tmp_path / "runs"
+    # No accuracy improves by more than 1: a trial stops after its second epoch of three.
+    base = TrainConfig(
+        runs_dir=str(runs),
+        train_subset=1000,
+        test_subset=200,
+        hidden_sizes=(32,),
+        log_every=50,
+        device="cpu",
+        precision="fp32",
+        epochs=3,
+        early_stopping="val_accuracy",
+        patience=1,
+        min_delta=1.0,
+        save_top_k=2,
+    )
+    space = SearchSpace.from_table({"lr": [1e-3, 2e-3, 3e-3, 5e-3, 1e-7]})
+    options = SearchOptions(study="stopping", trials=6, sampler="random", pruner="median")
+    study = create_study(base, space, options)
+    # Five that learn (the median pruner's start-up trials), then one that cannot.
+    for lr in (1e-3, 2e-3, 3e-3, 5e-3, 2e-3, 1e-7):
+        study.enqueue_trial({"lr": lr})
+    run_search(base, space, options)
+    rows = study_rows(runs, "stopping")
+    assert [row.params["lr"] for row in rows] == [1e-3, 2e-3, 3e-3, 5e-3, 2e-3, 1e-7]
+    for row in rows[:5]:
+        assert (row.state, row.epochs) == ("complete", 2), row
+        assert row.value == max(row.values_by_epoch)
+        assert row.reason.startswith("early stopping: val_accuracy did not improve")
+        run = Run(runs / (row.run_id or ""))
+        assert run.read_status()["state"] == "finished"
+        assert sorted(p.name for p in run.path.glob("best*.pt")) == [
+            "best-e01.pt",
+            "best-e02.pt",
+            "best.pt",
+        ]
+    pruned = rows[5]
+    assert (pruned.state, pruned.pruned_at) == ("pruned", 1), pruned
+    assert not list((runs / (pruned.run_id or "")).glob("*.pt"))
+
+
+# --- in the app ----------------------------------------------------------------------------
+
+
+async def test_the_app_says_why_early_stopping_ended_a_run_in_the_monitor_and_runs_pane(
+    tmp_path: Path, bars: ImageData
+) -> None:
+    from pane_helpers import make_app, shown, wait_for
+
+    from tui.widgets.event_log import EventLog
+    from tui.widgets.runs_table import RunsTable
+
+    settings = {"early_stopping": "val_accuracy", "patience": 1, "min_delta": 1.0}
+    app = make_app(tmp_path / "runs", bars, epochs=4, val_fraction=0.25, **settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.monitor.progress.state == "finished")
+        run = Run(next((tmp_path / "runs").iterdir()))
+        reason = run.read_status()["reason"]
+        assert reason.startswith("early stopping: val_accuracy did not improve by more than 1")
+        log = app.query_one(EventLog).entry_texts
+        assert log[-1].startswith("Finished 2 epochs in") and log[-1].endswith(f"; {reason}")
+
+        await pilot.press("4")
+        table = app.query_one(RunsTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert f"finished: {reason}" in " ".join(shown(app.query_one("#runs-detail")).split())
