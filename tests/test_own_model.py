@@ -212,7 +212,7 @@ def test_own_model_trains_resumes_predicts_and_exports_only_when_named(
     assert len(predictions) == 3
     assert all(abs(sum(p["probabilities"]) - 1) < 1e-4 for p in predictions)
 
-    assert main(["export", run.id, "--model", reference, *base]) == 0
+    assert main(["export", run.id, "--format", "state_dict", "--model", reference, *base]) == 0
     weights = torch.load(run.path / "export" / "model_state_dict.pt", weights_only=True)
     predictor = Predictor.from_run(run, model_factory=reference)
     assert predictor.note == ""  # the file is the one the run now records
@@ -268,3 +268,57 @@ def test_a_module_reference_trains_in_a_subprocess_and_lists_without_import(
     predictor = Predictor.from_run(run, model_factory="mymodels.nets:factory")
     assert marker.exists()
     assert predictor.predict(np.zeros((2, 28, 28), np.uint8)).classes.shape == (2,)
+
+
+async def test_the_app_lists_a_factory_run_without_importing_and_loads_it_when_named(
+    tmp_path: Path,
+) -> None:
+    from pane_helpers import shown, wait_for
+    from textual.widgets import Select
+
+    from engine.trainer import Trainer
+    from helpers import synthetic
+    from tui.app import FmnistApp
+    from tui.screens.inspect import InspectPane
+    from tui.widgets.config_form import ConfigForm
+    from tui.widgets.runs_table import RunsTable
+
+    path, marker = write_factory(tmp_path)
+    reference = f"{path}:factory"
+    runs = tmp_path / "runs"
+    data = synthetic(256, 64)
+    config = TrainConfig(model=reference, epochs=1, batch_size=64, runs_dir=str(runs), device="cpu")
+    Trainer(config, data=data, model_factory=reference).fit()
+    run = single_run(runs)
+    # Edited (another SHA-256): an import from here on runs the file again.
+    path.write_text(path.read_text() + "\n# edited\n")
+    marker.unlink()
+
+    app = FmnistApp(TrainConfig(epochs=1, device="cpu"), runs_dir=str(runs), data=data)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        table = app.query_one(RunsTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert [str(cell) for cell in table.get_row(run.id)][3] == "factory"
+        await pilot.press("5")
+        header = app.query_one("#inspect-header")
+        await wait_for(pilot, lambda: "Cannot inspect" in shown(header))
+        said = " ".join(shown(header).split())
+        assert f"run {run.id} trains a model from your code" in said, said
+    assert not marker.exists()
+
+    named = FmnistApp(
+        TrainConfig(epochs=1, device="cpu"),
+        runs_dir=str(runs),
+        data=data,
+        model_factory=reference,
+    )
+    async with named.run_test(size=(120, 40)) as pilot:
+        # The form offers the factory (a value it does not offer would be refused).
+        named.query_one("#field-model", Select).value = reference
+        form = named.query_one(ConfigForm)
+        await wait_for(pilot, lambda: form.config is not None and form.config.model == reference)
+        await pilot.press("5")
+        pane = named.query_one(InspectPane)
+        await wait_for(pilot, lambda: pane.result is not None)
+    assert marker.exists()

@@ -150,12 +150,16 @@ class FmnistApp(RunActions):
         attach: str | Path | None = None,
         study: str | None = None,
         search: SearchSpace | None = None,
+        model_factory: str | None = None,
     ) -> None:
         """``attach``: a run folder training in another process, to watch and steer;
         ``study``: a study to watch in the Search pane, which the app opens on;
         ``search``: fields the form marks for a search (a ``--config`` file's ``[search]``
-        table)."""
+        table); ``model_factory``: the factory of the user's own model named with
+        ``--model``, the one their code the app may import (the form offers it; the
+        summary, training, Inspect and the Runs pane's actions load it)."""
         super().__init__()
+        self.model_factory = model_factory
         self.study = study
         self._search = search
         config = config or TrainConfig()
@@ -174,6 +178,7 @@ class FmnistApp(RunActions):
         self._data_timer: Timer | None = None
         self._data_reloaded = False  # a load asked for by the form (not the first)
         self.session = Session(self._on_run_event, self._on_run_state)
+        self.session.model_factory = model_factory
         self._bridge: EventBridge | None = None
         self._attach_to = Path(attach) if attach is not None else None
         self._quit_when_done = False
@@ -453,7 +458,7 @@ class FmnistApp(RunActions):
         from engine.models import summary
 
         try:
-            result = summary(config, shape, classes)
+            result = summary(config, shape, classes, model_factory=self.model_factory)
         except (EngineError, ValueError, RuntimeError) as exc:
             self.post_message(messages.SummaryFailed(config, str(exc)))
         else:

@@ -318,7 +318,9 @@ class RunActions(App[None]):
                 # held against the run's record here first, the question can be asked.
                 from engine.trainer import Trainer
 
-                Trainer.resume(source, epochs=epochs).prepare_data()
+                Trainer.resume(
+                    source, epochs=epochs, model_factory=self.session.model_factory
+                ).prepare_data()
             started = self.session.spawn(source, epochs, allow_data_change=allow_data_change)
         except DataChangedError as exc:
             self._training_done.set()

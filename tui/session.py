@@ -70,6 +70,9 @@ class Session:
     ) -> None:
         self.on_event = on_event
         self.on_state = on_state
+        # The factory the user named with ``--model`` (the app's flag): the one model from
+        # their code that runs started, resumed or spawned here may import.
+        self.model_factory: str | None = None
         self.state = RunState.IDLE
         self.trainer: Trainer | None = None
         self.remote: RemoteControl | None = None
@@ -142,7 +145,10 @@ class Session:
         """Prepare a new run with ``config``; ``train()`` (on a worker thread) trains it."""
         from engine.trainer import Trainer
 
-        return self._hold(Trainer(config, data=data, listeners=(self._listen,)))
+        trainer = Trainer(
+            config, data=data, listeners=(self._listen,), model_factory=self.model_factory
+        )
+        return self._hold(trainer)
 
     def resume(
         self,
@@ -163,6 +169,7 @@ class Session:
             epochs=epochs,
             listeners=(self._listen,),
             allow_data_change=allow_data_change,
+            model_factory=self.model_factory,
         )
         return self._hold(trainer)
 
@@ -211,7 +218,12 @@ class Session:
 
         self._set(RunState.STARTING)
         try:
-            started = spawn_detached(source, epochs=epochs, allow_data_change=allow_data_change)
+            started = spawn_detached(
+                source,
+                epochs=epochs,
+                allow_data_change=allow_data_change,
+                model_factory=self.model_factory,
+            )
         except BaseException:
             self._set(RunState.FAILED)
             raise

@@ -87,6 +87,7 @@ def predict_run(
     path: Path,
     data: ImageData | None,
     settings: tuple[tuple[str, object], ...] | None = None,
+    model_factory: str | None = None,
 ) -> Predictions:
     """Load the run's test split and best model, and predict (torch: a worker only).
 
@@ -106,7 +107,8 @@ def predict_run(
     same = data is not None and settings is not None and data_settings(config) == settings
     same = same and (same_test_split(version, SPLIT_VERSION) or config.data == "fashion-mnist")
     data = load_data(config, data if same else None, test_only=True, split_version=version)
-    predictor = Predictor.from_run(run, which="best")
+    # A run of the user's own model loads only with the factory the app was given.
+    predictor = Predictor.from_run(run, which="best", model_factory=model_factory)
     prediction = predictor.predict(data.test.images)
     return Predictions(
         run_info(run),
@@ -243,7 +245,8 @@ class InspectPane(Pane, can_focus=True):
                 return
             target = usable[0].path
         try:
-            result = predict_run(target, data, settings)
+            factory: str | None = getattr(self.app, "model_factory", None)
+            result = predict_run(target, data, settings, factory)
         except (EngineError, OSError, ValueError) as exc:
             self.post_message(self.Predicted(target, None, f"Cannot inspect {target.name}: {exc}"))
             return

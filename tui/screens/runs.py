@@ -452,6 +452,8 @@ class RunsPane(Pane):
                 "best",
                 formats=choice.formats,
                 metrics="csv" if choice.metrics else None,
+                # A run of the user's own model: only the factory the app was given.
+                model_factory=getattr(self.app, "model_factory", None),
             )
         except (EngineError, OSError, RuntimeError) as exc:
             self.post_message(self.Done(False, f"Cannot export {path.name}: {exc}"))
