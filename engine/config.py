@@ -283,8 +283,8 @@ class TrainConfig:
     )
     min_delta: float = setting(
         0.0,
-        "the least change that counts as an improvement for early stopping "
-        "(accuracy as 0..1, or loss)",
+        "early stopping counts an epoch as an improvement when it beats the best by more "
+        "than this (accuracy as 0..1, or loss)",
         "float",
         "training",
         low=0,
@@ -292,7 +292,8 @@ class TrainConfig:
     )
     save_top_k: int = setting(
         1,
-        "keep the checkpoints of the best k epochs (best.pt is the best; 1: best.pt only)",
+        "keep the checkpoints of the best k epochs as best-eNN.pt (NN: the epoch), by "
+        "the figure best.pt is chosen on (best.pt stays the best; 1: best.pt only)",
         "int",
         "training",
         low=1,

@@ -234,8 +234,9 @@ class Trainer:
 
     ``Trainer(config)`` starts a new run; ``Trainer.resume(run_dir)`` continues one.
     Pass ``data`` to reuse an already loaded ``ImageData`` (it is still cut to the
-    config's subsets). ``record=False`` trains without a run folder; ``run`` trains
-    into a folder made beforehand with ``Run.create`` (as a detached run does).
+    config's subsets). ``record=False`` trains without a run folder (and so writes no
+    TensorBoard files, which go under the run's id); ``run`` trains into a folder made
+    beforehand with ``Run.create`` (as a detached run does).
     A ``config.model`` that names a factory in the user's code is imported only when
     ``model_factory`` names it too (the ``--model`` flag); otherwise the constructor
     raises ``ModelError`` (``engine.own_model``).
@@ -488,7 +489,7 @@ class Trainer:
         clock = session.clock
         if not self._resuming:
             self._checkpoint(session, "start")
-        if state.early_stopping.reason and self._extended:
+        if state.early_stopping.reason and self._extended and state.epoch < self.config.epochs:
             # Given more epochs, a run early stopping ended goes on: its patience counts
             # afresh from here, against the best figure it had.
             state.early_stopping = replace(state.early_stopping, wait=0, reason="")
