@@ -4,19 +4,23 @@ The matrix is the one evaluation gathers (``engine.loop.evaluate``): ``C x C`` c
 rows the true class, columns the predicted class. For class ``k``, with ``tp`` its
 diagonal count, ``fp`` the rest of its column and ``fn`` the rest of its row:
 precision is ``tp / (tp + fp)``, recall ``tp / (tp + fn)`` (the class's accuracy) and
-F1 ``2 tp / (2 tp + fp + fn)``, the harmonic mean of the two (0 when both are 0).
+F1 ``2 tp / (2 tp + fp + fn)``, the harmonic mean of the two (0 when both are 0), as
+scikit-learn's ``sklearn.metrics.precision_recall_fscore_support`` computes them.
 
-Where a ratio is 0/0 the figure is 0, scikit-learn's ``zero_division=0`` in
-``sklearn.metrics.precision_recall_fscore_support``, except for a class with nothing
-to measure:
+Where a ratio is 0/0 (scikit-learn's ``zero_division``):
 
 - a class with no true and no predicted images is n/a (None) in all three, and left out
-  of the macro averages (scikit-learn counts it as 0 unless ``labels`` leaves it out);
-- a class never predicted but with true images has precision 0 (0/0), recall 0 and F1 0;
-- a class with predictions but no true images has recall 0 (0/0), precision 0 and F1 0.
+  of the macro averages;
+- a class never predicted but with true images has precision 0 (``zero_division=0``),
+  recall 0 and F1 0;
+- a class predicted but with no true images has recall n/a (``zero_division=np.nan``,
+  which leaves it out of the macro recall, as it leaves the class's accuracy n/a),
+  precision 0 and F1 0 (its predictions are all wrong).
 
-Macro averages are the unweighted means over the classes that are not n/a, None when
-every class is. Plain Python: neither torch nor numpy is imported.
+So recall is the per-class accuracy, n/a where that is, and the macro recall is the
+balanced accuracy (``sklearn.metrics.balanced_accuracy_score``). Each macro average is
+the unweighted mean over the classes whose figure is not n/a, None when none is. Plain
+Python: neither torch nor numpy is imported.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ClassScores:
-    """Per-class precision, recall and F1 (``C`` fractions 0..1 each, None for a class
-    with no true and no predicted images) and their macro averages (None when every
-    class is n/a)."""
+    """Per-class precision, recall and F1 (``C`` fractions 0..1 each; None: n/a, for a
+    class with no true and no predicted images, and in recall for one with no true
+    images) and their macro averages over the classes not n/a (None when none is)."""
 
     precision: list[float | None]
     recall: list[float | None]
@@ -37,11 +41,6 @@ class ClassScores:
     macro_precision: float | None
     macro_recall: float | None
     macro_f1: float | None
-
-
-def _ratio(numerator: int, denominator: int) -> float:
-    """``numerator / denominator``, 0.0 for 0/0 (scikit-learn's ``zero_division=0``)."""
-    return numerator / denominator if denominator else 0.0
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -76,9 +75,9 @@ def class_scores(confusion_matrix: Sequence[Sequence[int]]) -> ClassScores:
             recall.append(None)
             f1.append(None)
             continue
-        precision.append(_ratio(tp, predicted))
-        recall.append(_ratio(tp, true))
-        f1.append(_ratio(2 * tp, true + predicted))  # 2 tp / (2 tp + fp + fn)
+        precision.append(tp / predicted if predicted else 0.0)
+        recall.append(tp / true if true else None)
+        f1.append(2 * tp / (true + predicted))  # 2 tp / (2 tp + fp + fn); never 0/0 here
     return ClassScores(
         precision=precision,
         recall=recall,

@@ -89,10 +89,10 @@ class EpochEnd(Event):
     val_loss: float | None = None
     val_accuracy: float | None = None
     best_test_accuracy: float | None = None  # None in logs written before it was kept
-    # The test split's precision, recall and F1 per class (None: the class has no true
-    # and no predicted test images) and their macro averages over the other classes
-    # (``engine.classification.class_scores`` of ``confusion_matrix``); None in logs
-    # written before they were kept.
+    # The test split's precision, recall and F1 per class (None: n/a, for a class with
+    # no true and no predicted test images, and in recall for one with no true images)
+    # and their macro averages over the figures not n/a (``engine.classification.
+    # class_scores`` of ``confusion_matrix``); None in logs written before they were kept.
     per_class_precision: list[float | None] | None = None
     per_class_recall: list[float | None] | None = None
     per_class_f1: list[float | None] | None = None

@@ -49,15 +49,15 @@ def test_empty_classes_na_never_predicted_and_never_true() -> None:
         [4, 0, 0, 1],  # class 0: measured on both sides
         [2, 0, 0, 1],  # class 1: true images, never predicted
         [0, 0, 0, 0],  # class 2: no true and no predicted images: n/a
-        [0, 0, 0, 0],  # class 3: predicted (twice) but no true images
+        [0, 0, 0, 0],  # class 3: predicted (twice) but no true images: recall n/a
     ]
     scores = class_scores(matrix)
     assert scores.precision == approx([Fraction(4, 6), Fraction(0), None, Fraction(0)])
-    assert scores.recall == approx([Fraction(4, 5), Fraction(0), None, Fraction(0)])
+    assert scores.recall == approx([Fraction(4, 5), Fraction(0), None, None])
     assert scores.f1 == approx([Fraction(8, 11), Fraction(0), None, Fraction(0)])
-    # The n/a class is left out of the averages: three classes, not four.
+    # The n/a figures are left out of the averages: three classes, two for recall.
     assert scores.macro_precision == pytest.approx(2 / 3 / 3)
-    assert scores.macro_recall == pytest.approx(4 / 5 / 3)
+    assert scores.macro_recall == pytest.approx(4 / 5 / 2)
     assert scores.macro_f1 == pytest.approx(8 / 11 / 3)
 
 
@@ -73,6 +73,9 @@ def test_nothing_measured_and_perfect_and_refused_matrices() -> None:
         class_scores([[1, -2], [3, 4]])
 
 
+# Matrices with a class never true or never predicted: scikit-learn warns, as it should.
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+@pytest.mark.filterwarnings("ignore:A single label was found")
 def test_agrees_with_scikit_learn() -> None:
     metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(5)
@@ -90,17 +93,26 @@ def test_agrees_with_scikit_learn() -> None:
         if not present:
             continue
         scores = class_scores(matrix.tolist())
-        p, r, f, _ = metrics.precision_recall_fscore_support(
-            y_true, y_pred, labels=present, zero_division=0, average=None
-        )
+        # Precision's 0/0 is 0, recall's n/a (nan, left out of its average); F1 has none.
+        zero = {"labels": present, "zero_division": 0}
+        nan = {"labels": present, "zero_division": np.nan}
+        p = metrics.precision_score(y_true, y_pred, average=None, **zero)
+        r = metrics.recall_score(y_true, y_pred, average=None, **nan)
+        f = metrics.f1_score(y_true, y_pred, average=None, **zero)
         assert [scores.precision[k] for k in present] == pytest.approx(list(p))
-        assert [scores.recall[k] for k in present] == pytest.approx(list(r))
-        assert [scores.f1[k] for k in present] == pytest.approx(list(f))
-        macro = metrics.precision_recall_fscore_support(
-            y_true, y_pred, labels=present, zero_division=0, average="macro"
+        assert [scores.recall[k] for k in present] == pytest.approx(
+            [None if np.isnan(v) else v for v in r]
         )
-        assert (scores.macro_precision, scores.macro_recall, scores.macro_f1) == pytest.approx(
-            macro[:3]
+        assert [scores.f1[k] for k in present] == pytest.approx(list(f))
+        assert scores.macro_precision == pytest.approx(
+            metrics.precision_score(y_true, y_pred, average="macro", **zero)
+        )
+        assert scores.macro_recall == pytest.approx(
+            metrics.recall_score(y_true, y_pred, average="macro", **nan)
+        )
+        assert scores.macro_recall == pytest.approx(metrics.balanced_accuracy_score(y_true, y_pred))
+        assert scores.macro_f1 == pytest.approx(
+            metrics.f1_score(y_true, y_pred, average="macro", **zero)
         )
 
 
@@ -136,6 +148,7 @@ def test_each_logged_epoch_carries_the_scores_of_its_confusion_matrix(trained: R
         assert sum(map(sum, event.confusion_matrix)) == 128
         assert event.per_class_precision == scores.precision
         assert event.per_class_recall == scores.recall
+        assert event.per_class_recall == event.per_class_accuracy  # n/a where it is
         assert event.per_class_f1 == scores.f1
         assert (event.macro_precision, event.macro_recall, event.macro_f1) == (
             scores.macro_precision,
