@@ -353,6 +353,7 @@ async def test_app_shows_validation_beside_test_in_the_monitor_and_runs_pane(
         )
         assert cells["best"] == f"{best.val_accuracy:.1%} val"
         assert cells["test"] == f"{best.test_accuracy:.1%}"
+        assert best.macro_f1 is not None and cells["f1"] == f"{best.macro_f1:.1%}"
         await pilot.resize_terminal(80, 24)
         await wait_for(pilot, lambda: table.narrow)
-        assert [k for k, _ in table.columns_shown][-3:] == ["best", "test", "state"]
+        assert [k for k, _ in table.columns_shown][-4:] == ["best", "test", "f1", "state"]
