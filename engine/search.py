@@ -97,9 +97,10 @@ __all__ = [
     "write_best_config",
 ]
 
-# Settings that may differ between a study and a process that joins it: where it computes
-# and finds its files (another machine), and the base's length and name (the search's
-# --epochs sets a trial's length; trials are named after the study).
+# Settings that may differ between a study and a process that joins it: where it computes,
+# finds its files and writes its TensorBoard files (another machine), and the base's
+# length and name (the search's --epochs sets a trial's length; trials are named after the
+# study).
 MAY_DIFFER = frozenset(
     {
         "device",
@@ -110,6 +111,7 @@ MAY_DIFFER = frozenset(
         "custom_images",
         "custom_test_csv",
         "classes_file",
+        "tensorboard",
     }
 )
 POLL_SECONDS = 0.25  # how often the search looks at its workers and the storage

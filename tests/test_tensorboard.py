@@ -264,3 +264,18 @@ async def test_the_form_shows_a_missing_package_and_a_bad_folder_under_the_field
         form.editor("tensorboard").value = str(tmp_path / "tb")
         await pilot.pause()
         assert reason() == "" and not start.disabled
+
+
+def test_a_searchs_trials_write_beside_each_other_in_one_folder(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a relative folder: the study records it absolutely
+    small = ["--train-subset", "1000", "--test-subset", "200", "--hidden-sizes", "32"]
+    argv = ["search", "--study", "s", "--trials", "2", "--epochs", "1", "--tensorboard", "tb"]
+    assert main([*argv, *small, "--runs-dir", "runs", "--device", "cpu"]) == 0, capsys.readouterr()
+    trials = sorted(p.name for p in (tmp_path / "runs").iterdir() if "-s-t" in p.name)
+    assert len(trials) == 2
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == trials
+    for trial in trials:
+        board = read_back(tmp_path / "tb" / trial)
+        assert len(board.Scalars("epoch/val_accuracy")) == 1
