@@ -33,7 +33,7 @@ from engine import files
 from engine.config import FIELDS, TrainConfig
 from engine.control import stop_on_signals
 from engine.errors import CheckpointError, ConfigError, EngineError
-from engine.fields import SHOWN_LIMIT, clip
+from engine.fields import MODELS, SHOWN_LIMIT, clip, is_model_reference
 from engine.runs import Run, pid_alive
 from engine.search_common import (
     HOST,
@@ -58,7 +58,7 @@ from engine.search_common import (
     study_lock,
     write_process,
 )
-from engine.search_space import SearchSpace, decode_params
+from engine.search_space import Choices, SearchSpace, decode_params
 from engine.search_trials import TrialRow, fail_dead_trials, run_of, trial_line, trial_row
 from engine.search_worker import Worker, WorkerSettings
 from engine.tensorboard import check_tensorboard
@@ -214,6 +214,7 @@ def check_search(base: TrainConfig, space: SearchSpace, options: SearchOptions) 
             TrainConfig.from_dict({"epochs": options.epochs}, base=base)
         except ConfigError as exc:
             raise SearchError(f"--epochs: {exc}") from None
+    _check_models(base, space)
     if base.val_fraction <= 0:
         raise SearchError(
             "val_fraction 0: trials are judged on their validation accuracy, and with "
@@ -225,6 +226,23 @@ def check_search(base: TrainConfig, space: SearchSpace, options: SearchOptions) 
             space.grid()
         except ConfigError as exc:
             raise SearchError(f"--sampler grid: {'; '.join(exc.problems)}") from None
+
+
+def _check_models(base: TrainConfig, space: SearchSpace) -> None:
+    """``SearchError`` when the base config or the space's ``model`` list names a factory
+    of the user's own code (``package.module:factory``, ``file.py:factory``): a search's
+    workers import no user code, so its trials train the registry's models only."""
+    named = [base.model]
+    param = space.params.get("model")
+    if isinstance(param, Choices):
+        named += [str(value) for value in param.values]
+    references = [name for name in dict.fromkeys(named) if is_model_reference(name)]
+    if references:
+        raise SearchError(
+            f"model {', '.join(references)}: a search trains the registry's models "
+            f"({', '.join(MODELS)}) only, since its workers import none of your own code; "
+            f"train your own model with `fmnist-tui train --model {references[0]}`"
+        )
 
 
 def _check_devices(base: TrainConfig, options: SearchOptions) -> None:

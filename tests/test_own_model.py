@@ -109,6 +109,21 @@ def test_a_search_lists_factories_without_importing_them(tmp_path: Path) -> None
     assert not marker.exists()
 
 
+def test_a_search_refuses_a_factory_before_anything_starts(tmp_path: Path, capsys) -> None:
+    path, marker = write_factory(tmp_path)
+    runs = tmp_path / "runs"
+    space = tmp_path / "space.toml"
+    space.write_text(f'[search]\nmodel = ["mlp", "{path}:factory"]\n')
+    for extra in (["--config", str(space)], ["--model", f"{path}:factory"]):
+        code = main(["search", "--trials", "2", "--runs-dir", str(runs), *extra])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert f"model {path}:factory: a search trains the registry's models" in err
+        assert f"fmnist-tui train --model {path}:factory" in err
+    assert not marker.exists() and not runs.exists()
+
+
 def test_a_config_file_naming_a_factory_is_never_imported(tmp_path: Path, capsys) -> None:
     path, marker = write_factory(tmp_path)
     config = tmp_path / "my.toml"
