@@ -306,7 +306,8 @@ async def test_attach_watches_and_stops_a_run_training_in_another_process(
     process = subprocess.Popen([sys.executable, "-c", code])
     try:
         deadline = time.monotonic() + 60
-        while not (runs.exists() and any(runs.iterdir())):
+        # The folder is made first, its config.json written into it after.
+        while not (runs.exists() and any((p / "config.json").exists() for p in runs.iterdir())):
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.1)
         run = the_run(tmp_path)
