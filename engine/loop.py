@@ -497,7 +497,13 @@ def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batche
         if validation is None:
             name = watched.replace("val_", "test_", 1) + " (no validation split)"
         state.early_stopping.update(
-            watched, value, epoch, min_delta=config.min_delta, patience=config.patience, name=name
+            watched,
+            value,
+            epoch,
+            min_delta=config.min_delta,
+            patience=config.patience,
+            name=name,
+            last=epoch >= config.epochs,  # the run ends there anyway: it simply finished
         )
     state.epoch += 1
     state.batch = 0

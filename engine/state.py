@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 from engine.errors import CheckpointError
+from engine.fields import epochs_text
 
 
 class RunState(str, Enum):
@@ -96,11 +97,14 @@ class EpochMeters:
 @dataclass
 class EarlyStopping:
     """Early stopping's counters, with the rule of Lightning's ``EarlyStopping`` and Keras's
-    callback: an epoch improves when its figure beats the best so far by more than
-    ``min_delta`` (higher accuracy, lower loss); after ``patience`` epochs in a row without
-    improvement the run stops. ``best`` is None before the first epoch; ``best_epoch`` is
-    1-based; ``wait`` counts the epochs since the last improvement; ``reason`` is set (and
-    kept) once it has stopped the run."""
+    callback: an epoch improves when its figure beats the last improving figure by more
+    than ``min_delta`` (higher accuracy, lower loss); after ``patience`` epochs in a row
+    without improvement the run stops. ``best`` is that last improving figure (not always
+    the run's best one: an epoch that beats it by ``min_delta`` or less does not move it),
+    None before the first epoch; ``best_epoch`` is its epoch, 1-based; ``wait`` counts the
+    epochs since (afresh after a resume that extends a run early stopping ended);
+    ``reason`` is set (and kept) once it has stopped the run. The run's last epoch never
+    sets it: a run that trains all its epochs simply finished."""
 
     best: float | None = None
     best_epoch: int = 0
@@ -108,12 +112,26 @@ class EarlyStopping:
     reason: str = ""
 
     def update(
-        self, watch: str, value: float, epoch: int, *, min_delta: float, patience: int, name: str
+        self,
+        watch: str,
+        value: float,
+        epoch: int,
+        *,
+        min_delta: float,
+        patience: int,
+        name: str,
+        last: bool = False,
     ) -> bool:
         """Count epoch ``epoch`` (1-based) whose figure ``watch`` ("val_accuracy" or
         "val_loss", as ``TrainConfig.early_stopping``) is ``value``; ``name`` is how the
-        reason calls the figure. Returns True, with ``reason`` set, when it stops the run
-        here. A NaN figure never improves."""
+        reason calls the figure; ``last``: it is the run's last epoch, which the run ends
+        after anyway. Returns True, with ``reason`` set, when it stops the run here (never
+        on the ``last`` epoch). A NaN figure never improves.
+
+        The reason reads ``early stopping: val_accuracy has not improved by more than 0.01
+        on 0.802 (epoch 1) for 2 epochs``: the figure it was held against, and the epochs
+        since that figure's (which exceed ``patience`` after a resume that extended a run
+        early stopping ended: the count starts afresh there)."""
         higher = watch == "val_accuracy"
         if self.best is None:
             improved = value == value  # not NaN
@@ -125,13 +143,16 @@ class EarlyStopping:
             self.best, self.best_epoch, self.wait = value, epoch, 0
             return False
         self.wait += 1
-        if self.wait < patience:
+        if self.wait < patience or last:
             return False
+        since = epochs_text(epoch - self.best_epoch)
+        if self.best is None:  # NaN from the first epoch on
+            self.reason = f"early stopping: {name} has been NaN for {since}"
+            return True
         by = f" by more than {min_delta:g}" if min_delta > 0 else ""
-        best = "n/a" if self.best is None else f"{self.best:.4g}"
         self.reason = (
-            f"early stopping: {name} did not improve{by} for {self.wait} epochs "
-            f"(best {best} at epoch {self.best_epoch})"
+            f"early stopping: {name} has not improved{by} on {self.best:.4g} "
+            f"(epoch {self.best_epoch}) for {since}"
         )
         return True
 

@@ -23,8 +23,10 @@ from engine.checkpoint import encode_checkpoint
 from engine.config import TrainConfig
 from engine.data import DataSource, ImageData, Split
 from engine.events import BatchEnd, EpochEnd, Event, Finished
+from engine.fields import epochs_text
 from engine.optim import schedule_curve
-from engine.runs import Run, load_checkpoint
+from engine.runs import Run, list_runs, load_checkpoint
+from engine.state import EarlyStopping
 from engine.textlog import TextLog
 from engine.trainer import FitResult, Trainer
 from helpers import cfg
@@ -138,14 +140,14 @@ def test_early_stopping_stops_where_lightnings_rule_does_and_finishes(
     run = Run(result.run_dir)
     status = run.read_status()
     assert status["state"] == "finished" and status["epochs_completed"] == stopped_at
-    if not expected:
+    if stopped_at == EPOCHS:  # it trained all its epochs: no early-stopping reason
         assert result.reason == status["reason"] == ""
         return
-    best_epoch = stopped_at - patience  # the last that improved
+    held_against = stopped_at - patience  # the last epoch that improved
     by = f" by more than {min_delta:g}" if min_delta else ""
     reason = (
-        f"early stopping: {watch} did not improve{by} for {patience} epochs "
-        f"(best {values[best_epoch - 1]:.4g} at epoch {best_epoch})"
+        f"early stopping: {watch} has not improved{by} on {values[held_against - 1]:.4g} "
+        f"(epoch {held_against}) for {epochs_text(patience)}"
     )
     assert result.reason == reason and status["reason"] == reason
     assert finished_event(result.run_dir).reason == reason
@@ -165,8 +167,8 @@ def test_min_delta_decides_and_without_a_validation_split_the_test_figure_is_wat
     assert result.status == "finished" and result.epochs_completed == 3
     first = result.history[0].test_accuracy
     assert result.reason == (
-        "early stopping: test_accuracy (no validation split) did not improve by more "
-        f"than 1 for 2 epochs (best {first:.4g} at epoch 1)"
+        "early stopping: test_accuracy (no validation split) has not improved by more "
+        f"than 1 on {first:.4g} (epoch 1) for 2 epochs"
     )
 
 
@@ -186,12 +188,83 @@ def test_an_early_stopped_run_resumes_only_for_more_epochs_with_patience_afresh(
     again = Trainer.resume(run, data=bars).fit()
     assert (again.status, again.epochs_completed, again.reason) == ("finished", 3, done.reason)
     assert [e.epoch for e in run.read_metrics().epochs] == [1, 2, 3]
-    # Given more epochs it goes on, its patience counted afresh: 2 more, then it stops.
+    # Given more epochs it goes on, its patience counted afresh and the old reason
+    # dropped: one more epoch, its last, where the rule is not met, ends with none.
+    one = Trainer.resume(run, data=bars, epochs=4).fit()
+    assert (one.status, one.epochs_completed, one.reason) == ("finished", 4, "")
+    assert run.read_status()["reason"] == "" and finished_event(run.path).reason == ""
+    assert [info.reason for info in list_runs(tmp_path / "runs")] == [""]
+    # Given more again, the count goes on from there: it stops after epoch 5, and says
+    # how long since the figure it was held against (epoch 1's).
     more = Trainer.resume(run, data=bars, epochs=10).fit()
     assert more.status == "finished" and more.epochs_completed == 5
-    assert more.reason.startswith("early stopping: val_loss did not improve by more than 1e+06")
-    assert more.reason.endswith(f"for 2 epochs (best {done.history[0].val_loss:.4g} at epoch 1)")
+    first = done.history[0].val_loss
+    assert more.reason == (
+        f"early stopping: val_loss has not improved by more than 1e+06 on {first:.4g} "
+        "(epoch 1) for 4 epochs"
+    )
+    assert run.read_status()["reason"] == more.reason
     assert [e.epoch for e in run.read_metrics().epochs] == [1, 2, 3, 4, 5]
+
+
+def test_a_rule_met_on_the_last_epoch_leaves_the_run_simply_finished(
+    tmp_path: Path, bars: ImageData
+) -> None:
+    # No loss improves by 1e6: the rule is met after epoch 3, the run's last.
+    settings = {"early_stopping": "val_loss", "patience": 2, "min_delta": 1e6, "epochs": 3}
+    result = Trainer(config(tmp_path, **settings), data=bars).fit()
+    assert (result.status, result.epochs_completed, result.reason) == ("finished", 3, "")
+    assert Run(result.run_dir).read_status()["reason"] == ""
+    assert finished_event(result.run_dir).reason == ""
+
+
+@pytest.mark.parametrize(
+    ("values", "min_delta", "patience", "last", "reason"),
+    [
+        # 0.806 is the best, but beats 0.802 by less than 0.01: 0.802 is held against.
+        (
+            [0.802, 0.806],
+            0.01,
+            1,
+            False,
+            "early stopping: val_accuracy has not improved by more than 0.01 on 0.802 "
+            "(epoch 1) for 1 epoch",
+        ),
+        (
+            [0.5, 0.7, 0.6, 0.65],
+            0.0,
+            2,
+            False,
+            "early stopping: val_accuracy has not improved on 0.7 (epoch 2) for 2 epochs",
+        ),
+        ([0.5, 0.7, 0.6, 0.65], 0.0, 2, True, ""),  # epoch 4 is the run's last
+        (
+            [math.nan, math.nan],
+            0.0,
+            2,
+            False,
+            "early stopping: val_accuracy has been NaN for 2 epochs",
+        ),
+    ],
+)
+def test_the_reason_names_the_figure_held_against_and_the_epochs_since(
+    values: list[float], min_delta: float, patience: int, last: bool, reason: str
+) -> None:
+    rule = EarlyStopping()
+    stops = [
+        rule.update(
+            "val_accuracy",
+            value,
+            epoch,
+            min_delta=min_delta,
+            patience=patience,
+            name="val_accuracy",
+            last=last and epoch == len(values),
+        )
+        for epoch, value in enumerate(values, 1)
+    ]
+    assert rule.reason == reason
+    assert stops == [False] * (len(values) - 1) + [bool(reason)]
 
 
 # --- the plateau schedule ------------------------------------------------------------------
@@ -385,7 +458,7 @@ def test_an_early_stopped_trial_is_complete_with_its_best_value_and_pruning_stil
     for row in rows[:5]:
         assert (row.state, row.epochs) == ("complete", 2), row
         assert row.value == max(row.values_by_epoch)
-        assert row.reason.startswith("early stopping: val_accuracy did not improve")
+        assert row.reason.startswith("early stopping: val_accuracy has not improved")
         run = Run(runs / (row.run_id or ""))
         assert run.read_status()["state"] == "finished"
         assert sorted(p.name for p in run.path.glob("best*.pt")) == [
@@ -416,7 +489,7 @@ async def test_the_app_says_why_early_stopping_ended_a_run_in_the_monitor_and_ru
         await wait_for(pilot, lambda: app.monitor.progress.state == "finished")
         run = Run(next((tmp_path / "runs").iterdir()))
         reason = run.read_status()["reason"]
-        assert reason.startswith("early stopping: val_accuracy did not improve by more than 1")
+        assert reason.startswith("early stopping: val_accuracy has not improved by more than 1")
         log = app.query_one(EventLog).entry_texts
         assert log[-1].startswith("Finished 2 epochs in") and log[-1].endswith(f"; {reason}")
 
