@@ -184,7 +184,9 @@ async def test_the_monitor_shows_macro_and_per_class_f1_after_an_epoch(tmp_path:
         [epoch] = Run(next(Path(config.runs_dir).iterdir())).read_metrics().epochs
         assert epoch.macro_f1 is not None and epoch.per_class_f1 is not None
         await wait_for(pilot, lambda: "F1" in shown(app.monitor.stats))
-        assert f"F1 {epoch.macro_f1:.1%}" in shown(app.monitor.stats)
+        # Labelled with their epoch: the best figures beside them are the best epoch's.
+        p, r, f1 = epoch.macro_precision, epoch.macro_recall, epoch.macro_f1
+        assert f"epoch 1: macro P {p:.1%} R {r:.1%} F1 {f1:.1%}" in shown(app.monitor.stats)
         # At 80 columns the per-class figures are the confusion table's last columns.
         confusion = app.query_one(ConfusionTable)
         await wait_for(pilot, lambda: confusion.matrix == epoch.confusion_matrix)

@@ -241,6 +241,7 @@ class MonitorPane(Pane):
         stats.memory_bytes = event.memory_bytes
         stats.best_accuracy = event.best_accuracy
         scores = epoch_scores(event)
+        stats.macro_epoch = event.epoch
         stats.macro_precision, stats.macro_recall, stats.macro_f1 = (
             math.nan if v is None else v
             for v in (scores.macro_precision, scores.macro_recall, scores.macro_f1)

@@ -71,7 +71,9 @@ class RunStats(ChangedCells, Widget):
         # run has no validation split, and ``best_accuracy`` is a test accuracy itself).
         self.best_test_accuracy = float("nan")
         # The latest epoch's macro-averaged precision, recall and F1 on the test split
-        # (fractions; NaN until an epoch gives them).
+        # (fractions; NaN until an epoch gives them), labelled with that epoch: the best
+        # figures beside them are the best epoch's, the Runs pane's F1 too.
+        self.macro_epoch = 0
         self.macro_precision = float("nan")
         self.macro_recall = float("nan")
         self.macro_f1 = float("nan")
@@ -85,12 +87,14 @@ class RunStats(ChangedCells, Widget):
         return f"best val {self.best_accuracy:.1%} test {self.best_test_accuracy:.1%}"
 
     def _macro(self) -> list[str]:
-        """``macro P 81.2% R 80.4% F1 80.6%``, or nothing before an epoch gives them."""
+        """``epoch 6: macro P 81.2% R 80.4% F1 80.6%`` (the latest epoch's), or nothing
+        before an epoch gives them."""
         figures = (self.macro_precision, self.macro_recall, self.macro_f1)
         if not all(math.isfinite(v) for v in figures):
             return []
         p, r, f1 = figures
-        return [f"macro P {p:.1%} R {r:.1%} F1 {f1:.1%}"]
+        epoch = f"epoch {self.macro_epoch}: " if self.macro_epoch else ""
+        return [f"{epoch}macro P {p:.1%} R {r:.1%} F1 {f1:.1%}"]
 
     def render(self) -> Text:
         parts = [
