@@ -89,16 +89,22 @@ def parse_formats(values: Iterable[str]) -> tuple[str, ...]:
     """The formats named in ``values``, each a name or a comma-separated list of names
     (``["onnx,pt2", "torchscript"]``), in ``FORMATS`` order without repeats.
 
-    Raises ``ExportError`` for an unknown or empty name, saying which are allowed.
+    Raises ``ExportError`` for an unknown name, or an empty one (``"onnx,,pt2"``, ``""``),
+    saying which are allowed.
     """
-    names = [part.strip().lower() for value in values for part in value.split(",")]
-    for name in names:
-        if name not in FORMATS:
-            shown = repr(name) if name else "an empty name"
-            raise ExportError(
-                f"unknown export format {shown}: choose from {', '.join(FORMATS)} "
-                "(several comma-separated, e.g. --format onnx,pt2)"
-            )
+    names = []
+    for value in values:
+        for part in value.split(","):
+            name = part.strip().lower()
+            if not name:
+                allowed = f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}"
+                raise ExportError(f"--format: an empty name in {value!r}; give {allowed}")
+            if name not in FORMATS:
+                raise ExportError(
+                    f"unknown export format {name!r}: choose from {', '.join(FORMATS)} "
+                    "(several comma-separated, e.g. --format onnx,pt2)"
+                )
+            names.append(name)
     return tuple(f for f in FORMATS if f in names)
 
 
@@ -140,15 +146,24 @@ def export_model(
 
     ``which`` is "best" (falling back to "last") or "last". Returns the paths written, in
     ``FORMATS`` order, then ``preprocessing.json``, then ``metrics.csv``.
+
+    An export of a model replaces the previous one in that folder: once the new files are
+    written, the model files of ``FILE_NAMES`` it did not write are removed (and ``note``
+    is told which), so every model file there is the checkpoint ``preprocessing.json``
+    names. No other file is removed; ``metrics.csv`` is rewritten only when asked for, and
+    an export of the metrics alone leaves the model files as they are.
+
     Raises ``ExportError`` for an unknown format or metrics kind, a missing ``[export]``
     extra (before anything is read or written) or an exporter's failure;
-    ``CheckpointError`` when the run or its checkpoint is missing or unusable, when
+    ``CheckpointError`` when the run or its checkpoint is missing or unusable, when the
+    run has not trained yet (its only checkpoint is from before the first batch), when
     ``RUN/export`` is a symlink or not a folder (the default folder is never followed out
-    of the run; ``out_dir`` is used as given), and when the folder cannot be written
-    ("cannot write in DIR: Read-only file system"). ``note`` is told when ``last.pt``
-    stands in for an unusable ``best.pt`` (``Predictor.note``); ``preprocessing.json``
-    records the checkpoint used. ``model_factory`` is passed to ``Predictor.from_run``:
-    a run of the user's own model is loaded only when it names that model's factory.
+    of the run; ``out_dir`` is used as given), when ``out_dir`` is a file or inside one,
+    and when the folder cannot be written ("cannot write in DIR: Read-only file system").
+    ``note`` is told when ``last.pt`` stands in for an unusable ``best.pt``
+    (``Predictor.note``); ``preprocessing.json`` records the checkpoint used.
+    ``model_factory`` is passed to ``Predictor.from_run``: a run of the user's own model
+    is loaded only when it names that model's factory.
     """
     formats = parse_formats(formats)
     if metrics is not None and metrics not in METRICS_FORMATS:
@@ -166,12 +181,17 @@ def export_model(
     if inside_run:
         _refuse_all_but_a_folder(target)
     existing = _nearest_existing(target)
+    if not existing.is_dir():
+        what = "is a file" if existing == target else f"is inside {existing}, a file"
+        raise CheckpointError(f"--out {out_dir} {what}; give a folder (it is made if missing)")
     problem = write_problem(existing)
     if problem:
         raise CheckpointError(f"cannot write in {existing}: {problem}")
     predictor = None
     if formats:
         predictor = Predictor.from_run(run, which=which, device="cpu", model_factory=model_factory)
+        if predictor.checkpoint == "last":
+            _refuse_untrained(run)
         if predictor.note and note is not None:
             note(predictor.note)
         predictor.model.eval()
@@ -185,9 +205,47 @@ def export_model(
         written = _write_models(run, predictor, formats, target) if predictor else []
         if metrics is not None:
             written.append(write_metrics_csv(run, target / METRICS_NAME))
+        removed = _remove_other_models(target, formats) if formats else []
     except OSError as exc:
         raise CheckpointError(f"cannot write in {target}: {exc.strerror or exc}") from None
+    if removed and note is not None:
+        note(f"removed {', '.join(removed)} of an earlier export from {target}")
     return written
+
+
+def _refuse_untrained(run: Run) -> None:
+    """``CheckpointError`` when ``last.pt`` is from before the first batch (epoch 0,
+    batch 0): its weights are the initial ones. A run stopped later in epoch 1 exports."""
+    from engine.checkpoint import load_checkpoint
+    from engine.fields import is_model_reference
+
+    state = load_checkpoint(run.last_path)
+    if state.get("epoch") == 0 and state.get("batch") == 0:
+        command = f"fmnist-tui train --resume {run.id}"
+        with contextlib.suppress(EngineError):
+            model = run.config().model
+            if is_model_reference(model):
+                command += f" --model {model}"
+        raise CheckpointError(
+            f"run {run.id} has not trained yet (its only checkpoint is from before the "
+            f"first batch); resume it first: {command}"
+        )
+
+
+def _remove_other_models(target: Path, formats: Sequence[str]) -> list[str]:
+    """Remove the model files of ``FILE_NAMES`` in ``target`` that are not ``formats``'
+    (an earlier export's); returns their names. A folder of such a name is left."""
+    removed = []
+    for fmt, name in FILE_NAMES.items():
+        path = target / name
+        if fmt in formats or not os.path.lexists(path) or path.is_dir():
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(name)
+    return removed
 
 
 def _make_folder(target: Path, *, inside_run: bool) -> None:
@@ -393,8 +451,8 @@ def write_metrics_csv(run: Run, path: Path) -> Path:
     row, one row per epoch event, every scalar field of ``EpochEnd`` (``METRICS_LEADING``
     first, then the others in the event's order, ``time`` last: Unix seconds); lists
     (per-class figures, the confusion matrix) are left out. Values are written plainly
-    (floats in full, None as an empty cell, booleans as True/False). Returns ``path``;
-    ``OSError``."""
+    (floats in full, None as an empty cell, booleans as true/false, as in JSON). Returns
+    ``path``; ``OSError``."""
     epochs = run.read_metrics().epochs
     columns = metrics_columns(epochs)
     buffer = io.StringIO()
@@ -425,4 +483,9 @@ def _is_list_field(name: str) -> bool:
 
 
 def _cell(value: Any) -> Any:
-    return "" if value is None else value
+    """A CSV cell: None empty, booleans as JSON's true/false, the rest as it is."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value

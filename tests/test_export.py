@@ -252,6 +252,62 @@ def test_preprocessing_json_rebuilds_the_engines_input_exactly(run: Run, tmp_pat
             assert np.array_equal(rebuilt[0], engine_input[k]), (path.name, info["decode"])
 
 
+# --- one export in a folder at a time -----------------------------------------------------
+
+
+def test_an_export_replaces_the_models_of_the_previous_one(
+    run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    argv = ["export", str(run.path), "--out", str(out)]
+    assert main([*argv, "--format", "state_dict,torchscript"]) == 0
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main([*argv, "--which", "last", "--format", "pt2", "--metrics", "csv"]) == 0
+    printed = capsys.readouterr()
+    names = ["model.pt2", "preprocessing.json", "metrics.csv"]
+    assert printed.out == "".join(f"{out / n}\n" for n in names)
+    assert printed.err == (
+        f"note: removed model_state_dict.pt, model.torchscript.pt of an earlier export from {out}\n"
+    )
+    # Only our own model names go; every model file left is the one preprocessing.json names.
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, "notes.txt"])
+    info = json.loads((out / "preprocessing.json").read_text())
+    assert (info["files"], info["checkpoint"]) == ({"pt2": "model.pt2"}, "last")
+    # The metrics alone leave the model files as they are.
+    (out / "metrics.csv").unlink()
+    assert main([*argv, "--metrics", "csv"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, "notes.txt"])
+
+
+def test_a_run_stopped_before_its_first_batch_is_refused_and_one_in_epoch_1_exports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.events import BatchEnd
+    from engine.trainer import Trainer
+    from helpers import cfg, synthetic
+
+    data = synthetic(256, 64)
+    untrained = Trainer(cfg(tmp_path, name="untrained"), data=data)
+    untrained.stop()  # stopped before the first batch: last.pt at epoch 0, batch 0
+    first = Run(untrained.fit().run_dir)
+    assert main(["export", str(first.path), "--format", "state_dict"]) == 2
+    assert capsys.readouterr().err == (
+        f"fmnist-tui: error: run {first.id} has not trained yet (its only checkpoint is "
+        f"from before the first batch); resume it first: fmnist-tui train --resume {first.id}\n"
+    )
+    assert not (first.path / "export").exists()
+
+    some = Trainer(cfg(tmp_path, name="some"), data=data)
+    some.add_listener(lambda e: isinstance(e, BatchEnd) and e.batch == 4 and some.stop())
+    second = Run(some.fit().run_dir)
+    assert main(["export", str(second.path), "--format", "state_dict"]) == 0
+    printed = capsys.readouterr()
+    folder = second.path / "export"
+    assert printed.out == f"{folder / 'model_state_dict.pt'}\n{folder / 'preprocessing.json'}\n"
+    assert printed.err == "note: best.pt is missing; using last.pt (epoch 0, batch 4)\n"
+
+
 # --- CSV ---------------------------------------------------------------------------------
 
 
@@ -286,7 +342,8 @@ def test_metrics_csv_alone_and_the_runs_table_as_csv(
     for row, event in zip(rows, epochs, strict=True):
         for name in ("train_loss", "val_accuracy", "test_accuracy", "lr", "epoch_seconds"):
             assert float(row[name]) == getattr(event, name), name
-        assert row["is_best"] in ("True", "False")
+    # Booleans as JSON writes them (and the config's values), not Python's True/False.
+    assert [r["is_best"] for r in rows] == [str(e.is_best).lower() for e in epochs]
 
     # runs --csv: the runs --json figures, one row each, config fields as columns.
     runs_dir = run.path.parent
@@ -307,7 +364,9 @@ def test_metrics_csv_alone_and_the_runs_table_as_csv(
         assert row["best_accuracy"] == ("" if best is None else repr(best))
         assert row["config.lr"] == repr(record["config"]["lr"])
         assert json.loads(row["config.hidden_sizes"]) == record["config"]["hidden_sizes"]
-    assert table[[r["id"] for r in table].index(run.id)]["resumable"] == "True"
+    own = table[[r["id"] for r in table].index(run.id)]
+    assert (own["resumable"], own["config.tta"], own["config.normalize"]) == ("true",) * 3
+    assert own["config.augment"] == "false"
 
 
 # --- refusals -----------------------------------------------------------------------------
@@ -346,7 +405,23 @@ def test_onnx_without_the_export_extra_exits_2_with_the_pip_command(
         "fmnist-tui: error: unknown export format 'tflite': choose from state_dict, onnx, "
         "pt2, torchscript (several comma-separated, e.g. --format onnx,pt2)\n"
     )
+    for given in ("onnx,,pt2", "", "pt2,"):
+        assert main(["export", str(run.path), "--format", given, "--out", str(out)]) == 2
+        assert capsys.readouterr().err == (
+            f"fmnist-tui: error: --format: an empty name in {given!r}; give state_dict, "
+            "onnx, pt2 or torchscript\n"
+        )
     assert not out.exists()
+
+    # --out naming a file, or a folder inside one: said before the model loads.
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    for given, what in ((afile, "is a file"), (afile / "sub", f"is inside {afile}, a file")):
+        assert main(["export", str(run.path), "--out", str(given)]) == 2
+        assert capsys.readouterr().err == (
+            f"fmnist-tui: error: --out {given} {what}; give a folder (it is made if missing)\n"
+        )
+    assert afile.read_text() == "mine"
 
 
 # --- the Runs pane ------------------------------------------------------------------------

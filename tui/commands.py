@@ -94,7 +94,7 @@ def write_runs_csv(infos: list[RunInfo], out: TextIO) -> None:
     """The runs as CSV on ``out``: one header row and one row per run, the columns of
     ``run_record`` with ``config`` spread into one ``config.FIELD`` column per
     ``TrainConfig`` field. Values are plain: fractions 0..1, None as an empty cell,
-    True/False, and a list setting (``hidden_sizes``) as JSON (``[512, 512]``); an
+    true/false (as in JSON), and a list setting (``hidden_sizes``) as JSON (``[512, 512]``); an
     unreadable config leaves its columns empty."""
     import csv
     import dataclasses
@@ -117,6 +117,8 @@ def write_runs_csv(infos: list[RunInfo], out: TextIO) -> None:
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
+    if isinstance(value, bool):  # as JSON and the config write them
+        return "true" if value else "false"
     if isinstance(value, list | tuple | dict):
         return json.dumps(value)
     return value
