@@ -42,6 +42,7 @@ from engine.fields import (
     check_field,
     closest_name,
     epochs_text,
+    model_label,
     number,
     parse_field,
     setting,
@@ -548,10 +549,26 @@ class TrainConfig:
             raise ConfigError([f"{path}: {p}" for p in exc.problems]) from None
 
     def summary(self) -> str:
-        """One line with the settings that matter most, for logs and tables."""
-        sizes = "-".join(map(str, self.hidden_sizes))
+        """One line with the settings that matter most, for logs and tables: the model
+        with the sizes it is built from (``mlp [512-512] relu``, ``cnn conv [32-64] fc
+        [128] relu``, ``resnet conv [16-32-64] relu``: ``engine.models``' builders), or a
+        factory of the user's own by its name alone (``small_cnn``: the sizes and the
+        activation are not its), then loss, optimiser, rate, batch and epochs."""
+
+        def sizes(values: tuple[int, ...]) -> str:
+            return "[" + "-".join(map(str, values)) + "]"
+
+        if self.model == "mlp":
+            model = f"mlp {sizes(self.hidden_sizes)} {self.activation}"
+        elif self.model == "cnn":
+            hidden = sizes(self.hidden_sizes)
+            model = f"cnn conv {sizes(self.conv_channels)} fc {hidden} {self.activation}"
+        elif self.model == "resnet":  # no hidden layers: its head is one linear layer
+            model = f"resnet conv {sizes(self.conv_channels)} {self.activation}"
+        else:
+            model = model_label(self.model)
         return (
-            f"{self.model} [{sizes}] {self.activation} · {self.loss} · {self.optimizer} "
+            f"{model} · {self.loss} · {self.optimizer} "
             f"lr {self.lr:g} · batch {self.batch_size} · {epochs_text(self.epochs)}"
         )
 

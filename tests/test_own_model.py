@@ -99,6 +99,22 @@ def test_the_model_field_takes_registry_names_and_factory_references() -> None:
     assert config.model == f"{os.path.abspath('nets.py')}:factory"
 
 
+def test_the_summary_names_a_factory_and_the_sizes_each_builtin_model_is_built_from() -> None:
+    common = {"hidden_sizes": (64,), "conv_channels": (8, 16), "activation": "gelu"}
+    rest = "cross_entropy · adamw lr 0.001 · batch 128 · 5 epochs"
+    settings = {**common, "lr": 1e-3, "batch_size": 128, "epochs": 5, "optimizer": "adamw"}
+    expected = {
+        "mlp": "mlp [64] gelu",
+        "cnn": "cnn conv [8-16] fc [64] gelu",
+        "resnet": "resnet conv [8-16] gelu",  # its head has no hidden layers
+        # A factory's sizes and activation are its own: only its name is shown.
+        "/tmp/nets.py:small_cnn": "small_cnn",
+        "pkg.mod:make_net": "make_net",
+    }
+    for model, shown_as in expected.items():
+        assert TrainConfig(model=model, **settings).summary() == f"{shown_as} · {rest}"
+
+
 def test_a_search_lists_factories_without_importing_them(tmp_path: Path) -> None:
     path, marker = write_factory(tmp_path)
     space = tmp_path / "space.toml"
@@ -194,6 +210,11 @@ def test_own_model_trains_resumes_predicts_and_exports_only_when_named(
     assert main(["runs", *base, "--json"]) == 0
     [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert row["id"] == run.id and row["state"] == "finished"
+    assert main(["runs", *base]) == 0
+    listed = capsys.readouterr().out.splitlines()[-1]
+    assert listed.startswith(run.id) and listed.endswith(
+        "  factory · cross_entropy · adamw lr 0.001 · batch 128 · 1 epoch"
+    )
     refusal = f"run {run.id} trains a model from your code ({reference}); pass --model {reference}"
     for command in (
         ["train", "--resume", run.id, "--epochs", "2", *base],
