@@ -135,14 +135,16 @@ class Predictor:
 
         if not isinstance(run, Run):
             run = Run.open(run)
-        notes = []
+        notes, change = [], ""
         with contextlib.suppress(CheckpointError):  # an unusable config.json: said below
             reference = run.config().model
             if reference not in MODELS:
                 from engine import own_model
 
                 own_model.require_trust(reference, model_factory, f"run {run.id} trains")
-                notes.append(own_model.source_note(run.path, run.id, own_model.locate(reference)))
+                source = own_model.locate(reference)
+                change = own_model.source_change(run.path, run.id, source)
+                notes.append(own_model.source_note(run.path, run.id, source))
         path, why = run.checkpoint_path(which)
         state = load_checkpoint(path)
         stored = state.get("config") if isinstance(state, dict) else None
@@ -153,7 +155,13 @@ class Predictor:
             from engine import own_model
 
             own_model.require_trust(stored_model, model_factory, f"run {run.id} trains")
-        predictor = cls.from_checkpoint(state, device, str(path), model_factory=model_factory)
+        try:
+            predictor = cls.from_checkpoint(state, device, str(path), model_factory=model_factory)
+        except CheckpointError as exc:
+            if not change:
+                raise
+            # Weights that no longer fit the factory's model: its file's change, likely.
+            raise CheckpointError(f"{exc}; {change}, the likely cause") from None
         predictor.checkpoint = "best" if path == run.best_path else "last"
         if why:
             epoch, batch = state.get("epoch"), state.get("batch")

@@ -185,8 +185,7 @@ def build_module(reference: str, image_shape: tuple[int, int, int], num_classes:
         raise ModelError(f"model {reference}: the factory raised {_why(exc)}") from None
     if not isinstance(model, nn.Module):
         raise ModelError(
-            f"model {reference}: the factory returned a {type(model).__name__}, not a "
-            "torch.nn.Module"
+            f"model {reference}: the factory returned {_what(model)}, not a torch.nn.Module"
         )
     wanted = f"2 x {num_classes}"
     given = f"float 2 x {channels} x {height} x {width} input"
@@ -200,7 +199,7 @@ def build_module(reference: str, image_shape: tuple[int, int, int], num_classes:
         model.train()
     if not isinstance(output, torch.Tensor):
         raise ModelError(
-            f"model {reference}: its forward on {given} gave a {type(output).__name__}; "
+            f"model {reference}: its forward on {given} gave {_what(output)}; "
             f"expected a tensor of {wanted} logits (N x num_classes)"
         )
     if tuple(output.shape) != (2, num_classes) or not output.is_floating_point():
@@ -238,9 +237,11 @@ def read_source(run_dir: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def source_note(run_dir: Path, run_id: str, source: ModelSource) -> str:
-    """What to tell the user when ``source``'s file is not the one run ``run_id`` recorded
-    (another SHA-256, or none recorded); "" when it is the same."""
+def source_change(run_dir: Path, run_id: str, source: ModelSource) -> str:
+    """How ``source``'s file differs from the one run ``run_id`` recorded: ``nets.py
+    changed since run ID recorded it (sha256 3f2a… then, 9c1d… now)``, or that the run
+    recorded no SHA-256; "" when it is the same file. Weights that do not fit the model
+    the factory builds are most likely due to such a change: their message repeats it."""
     recorded = read_source(run_dir) or {}
     before = recorded.get("sha256")
     if before == source.sha256:
@@ -248,13 +249,31 @@ def source_note(run_dir: Path, run_id: str, source: ModelSource) -> str:
     if not isinstance(before, str):
         return (
             f"run {run_id} recorded no SHA-256 of {source.file} ({SOURCE_FILE} is missing "
-            "or unreadable); its weights are loaded into the model the file builds now"
+            "or unreadable)"
         )
     return (
         f"{source.file} changed since run {run_id} recorded it (sha256 {before[:12]}… then, "
-        f"{source.sha256[:12]}… now); its weights are loaded into the model the file "
-        "builds now"
+        f"{source.sha256[:12]}… now)"
     )
+
+
+def source_note(run_dir: Path, run_id: str, source: ModelSource) -> str:
+    """What to tell the user when ``source``'s file is not the one run ``run_id`` recorded
+    (``source_change`` and what follows from it); "" when it is the same."""
+    change = source_change(run_dir, run_id, source)
+    return f"{change}; its weights are loaded into the model the file builds now" if change else ""
+
+
+def _what(value: object) -> str:
+    """``value`` named by its type and shown (``int 42``, ``str 'a string'``; ``None``),
+    for a message: no article to get wrong, whatever the type's name."""
+    if value is None:
+        return "None"
+    try:
+        text = clip(shown(value), 80)  # one line: a tensor's repr has several
+    except Exception:  # the user's __repr__ may raise
+        return type(value).__name__
+    return f"{type(value).__name__} {text}"
 
 
 def _why(exc: BaseException) -> str:

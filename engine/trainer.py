@@ -478,7 +478,10 @@ class Trainer:
             from engine.inference import best_checkpoint_note
 
             note = best_checkpoint_note(run, model_factory=self._model_factory)
-            raise CheckpointError(f"{exc}; nothing was changed; {note}") from None
+            source = self._model_source  # weights that do not fit: a changed file, likely
+            change = own_model.source_change(run.path, run.id, source) if source else ""
+            likely = f"; {change}, the likely cause" if change else ""
+            raise CheckpointError(f"{exc}{likely}; nothing was changed; {note}") from None
         self._notes += recorder.resume(self.state, self.config, checkpoint)
         self.history = run.read_metrics().epochs
 

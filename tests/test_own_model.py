@@ -57,6 +57,10 @@ def not_a_module(image_shape, num_classes):
     return "a string"
 
 
+def returns_int(image_shape, num_classes):
+    return 42
+
+
 def wrong_shape(image_shape, num_classes):
     return nn.Sequential(nn.Flatten(), nn.Linear(image_shape[1] * image_shape[2], 3))
 
@@ -161,7 +165,8 @@ def test_a_config_file_naming_a_factory_is_never_imported(tmp_path: Path, capsys
         ("nets.py:absent", "defines no absent"),
         ("nets.py:NOT_CALLABLE", "is not a function (its type is int)"),
         ("nets.py:raises", "the factory raised RuntimeError: no GPU budget for this one"),
-        ("nets.py:not_a_module", "returned a str, not a torch.nn.Module"),
+        ("nets.py:not_a_module", "returned str 'a string', not a torch.nn.Module"),
+        ("nets.py:returns_int", "returned int 42, not a torch.nn.Module"),
         ("nets.py:wrong_shape", "gave torch.float32 2 x 3; expected float 2 x 10 logits"),
         ("nets.py:bad_forward", "its forward on float 2 x 1 x 28 x 28 input raised"),
         ("broken.py:factory", "importing"),
@@ -262,6 +267,25 @@ def test_own_model_trains_resumes_predicts_and_exports_only_when_named(
     layers = summary(run.config(), model_factory=reference)
     assert [(layer.name, layer.parameters) for layer in layers.layers][-1] == ("head", 170)
     assert layers.total_parameters == 784 * 16 + 16 + 170
+
+    # The file changes so that the weights no longer fit: the refusal says it changed.
+    recorded = source["sha256"]
+    path.write_text(path.read_text().replace("16", "24"))
+    now = hashlib.sha256(path.read_bytes()).hexdigest()
+    changed = (
+        f"{path} changed since run {run.id} recorded it (sha256 {recorded[:12]}… then, "
+        f"{now[:12]}… now), the likely cause"
+    )
+    for command in (
+        ["train", "--resume", run.id, "--epochs", "3", "--model", reference, *base],
+        ["predict", run.id, "--count", "2", "--model", reference, *base],
+    ):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert (
+            "its weights do not fit the model" in err and changed in err and err.count("\n") == 1
+        ), err
+    assert run.read_status()["epochs_completed"] == 2  # nothing changed
 
 
 def test_a_module_reference_trains_in_a_subprocess_and_lists_without_import(
