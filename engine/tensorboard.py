@@ -12,8 +12,9 @@ run began, as PyTorch Lightning's ``TensorBoardLogger`` does):
 - ``epoch/NAME`` for every number an ``EpochEnd`` carries (``train_loss``,
   ``test_accuracy``, ``val_loss``, ``lr``, ``samples_per_second``, ``epoch_seconds``,
   ``macro_f1``, ...) and ``NAME/CLASS`` for each of its per-class lists
-  (``per_class_accuracy/Bag``, ...), at the step of the epoch's last batch; a field added
-  to the event later is written without a change here;
+  (``per_class_accuracy/Bag``, ``per_class_f1/T-shirt_top``: ``class_tags``), at the
+  step of the epoch's last batch; a field added to the event later is written without a
+  change here;
 - ``confusion_matrix``: the epoch's confusion matrix as an RGB heat map (rows: true
   class, normalised per row; ``confusion_image``);
 - at the end (``Finished``), the hparams plugin's summaries (the config's settings) with
@@ -48,6 +49,7 @@ __all__ = [
     "INSTALL",
     "TensorBoardWriter",
     "check_tensorboard",
+    "class_tags",
     "confusion_image",
     "preload",
     "tensorboard_available",
@@ -163,6 +165,19 @@ def confusion_image(matrix: list[list[int]] | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.rint(pixels).astype(np.uint8))
 
 
+def class_tags(classes: list[str] | tuple[str, ...]) -> list[str]:
+    """Each class's name as the last part of its per-class tags (``per_class_f1/NAME``):
+    TensorBoard groups tags by "/", so a "/" in a name becomes "_" (``T-shirt/top`` gives
+    ``T-shirt_top``, one scalar, not a group ``T-shirt`` of its own); an empty name is its
+    index, and a name that would repeat an earlier one gets ``_INDEX`` after it, so each
+    class keeps a tag of its own, the same in every run of the same classes."""
+    tags: list[str] = []
+    for index, name in enumerate(classes):
+        tag = name.replace("/", "_") or str(index)
+        tags.append(f"{tag}_{index}" if tag in tags else tag)
+    return tags
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -228,7 +243,7 @@ class TensorBoardWriter:
             elif isinstance(event, EpochEnd):
                 self._epoch(event)
             elif isinstance(event, RunStarted):
-                self._classes = list(event.classes)
+                self._classes = class_tags(event.classes)
                 self._config = dict(event.config)
             elif isinstance(event, Finished):
                 self._finished(event)

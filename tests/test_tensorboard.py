@@ -26,9 +26,10 @@ from tensorboard.backend.event_processing.event_accumulator import (
 )
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
+from engine.data import CLASSES
 from engine.events import BatchEnd, EpochEnd
 from engine.runs import Run
-from engine.tensorboard import INSTALL, confusion_image
+from engine.tensorboard import INSTALL, class_tags, confusion_image
 from engine.trainer import Trainer
 from helpers import cfg, synthetic
 from tui.cli import main
@@ -60,7 +61,8 @@ def epoch_steps(run: Run) -> list[tuple[int, EpochEnd]]:
 def test_event_files_hold_the_runs_metrics_step_for_step(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # a relative folder is recorded absolutely
     config = cfg(tmp_path, tensorboard="tb")
-    trainer = Trainer(config, data=synthetic())
+    # Fashion-MNIST's class names: "T-shirt/top" holds a slash.
+    trainer = Trainer(config, data=dataclasses.replace(synthetic(), classes=CLASSES))
     result = trainer.fit()
     run = Run(result.run_dir)
     assert run.config().tensorboard == str(tmp_path / "tb")
@@ -82,7 +84,9 @@ def test_event_files_hold_the_runs_metrics_step_for_step(tmp_path: Path, monkeyp
 
     epochs = epoch_steps(run)
     assert [e.epoch for _, e in epochs] == [1, 2]
-    classes = [str(i) for i in range(10)]
+    # One tag per class, none a group of its own: the slash became "_".
+    classes = ["T-shirt_top", *CLASSES[1:]]
+    assert "/" not in "".join(classes)
     checked = set()
     for field in dataclasses.fields(EpochEnd):
         values = [(step, getattr(e, field.name)) for step, e in epochs]
@@ -99,6 +103,8 @@ def test_event_files_hold_the_runs_metrics_step_for_step(tmp_path: Path, monkeyp
             checked.add(field.name)
     assert {"train_loss", "test_accuracy", "val_loss", "val_accuracy", "lr"} <= checked
     assert {"samples_per_second", "epoch_seconds", "per_class_accuracy"} <= checked
+    tags = board.Tags()[SCALARS]
+    assert not [tag for tag in tags if tag.startswith("per_class_") and tag.count("/") != 1]
 
     images = board.Images("confusion_matrix")
     assert [i.step for i in images] == [step for step, _ in epochs]
@@ -154,6 +160,12 @@ def test_a_resumed_run_appends_and_writes_no_step_twice(tmp_path: Path) -> None:
         (s, pytest.approx(v, rel=1e-6)) for s, v in expected
     ]
     assert [i.step for i in board.Images("confusion_matrix")] == [16, 32]
+
+
+def test_class_tags_keep_one_tag_per_class_without_slashes() -> None:
+    assert class_tags(CLASSES)[0] == "T-shirt_top" and class_tags(CLASSES)[1:] == list(CLASSES[1:])
+    # Stable, distinct, never empty: a name the replacement would repeat gets its index.
+    assert class_tags(["a/b", "a_b", "", "x y"]) == ["a_b", "a_b_1", "2", "x y"]
 
 
 def test_confusion_image_is_a_row_normalised_heat_map() -> None:
