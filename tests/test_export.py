@@ -431,6 +431,8 @@ async def test_runs_pane_export_dialog_offers_the_formats(
     run: Run, data: ImageData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = run.path / "export"
+    # An earlier export there: the dialog's export replaces it.
+    assert main(["export", str(run.path), "--format", "torchscript"]) == 0
     app = make_app(run.path.parent, data)
     notes = Notifications()
     async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
@@ -448,6 +450,14 @@ async def test_runs_pane_export_dialog_offers_the_formats(
         assert isinstance(dialog, ExportScreen)
         choice = dialog.choice()
         assert (choice.formats, choice.metrics) == (("state_dict", "onnx"), False)
+        # Each line says whether it is ticked in its text, not only in its colour.
+        listed = dialog.query_one("#export-choices")
+
+        def lines() -> list[str]:
+            return [listed.render_line(y).text for y in range(5)]
+
+        marks = ["[x] state_dict", "[x] onnx", "[ ] pt2", "[ ] torchscript", "[ ] metrics"]
+        assert [line[:4] + line[4:].split()[0] for line in lines()] == marks
         # Without onnxscript the dialog says why, with the pip command, and stays.
         with monkeypatch.context() as hidden:
             hidden.setitem(sys.modules, "onnxscript", None)
@@ -459,8 +469,45 @@ async def test_runs_pane_export_dialog_offers_the_formats(
         await pilot.press("down", "space", "down", "space", "down", "down", "space")
         choice = dialog.choice()
         assert (choice.formats, choice.metrics) == (("state_dict", "pt2"), True)
+        marks = [line[:4] for line in lines()]
+        assert marks == ["[x] ", "[ ] ", "[x] ", "[ ] ", "[x] "]
         await pilot.press("enter")
         await wait_for(pilot, lambda: any(f"to {folder}" in n for n in notes))
     files = "model_state_dict.pt, model.pt2, preprocessing.json, metrics.csv"
-    assert f"Exported run {run.id}'s best model to {folder}: {files}" in list(notes)
+    assert (
+        f"Exported run {run.id}'s best model to {folder}: {files}; "
+        f"removed model.torchscript.pt of an earlier export from {folder}"
+    ) in list(notes)
     assert sorted(p.name for p in folder.iterdir()) == sorted(files.split(", "))
+
+
+async def test_runs_pane_says_at_once_why_a_run_of_your_own_model_cannot_export(
+    run: Run, data: ImageData, tmp_path: Path
+) -> None:
+    import shutil
+
+    # A run whose config.json names a factory of the user's code (never imported here).
+    runs = tmp_path / "runs"
+    own = runs / run.id
+    shutil.copytree(run.path, own, ignore=shutil.ignore_patterns("export"))
+    config = json.loads((own / "config.json").read_text())
+    reference = f"{tmp_path / 'nets.py'}:factory"
+    (own / "config.json").write_text(json.dumps({**config, "model": reference}))
+    app = make_app(runs, data)
+    notes = Notifications()
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await pilot.press("4")
+        table = app.query_one(RunsTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: any("your code" in n for n in notes))
+        assert not isinstance(app.screen, ExportScreen)
+        assert list(notes) == [
+            f"Run {run.id} trains a model from your code ({reference}); to export it, "
+            f"start the app with fmnist-tui --model {reference}"
+        ]
+        # Given that factory (fmnist-tui --model REF), the dialog opens.
+        app.model_factory = reference
+        await pilot.press("e")
+        assert isinstance(app.screen, ExportScreen)
+        await pilot.press("escape")

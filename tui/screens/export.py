@@ -1,7 +1,8 @@
 """``ExportScreen``: choose what to export from a run (the Runs pane's ``e``).
 
-A list of the export formats and the metrics table, state_dict and onnx ticked: space
-ticks or unticks the highlighted one, enter exports, escape cancels. A choice that cannot
+A list of the export formats and the metrics table, state_dict and onnx ticked (each
+line opens with ``[x]`` or ``[ ]``, readable without colour): space ticks or unticks the
+highlighted one, enter exports, escape cancels. A choice that cannot
 be made here (nothing ticked, onnx without the ``[export]`` extra) is said under the list
 and the dialog stays open.
 """
@@ -11,12 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import SelectionList, Static
+from textual.strip import Strip
+from textual.widgets import OptionList, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from engine.export import DEFAULT_FORMATS, FILE_NAMES, METRICS_NAME, missing_extra
@@ -25,6 +29,27 @@ from tui.plain import markup
 # What the list says beside a format's file, if anything.
 NOTES = {"torchscript": "deprecated"}
 METRICS = "metrics"
+
+
+# Each line's mark, ticked or not: the same width as SelectionList's own button ("▐X▌ "),
+# which shows its state by colour alone.
+TICKED, UNTICKED = "[x] ", "[ ] "
+
+
+class MarkedSelectionList(SelectionList[str]):
+    """A ``SelectionList`` whose lines open with ``[x]`` (ticked) or ``[ ]`` in place of
+    the coloured button, so the state reads in every colour mode (``NO_COLOR`` too)."""
+
+    def render_line(self, y: int) -> Strip:
+        line = OptionList.render_line(self, y)
+        index = self.scroll_offset.y + y
+        if not 0 <= index < self.option_count:
+            return line
+        selection = self.get_option_at_index(index)
+        ticked = selection.value in self.selected
+        base = next(iter(line)).style if line.cell_length else None
+        style = (base or Style()) + Style(bold=ticked, meta={"option": index})
+        return Strip([Segment(TICKED if ticked else UNTICKED, style), *line])
 
 
 @dataclass(frozen=True)
@@ -68,7 +93,7 @@ class ExportScreen(ModalScreen[ExportChoice | None]):
                 markup("Export run $id's best model to its export folder:", id=self.run_id),
                 id="export-title",
             )
-            yield SelectionList[str](*choices, id="export-choices")
+            yield MarkedSelectionList(*choices, id="export-choices")
             yield Static("", id="export-problem", markup=False)
             yield Static("space: tick · enter: export · escape: cancel", classes="dialog-hint")
 

@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.events import Resize
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
@@ -29,7 +28,7 @@ from tui.plain import markup
 from tui.run_curves import RunCurves, read_curves, short_id
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.export import ExportChoice, ExportScreen
-from tui.screens.pane import WIDE, Pane
+from tui.screens.pane import Pane
 from tui.widgets.curve_overlay import CurveOverlay, Series
 from tui.widgets.runs_table import RunsTable
 
@@ -39,7 +38,7 @@ PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue")
 HINT = (
     "enter: curves of the highlighted run · space: mark runs · c: compare them\n"
     "r: resume here · R: resume detached · a: watch a live run · i: inspect it\n"
-    "d: delete · e: export (ONNX, pt2, state_dict, metrics.csv)"
+    "d: delete · e: export (state_dict, ONNX, pt2, TorchScript, metrics.csv)"
 )
 
 
@@ -138,9 +137,6 @@ class RunsPane(Pane):
 
     def on_show(self) -> None:
         self.refresh_runs()
-
-    def on_resize(self, event: Resize) -> None:
-        self.table.set_narrow(event.size.width < WIDE)
 
     @property
     def table(self) -> RunsTable:
@@ -434,6 +430,22 @@ class RunsPane(Pane):
         if not info.resumable:
             self.app.notify(f"Run {info.id} has no checkpoint to export.", severity="warning")
             return
+        from engine.fields import absolute_model_reference, is_model_reference
+
+        model = info.config.model if info.config is not None else ""
+        factory: str | None = getattr(self.app, "model_factory", None)
+        if is_model_reference(model) and (
+            factory is None or absolute_model_reference(factory) != absolute_model_reference(model)
+        ):
+            # Said now, not after the dialog: the app imports only the factory it was given.
+            self.app.notify(
+                f"Run {info.id} trains a model from your code ({model}); to export it, "
+                f"start the app with fmnist-tui --model {model}",
+                title="Not exported",
+                severity="warning",
+                timeout=10,
+            )
+            return
 
         def answered(choice: ExportChoice | None) -> None:
             if choice is not None:
@@ -446,10 +458,12 @@ class RunsPane(Pane):
     def _export(self, path: Path, choice: ExportChoice) -> None:
         from engine.export import export_model
 
+        notes: list[str] = []
         try:
             files = export_model(
                 Run(path),
                 "best",
+                note=notes.append,
                 formats=choice.formats,
                 metrics="csv" if choice.metrics else None,
                 # A run of the user's own model: only the factory the app was given.
@@ -461,7 +475,7 @@ class RunsPane(Pane):
             names = ", ".join(f.name for f in files)
             what = "best model" if choice.formats else "metrics"
             text = f"Exported run {path.name}'s {what} to {files[0].parent}: {names}"
-            self.post_message(self.Done(True, text))
+            self.post_message(self.Done(True, "; ".join([text, *notes])))
 
     @on(Done)
     def _done(self, message: Done) -> None:
