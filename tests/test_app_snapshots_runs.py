@@ -108,6 +108,21 @@ def runs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return runs
 
 
+@pytest.fixture
+def many_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Sixteen runs of a named sweep: their ids are too long for every column to fit."""
+    monkeypatch.chdir(tmp_path)
+    runs = Path("runs")
+    states = ("finished", "interrupted", "failed", "finished")
+    for n in range(16):
+        config = TrainConfig(epochs=3, name="lr-sweep-wide", lr=0.001 * (n + 1), runs_dir="runs")
+        state = states[n % len(states)]
+        accuracies = [0.70 + n / 100, 0.72 + n / 100] if state != "failed" else []
+        write_run(runs, f"20260103-10{n:02d}00-mlp-lr-sweep-wide-{n:04x}", config, accuracies,
+                  state=state)  # fmt: skip
+    return runs
+
+
 def make_app(data: ImageData) -> FmnistApp:
     app = FmnistApp(TrainConfig(epochs=2, device="cpu", runs_dir="runs"), data=data)
     app.image_mode = "blocks"
@@ -135,6 +150,15 @@ async def compare_two(pilot: Pilot) -> None:
     await pilot.press("down", "space", "space", "c")
     accuracy = pilot.app.query_one("#runs-accuracy", CurveOverlay)
     await wait_for(pilot, lambda: [len(s.xs) for s in accuracy.series] == [1, 3])
+    await pilot.pause()
+
+
+async def on_the_last_run(pilot: Pilot) -> None:
+    await pilot.press("4")
+    table = pilot.app.query_one(RunsTable)
+    await wait_for(pilot, lambda: table.row_count == 16)
+    await pilot.press("ctrl+end")
+    await wait_for(pilot, lambda: table.cursor_row == 15)
     await pilot.pause()
 
 
@@ -185,6 +209,15 @@ def test_runs_pane_with_a_run_open(
     snap_compare, runs_folder: Path, small: ImageData, size: tuple[int, int]
 ) -> None:
     assert snap_compare(make_app(small), terminal_size=size, run_before=open_finished)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_runs_pane_fits_many_long_ids(
+    snap_compare, many_runs: Path, small: ImageData, size: tuple[int, int]
+) -> None:
+    """The columns fit the width (the settings give way, then the ids' heads), the table
+    takes the pane's height and the highlighted last row is on screen."""
+    assert snap_compare(make_app(small), terminal_size=size, run_before=on_the_last_run)
 
 
 def test_runs_pane_comparing_two_runs(snap_compare, runs_folder: Path, small: ImageData) -> None:

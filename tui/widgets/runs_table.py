@@ -1,11 +1,19 @@
-"""``RunsTable``: one row per run folder, keyed by run id, the cursor kept across refreshes."""
+"""``RunsTable``: one row per run folder, keyed by run id, the cursor kept across refreshes.
+
+The columns are fitted to the table's width (``fit_columns``) whenever the table is shown,
+resized or given new rows, so the table never scrolls sideways: the settings columns give
+way first, and the run id, the best accuracy, the F1 and the state always show.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual.events import Resize, Show
 from textual.widgets import DataTable
 
 from engine.fields import model_label
@@ -21,9 +29,9 @@ STATE_STYLES = {
     "interrupted": "yellow",
 }
 SELECTED_MARK = "●"
+ELLIPSIS = "…"
 
-# (key, header); "started" and "model" are left out when narrow: the id holds both; so is
-# "settings", which the line under the table shows for the highlighted run.
+# (key, header), in the order shown.
 WIDE_COLUMNS = [
     ("mark", " "),
     ("run", "run"),
@@ -36,7 +44,12 @@ WIDE_COLUMNS = [
     ("f1", "F1"),
     ("state", "state"),
 ]
-NARROW_COLUMNS = [c for c in WIDE_COLUMNS if c[0] not in ("started", "model", "settings")]
+# What gives way, in this order, while the columns are wider than the table: the settings
+# ("settings" is on the line under the table for the highlighted run; the id holds the start
+# time and the model), then the id's head (its date, down to ID_TAIL cells), the epochs and
+# the test accuracy, and last the id down to the shortest tail that tells the runs apart.
+ID_TAIL = 16
+GIVE_WAY = ("settings", "started", "model", "id-tail", "epochs", "test", "id-shortest")
 
 
 def started_text(stamp: str) -> str:
@@ -81,46 +94,116 @@ def row_cells(info: RunInfo, mark_color: str | None) -> dict[str, str | Text]:
     }
 
 
+def id_tail(run_id: str, width: int) -> str:
+    """``run_id`` in at most ``width`` cells: whole if it fits, else ``…`` and its end
+    (``20260101-120000-mlp-abcd`` in 16 -> ``…-120000-mlp-abcd``)."""
+    if cell_len(run_id) <= width:
+        return run_id
+    tail = ""
+    for char in reversed(run_id):
+        if cell_len(char + tail) > width - 1:
+            break
+        tail = char + tail
+    return ELLIPSIS + tail
+
+
+def shortest_tail(ids: Sequence[str]) -> int:
+    """The fewest cells (at least 4) in which ``id_tail`` still tells every id apart."""
+    longest = max((cell_len(i) for i in ids), default=0)
+    for width in range(4, longest):
+        if len({id_tail(i, width) for i in ids}) == len(set(ids)):
+            return width
+    return max(longest, 4)
+
+
+@dataclass(frozen=True)
+class ColumnLayout:
+    """The columns shown, as ``(key, header, width in cells)``, and the run id's width."""
+
+    columns: tuple[tuple[str, str, int], ...]
+    id_width: int
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for key, _header, _width in self.columns]
+
+    def width(self, padding: int) -> int:
+        """Cells the columns take, ``padding`` on each side of every cell."""
+        return sum(width + 2 * padding for _key, _header, width in self.columns)
+
+
+def fit_columns(
+    rows: Sequence[Mapping[str, str | Text]], width: int, padding: int = 1
+) -> ColumnLayout:
+    """The columns of ``WIDE_COLUMNS`` that fit in ``width`` cells, each as wide as its
+    widest cell (or its header); what gives way follows ``GIVE_WAY``. If even the last
+    layout is too wide it is returned as is (the table then cuts the right-hand columns).
+
+    ``rows``: ``row_cells`` of every run; ``padding``: the table's ``cell_padding``.
+    """
+    natural = {
+        key: max([cell_len(header), *(cell_len(str(row[key])) for row in rows)])
+        for key, header in WIDE_COLUMNS
+    }
+    ids = [str(row["run"]) for row in rows]
+    shown = [key for key, _header in WIDE_COLUMNS]
+    id_width = natural["run"]
+
+    def layout() -> ColumnLayout:
+        widths = {**natural, "run": id_width}
+        return ColumnLayout(
+            tuple((k, h, widths[k]) for k, h in WIDE_COLUMNS if k in shown), id_width
+        )
+
+    for step in GIVE_WAY:
+        excess = layout().width(padding) - width
+        if excess <= 0:
+            break
+        if step in shown:
+            shown.remove(step)
+            continue
+        floor = shortest_tail(ids) if step == "id-shortest" else max(shortest_tail(ids), ID_TAIL)
+        id_width = max(cell_len("run"), min(id_width, max(floor, id_width - excess)))
+    return layout()
+
+
 def _look(cell: str | Text | None) -> tuple[str, str]:
     return (str(cell), str(cell.style) if isinstance(cell, Text) else "")
 
 
 class RunsTable(DataTable):
-    """Runs, newest first. ``show`` repaints only the rows that changed."""
+    """Runs, newest first. ``show`` repaints only the rows that changed.
+
+    The columns are fitted to the width (``fit_columns``) when the table is shown or
+    resized and when its runs change; the cursor's row is kept in view.
+    """
 
     DEFAULT_CSS = """
     RunsTable {
         height: 1fr;
+        overflow-x: hidden;
         scrollbar-size-vertical: 1;
     }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, id=id, classes=classes)
-        self.narrow = False
         self.infos: list[RunInfo] = []
         self._marks: dict[str, str] = {}
         self._shown: dict[str, dict[str, str | Text]] = {}
-
-    def on_mount(self) -> None:
-        self._set_columns()
+        self._layout: ColumnLayout | None = None
 
     @property
     def columns_shown(self) -> list[tuple[str, str]]:
-        return NARROW_COLUMNS if self.narrow else WIDE_COLUMNS
+        """``(key, header)`` of the columns shown now."""
+        if self._layout is None:
+            return []
+        return [(key, header) for key, header, _width in self._layout.columns]
 
-    def _set_columns(self) -> None:
-        self.clear(columns=True)
-        self._shown = {}
-        for key, header in self.columns_shown:
-            self.add_column(header, key=key)
-
-    def set_narrow(self, narrow: bool) -> None:
-        if narrow != self.narrow:
-            self.narrow = narrow
-            current = self.highlighted
-            self._set_columns()
-            self._fill(self.infos, current.id if current else None)
+    @property
+    def narrow(self) -> bool:
+        """True when some columns have given way to the width (the settings first)."""
+        return self._layout is not None and len(self._layout.columns) < len(WIDE_COLUMNS)
 
     @property
     def highlighted(self) -> RunInfo | None:
@@ -128,30 +211,79 @@ class RunsTable(DataTable):
             return None
         return self.infos[self.cursor_row]
 
+    # --- fitting to the width -----------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._refit()
+
+    def on_show(self, _event: Show) -> None:
+        self._refit()
+
+    def on_resize(self, _event: Resize) -> None:
+        self._refit()
+        if self.row_count:  # a lower table may have left the cursor's row below its bottom
+            self.move_cursor(row=self.cursor_row, animate=False)
+
+    def _cells(self, info: RunInfo) -> dict[str, str | Text]:
+        return row_cells(info, self._marks.get(info.id))
+
+    def _fitted(self, rows: Sequence[Mapping[str, str | Text]]) -> ColumnLayout:
+        # One cell is kept for the vertical scrollbar, shown or not, so that a new row
+        # never pushes the last column out.
+        width = self.size.width - self.styles.scrollbar_size_vertical
+        if self.size.width <= 0 and self._layout is not None:
+            return self._layout  # hidden: fitted again when shown
+        return fit_columns(rows, max(width, 0), self.cell_padding)
+
+    def _refit(self) -> None:
+        layout = self._fitted([self._cells(i) for i in self.infos])
+        if layout != self._layout:
+            current = self.highlighted
+            self._layout = layout
+            self._fill(self.infos, current.id if current else None, columns=True)
+
+    # --- rows ---------------------------------------------------------------------------
+
     def show(self, infos: Sequence[RunInfo], marks: Mapping[str, str]) -> None:
         """``marks``: run id -> colour of the runs selected for comparing."""
         self._marks = dict(marks)
         current = self.highlighted
+        layout = self._fitted([self._cells(i) for i in infos])
+        if layout != self._layout:
+            self._layout = layout
+            self._fill(infos, current.id if current else None, columns=True)
+            return
         if [i.id for i in infos] == [i.id for i in self.infos] and self.row_count == len(infos):
             self.infos = list(infos)
             for info in infos:
-                cells = row_cells(info, self._marks.get(info.id))
+                cells = self._shown_cells(info)
                 before = self._shown.get(info.id, {})
-                for key, _header in self.columns_shown:
+                for key in layout.keys:
                     if _look(cells[key]) != _look(before.get(key)):
                         self.update_cell(info.id, key, cells[key])
                 self._shown[info.id] = cells
             return
         self._fill(infos, current.id if current else None)
 
-    def _fill(self, infos: Sequence[RunInfo], keep: str | None) -> None:
+    def _shown_cells(self, info: RunInfo) -> dict[str, str | Text]:
+        """``row_cells`` with the id cut to the column's width."""
+        cells = self._cells(info)
+        if self._layout is not None:
+            cells["run"] = plain(id_tail(info.id, self._layout.id_width))
+        return cells
+
+    def _fill(self, infos: Sequence[RunInfo], keep: str | None, columns: bool = False) -> None:
         self.infos = list(infos)
-        self.clear()
+        self.clear(columns=columns)
+        if columns and self._layout is not None:
+            for key, header, width in self._layout.columns:
+                self.add_column(header, width=width, key=key)
         self._shown = {}
+        keys = self._layout.keys if self._layout is not None else []
         for info in infos:
-            cells = row_cells(info, self._marks.get(info.id))
+            cells = self._shown_cells(info)
             self._shown[info.id] = cells
-            self.add_row(*(cells[key] for key, _h in self.columns_shown), key=info.id)
+            self.add_row(*(cells[key] for key in keys), key=info.id)
         ids = [i.id for i in infos]
         if keep in ids:
             self.move_cursor(row=ids.index(keep), animate=False)
