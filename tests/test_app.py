@@ -97,7 +97,7 @@ async def test_data_pane_first_and_browsing_by_keys(tmp_path: Path, small: Image
         await pilot.pause()
         assert app.current_pane == "data"
         grid = app.query_one(ImageGrid)
-        assert len(grid.tiles) >= 6  # 3x2 at 120x40
+        assert len(grid.tiles) >= 15  # 5x3 at 120x40
         assert "Debian dataset-fashion-mnist" in text_of(app, "#data-source")
         first = [tile.label for tile in grid.tiles]
         assert all(label.split(" #")[0] in small.classes for label in first)
@@ -112,14 +112,15 @@ async def test_data_pane_first_and_browsing_by_keys(tmp_path: Path, small: Image
         assert {tile.label.split(" #")[0] for tile in grid.tiles} == {"Trouser"}
         assert "Trouser" in text_of(app, "#data-status")
 
-        await pilot.press("t")
-        assert text_of(app, "#data-status").startswith("test")
-        assert all(int(t.label.split("#")[1]) < len(small.test) for t in grid.tiles)
-
         plain = [tile.pixels.copy() for tile in grid.tiles]
         await pilot.press("a")
         assert "augmentation on" in text_of(app, "#data-status")
         assert any((a != b.pixels).any() for a, b in zip(plain, grid.tiles, strict=True))
+
+        await pilot.press("t")  # the test split is never augmented: the preview goes off
+        assert text_of(app, "#data-status").startswith("test")
+        assert "augmentation off" in text_of(app, "#data-status")
+        assert all(int(t.label.split("#")[1]) < len(small.test) for t in grid.tiles)
 
         await pilot.press("right", "z")
         assert isinstance(app.screen, ZoomScreen)
@@ -286,7 +287,7 @@ async def test_sizes_show_as_many_samples_as_fit(
         await pilot.pause()
         grid = app.query_one(ImageGrid)
         if size == (80, 24):
-            assert len(grid.tiles) == 2
+            assert len(grid.tiles) == 6
         else:
             assert grid.columns >= 3 and grid.rows >= 3
             assert len(grid.tiles) == grid.capacity

@@ -22,13 +22,12 @@ from tui.screens.pane import Pane
 from tui.screens.zoom import ZoomScreen
 from tui.widgets.class_bars import ClassBars
 from tui.widgets.image import render_mode
-from tui.widgets.image_grid import GAP, ImageGrid, Tile
+from tui.widgets.image_grid import ImageGrid, Tile
 
 if TYPE_CHECKING:
     from engine import ImageData, Split, TrainConfig
     from engine.check import DataCheck
 
-SIDE_MIN_WIDTH = 22
 SPLITS = ("train", "test")
 # Lines of a data error shown above the samples; the rest are counted.
 ERROR_LINES = 8
@@ -91,7 +90,13 @@ def data_description(config: TrainConfig) -> str:
 
 
 class DataPane(Pane):
-    """Browse the samples: reshuffle, page, filter by class, switch split, augment, zoom."""
+    """Browse the samples: reshuffle, page, filter by class, switch split, augment, zoom.
+
+    The grid shows as many images as its area holds (``ImageGrid``); a page is that many.
+    The filtered class is marked in the class balance. Augmentation is previewed on the
+    training split only, the one it is applied to: ``a`` on the test split says so, and
+    switching to the test split turns it off.
+    """
 
     DEFAULT_FOCUS = "#samples"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -131,7 +136,7 @@ class DataPane(Pane):
         with Horizontal(id="data-body"):
             with Vertical(id="data-side"):
                 yield Static("", id="data-sizes")
-                yield ClassBars("Class balance", id="class-balance")
+                yield ClassBars("Class balance", marks=True, id="class-balance")
             yield ImageGrid(id="samples")
         yield Static("", id="data-status")
 
@@ -151,7 +156,7 @@ class DataPane(Pane):
         ``config`` (the settings it was loaded with) keys the check's cache
         (``engine.identity.data_identity``), so unchanged data is not checked again."""
         self.data = data
-        self.grid.image_shape = data.image_shape
+        self.grid.set_image_shape(data.image_shape)
         self.browsers = {
             name: SampleBrowser(getattr(data, name).labels, seed=self.seed + i)
             for i, name in enumerate(SPLITS)
@@ -266,7 +271,9 @@ class DataPane(Pane):
         counts = split.class_counts(data.num_classes)
         balance = self.query_one("#class-balance", ClassBars)
         balance.title = f"{self.split}: class balance"
-        balance.show(data.classes, counts, [f"{c:,}" for c in counts])
+        balance.show(
+            data.classes, counts, [f"{c:,}" for c in counts], highlight=browser.class_filter
+        )
         indices = browser.visible()
         # Colour images (color=rgb) are shown as their luminance: the grid draws grey.
         images = luminance(split.images[indices])
@@ -287,10 +294,13 @@ class DataPane(Pane):
         shown = (
             "all classes" if browser.class_filter is None else data.classes[browser.class_filter]
         )
+        augmentation = "[b]on[/]" if self.augment else "off"
+        if self.split != "train":
+            augmentation = "off (train split only)"
         self.query_one("#data-status", Static).update(
             markup(
                 f"[b]{self.split}[/] · $shown ({browser.count:,}) · page {browser.page + 1:,}"
-                f"/{browser.pages:,} · augmentation {'[b]on[/]' if self.augment else 'off'}",
+                f"/{browser.pages:,} · augmentation {augmentation}",
                 shown=shown,
             )
         )
@@ -306,10 +316,6 @@ class DataPane(Pane):
     # --- layout ---------------------------------------------------------------------
 
     def on_resize(self, event: Resize) -> None:
-        # Give the grid whole images only and the side panel whatever is left.
-        cell = self.grid.cell_size[0]
-        columns = max(1, (event.size.width - SIDE_MIN_WIDTH + GAP) // (cell + GAP))
-        self.grid.styles.width = columns * cell + (columns - 1) * GAP
         if self.check is not None and not self.check_details:
             self.call_after_refresh(self._show_check)  # the check's line fits the new width
 
@@ -347,13 +353,28 @@ class DataPane(Pane):
     def action_switch_split(self) -> None:
         if self.data is not None:
             self.split = "test" if self.split == "train" else "train"
+            if self.split != "train" and self.augment:
+                self.augment = False
+                self.app.notify(
+                    f"Augmentation preview off: the {self.split} split is never augmented.",
+                    timeout=4,
+                )
             self.refresh_view()
 
     def action_augment(self) -> None:
-        if self.data is not None:
-            self.augment = not self.augment
-            self._augment_round += 1
-            self.refresh_view()
+        if self.data is None:
+            return
+        if self.split != "train":
+            self.app.notify(
+                f"No augmentation on the {self.split} split: training augments only the "
+                "train split. Press t for it.",
+                severity="warning",
+                timeout=4,
+            )
+            return
+        self.augment = not self.augment
+        self._augment_round += 1
+        self.refresh_view()
 
     def action_zoom(self) -> None:
         chosen = self.selected_tile()

@@ -12,6 +12,7 @@ from textual.widget import Widget
 from tui.widgets.lean import ChangedCells
 
 EIGHTHS = " ▏▎▍▌▋▊▉"
+MARK = "▶"  # the highlighted class, readable without colour
 
 
 def bar(fraction: float, width: int) -> str:
@@ -24,7 +25,11 @@ def bar(fraction: float, width: int) -> str:
 
 
 class ClassBars(ChangedCells, Widget):
-    """Bars for values given per class, scaled to ``scale`` (or the largest value)."""
+    """Bars for values given per class, scaled to ``scale`` (or the largest value).
+
+    With ``marks`` a column before the names holds ``MARK`` beside the highlighted class
+    (``show(..., highlight=)``), whose line is also bold and its name reversed.
+    """
 
     DEFAULT_CSS = """
     ClassBars {
@@ -37,20 +42,30 @@ class ClassBars(ChangedCells, Widget):
     ClassBars > .class-bars--title {
         text-style: bold;
     }
+    ClassBars > .class-bars--highlight {
+        text-style: bold reverse;
+    }
     """
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"class-bars--bar", "class-bars--title"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "class-bars--bar",
+        "class-bars--title",
+        "class-bars--highlight",
+    }
 
     def __init__(
         self,
         title: str,
         *,
         placeholder: str = "",
+        marks: bool = False,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
         self.placeholder = placeholder
+        self.marks = marks
+        self.highlight: int | None = None
         self._names: list[str] = []
         self._values: list[float] = []
         self._labels: list[str] = []
@@ -63,12 +78,15 @@ class ClassBars(ChangedCells, Widget):
         labels: Sequence[str],
         *,
         scale: float | None = None,
+        highlight: int | None = None,
     ) -> None:
-        """Display ``values`` with their printed ``labels``; ``scale`` is a full bar. Only
-        the cells that changed are sent, unless the number of classes did."""
+        """Display ``values`` with their printed ``labels``; ``scale`` is a full bar;
+        ``highlight`` the index of a class to mark (None: none). Only the cells that
+        changed are sent, unless the number of classes did."""
         resized = len(names) != len(self._names)
         self._names, self._values, self._labels = list(names), list(values), list(labels)
         self._scale = scale
+        self.highlight = highlight
         if resized:
             self.refresh(layout=True)
         else:
@@ -90,11 +108,19 @@ class ClassBars(ChangedCells, Widget):
             return text
         name_width = max(len(name) for name in self._names)
         label_width = max(len(label) for label in self._labels)
-        bar_width = max(self.size.width - name_width - label_width - 2, 1)
+        mark_width = len(MARK) if self.marks else 0
+        bar_width = max(self.size.width - mark_width - name_width - label_width - 2, 1)
         top = self._scale or max(self._values) or 1.0
         bar_style = self.get_component_rich_style("class-bars--bar")
-        for name, value, label in zip(self._names, self._values, self._labels, strict=True):
-            text.append(f"\n{name.ljust(name_width)} ")
+        highlight_style = self.get_component_rich_style("class-bars--highlight")
+        rows = zip(self._names, self._values, self._labels, strict=True)
+        for index, (name, value, label) in enumerate(rows):
+            marked = index == self.highlight
+            text.append("\n")
+            if self.marks:
+                text.append(MARK if marked else " ", style="bold" if marked else "")
+            text.append(name.ljust(name_width), style=highlight_style if marked else "")
+            text.append(" ")
             text.append(bar(value / top, bar_width), style=bar_style)
-            text.append(" " + label.rjust(label_width))
+            text.append(" " + label.rjust(label_width), style="bold" if marked else "")
         return text

@@ -56,6 +56,31 @@ def scale_image(pixels: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
 
 
+@lru_cache(maxsize=64)
+def _area_weights(source: int, target: int) -> np.ndarray:
+    """``target`` x ``source``: how much of each source pixel falls in each target pixel."""
+    edges = np.arange(target + 1) * (source / target)
+    pixel = np.arange(source)[None, :]
+    overlap = np.minimum(edges[1:, None], pixel + 1) - np.maximum(edges[:-1, None], pixel)
+    weights = np.clip(overlap, 0, None)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def shrink_image(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A uint8 H x W image resampled to ``height`` x ``width`` pixels by area averaging
+    (each new pixel the mean of the old ones it covers); the image itself when the size
+    is its own. Raises ``ValueError`` for a size under one pixel."""
+    if height < 1 or width < 1:
+        raise ValueError(f"an image needs at least 1 x 1 pixels, not {height} x {width}")
+    image = np.asarray(pixels, dtype=np.uint8)
+    if image.shape == (height, width):
+        return image
+    rows = _area_weights(image.shape[0], height)
+    columns = _area_weights(image.shape[1], width)
+    resampled = rows @ image.astype(np.float64) @ columns.T
+    return np.clip(np.rint(resampled), 0, 255).astype(np.uint8)
+
+
 class HalfBlockImage:
     """A Rich renderable of one uint8 H x W image, ``scale`` times its size."""
 
