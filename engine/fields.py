@@ -106,6 +106,87 @@ class FieldSpec:
         return noun + (" " + " and ".join(parts) if parts else "")
 
 
+# A setting's name in words, where taking its key apart ("hidden_sizes": "Hidden sizes")
+# does not say it well; the form shows these, and the key in its help.
+LABELS = {
+    "lr": "Learning rate",
+    "beta1": "Beta 1",
+    "beta2": "Beta 2",
+    "nesterov": "Nesterov",
+    "tta": "Test-time flip",
+    "val_fraction": "Validation share",
+    "min_delta": "Min improvement",
+    "save_top_k": "Keep best k",
+    "runs_dir": "Runs folder",
+    "tensorboard": "TensorBoard dir",
+    "data": "Data source",
+    "data_dir": "Data folder",
+    "custom_csv": "Labels CSV",
+    "custom_images": "Images folder",
+    "custom_test_csv": "Test CSV",
+    "classes_file": "Class names file",
+    "test_fraction": "Test share",
+    "color": "Colour",
+    "alpha": "Transparency",
+    "precision": "Precision",
+    "grad_clip": "Gradient clip",
+    "log_every": "Log every",
+    "plateau_patience": "Plateau patience",
+}
+
+
+def field_label(name: str) -> str:
+    """Setting ``name`` in words, as a form labels it: ``LABELS``' entry, else the key with
+    spaces for underscores and a capital first letter ("label_smoothing": "Label
+    smoothing"); at most 16 characters."""
+    return LABELS.get(name) or name.replace("_", " ").capitalize()
+
+
+def unused_reason(name: str, values: dict[str, str]) -> str | None:
+    """Why setting ``name`` has no effect under the other settings, or None when it has.
+
+    ``values`` holds settings as text, the way a form or a flag gives them (a missing one
+    counts as unknown, so nothing is said about what depends on it): momentum with
+    adam/adamw, nesterov without sgd, betas without adam/adamw, conv_channels with mlp,
+    hidden_sizes with resnet, the model fields with your own factory, each schedule's own
+    fields under another schedule, label_smoothing without cross entropy, the early
+    stopping fields with early stopping off, crop_padding without augmentation.
+    """
+    model = values.get("model", "").strip()
+    optimizer = values.get("optimizer", "").strip()
+    schedule = values.get("schedule", "").strip()
+    if name in ("hidden_sizes", "conv_channels", "activation", "dropout") and (
+        is_model_reference(model)
+    ):
+        return "your own model's factory builds the network; this setting is not passed to it"
+    if name == "conv_channels" and model == "mlp":
+        return "mlp has no conv layers: conv_channels sets cnn and resnet"
+    if name == "hidden_sizes" and model == "resnet":
+        return "resnet has no hidden layers in its head: hidden_sizes sets mlp and cnn"
+    if name == "momentum" and optimizer in ("adam", "adamw"):
+        return f"{optimizer} does not use momentum (beta1 plays its part): sgd and rmsprop do"
+    if name == "nesterov" and optimizer in OPTIMIZERS and optimizer != "sgd":
+        return f"Nesterov momentum is for sgd only (optimizer is {optimizer})"
+    if name in ("beta1", "beta2") and optimizer in ("sgd", "rmsprop"):
+        return f"{optimizer} does not use {name}: adam and adamw do"
+    used_by = {
+        "step_size": ("step",),
+        "gamma": ("step", "plateau"),
+        "plateau_patience": ("plateau",),
+    }
+    if name in used_by and schedule in SCHEDULES and schedule not in used_by[name]:
+        users = " and ".join(used_by[name])
+        return f"used by the {users} schedule only (schedule is {schedule})"
+    loss = values.get("loss", "").strip()
+    if name == "label_smoothing" and loss in LOSSES and loss != "cross_entropy":
+        return f"label smoothing works with cross_entropy only (loss is {loss})"
+    if name in ("patience", "min_delta") and values.get("early_stopping", "").strip() == "none":
+        return "early stopping is off (early_stopping none)"
+    if name == "crop_padding" and values.get("augment", "").strip() == "false":
+        return "augmentation is off: the random crop pads only when augment is on"
+    return None
+
+
 # Names people type for a setting, mapped to its real name, for "did you mean" hints.
 ALIASES = {
     "learning_rate": "lr",
