@@ -141,13 +141,14 @@ class ImageData:
         return len(self.classes)
 
     def subset(self, train: int = 0, test: int = 0, seed: int = 0) -> ImageData:
-        """A seeded random subset (0 keeps a split whole), for quick runs and tests."""
-        rng = np.random.default_rng(seed)
+        """A seeded random subset (0 keeps a split whole), for quick runs and tests: the
+        images at ``subset_indices``."""
         new_train, new_test = self.train, self.test
-        if 0 < train < len(self.train):
-            new_train = self.train.take(np.sort(rng.permutation(len(self.train))[:train]))
-        if 0 < test < len(self.test):
-            new_test = self.test.take(np.sort(rng.permutation(len(self.test))[:test]))
+        keep_train, keep_test = subset_indices(len(self.train), len(self.test), train, test, seed)
+        if len(keep_train) < len(self.train):
+            new_train = self.train.take(keep_train)
+        if len(keep_test) < len(self.test):
+            new_test = self.test.take(keep_test)
         return ImageData(new_train, new_test, self.classes, self.source, self.notes, self.val)
 
     def with_validation(
@@ -194,6 +195,23 @@ class ImageData:
         return dataclasses.replace(
             self, train=self.train.take(train_index), val=self.train.take(val_index)
         )
+
+
+def subset_indices(
+    train_size: int, test_size: int, train: int = 0, test: int = 0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which images ``ImageData.subset(train, test, seed)`` keeps of splits of
+    ``train_size`` and ``test_size`` images: two sorted int64 arrays of indices into the
+    whole splits (every index where a count is 0 or not under the split's size). The test
+    draw comes after the train draw, from one generator seeded with ``seed``."""
+    rng = np.random.default_rng(seed)
+    keep_train = np.arange(train_size, dtype=np.int64)
+    keep_test = np.arange(test_size, dtype=np.int64)
+    if 0 < train < train_size:
+        keep_train = np.sort(rng.permutation(train_size)[:train]).astype(np.int64)
+    if 0 < test < test_size:
+        keep_test = np.sort(rng.permutation(test_size)[:test]).astype(np.int64)
+    return keep_train, keep_test
 
 
 # The validation split's own random stream: another draw than the custom test split's,
