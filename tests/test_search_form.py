@@ -52,7 +52,8 @@ def words(widget: Widget) -> str:
 
 
 def label(app: FmnistApp, name: str) -> str:
-    return shown(app.query_one(f"#label-{name}", Label)).strip()
+    # Without the mark of the current row (▶): the label in words, and ~ when searched.
+    return shown(app.query_one(f"#label-{name}", Label)).strip().removeprefix("▶").strip()
 
 
 async def open_form(pilot: Pilot) -> None:
@@ -123,7 +124,7 @@ async def test_search_fields_marked_by_keys_saved_and_loaded(
         await mark(pilot, "lr")
         # The first guess is the default space's range; the mark is text, not colour.
         assert app.query_one("#search-lr", Input).value == "0.0001..0.1 log"
-        assert label(app, "lr") == "lr ~"
+        assert label(app, "lr") == "Learning rate ~"
         assert shown(app.query_one("#search-row-lr .search-label", Label)).strip() == "~ search"
         assert pane(app).search_space() == SearchSpace({"lr": Range(1e-4, 0.1, log=True)})
         await wait_for(pilot, lambda: "1 field marked" in words(side))
@@ -166,7 +167,7 @@ async def test_search_fields_marked_by_keys_saved_and_loaded(
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: not has_row(app, "hidden_sizes"))
         assert focused_id(app) == "field-hidden_sizes"
-        assert label(app, "hidden_sizes") == "hidden_sizes"
+        assert label(app, "hidden_sizes") == "Hidden sizes"
         # ctrl+t on a marked field unmarks it too.
         app.query_one("#field-lr").focus()
         await pilot.pause()
@@ -182,7 +183,7 @@ async def test_search_fields_marked_by_keys_saved_and_loaded(
         await pilot.pause()
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: any("seed: cannot be searched" in n for n in notes))
-        assert not has_row(app, "seed") and label(app, "seed") == "seed"
+        assert not has_row(app, "seed") and label(app, "seed") == "Seed"
         # Off any field, ctrl+t says what to do.
         app.query_one("#config-form").focus()
         await pilot.pause()
@@ -234,9 +235,9 @@ async def test_search_fields_marked_by_keys_saved_and_loaded(
         assert app.query_one("#search-hidden_sizes", Input).value == "64 | 128, 128"
         assert app.query_one("#search-dropout", Input).value == "0..0.3"
         assert [label(app, n) for n in ("dropout", "optimizer", "lr")] == [
-            "dropout ~",
-            "optimizer ~",
-            "lr",
+            "Dropout ~",
+            "Optimizer ~",
+            "Learning rate",
         ]
         await load_from(pilot, plain.name)
         await wait_for(pilot, lambda: not app.query(".search-row"))

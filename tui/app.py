@@ -43,7 +43,7 @@ from tui.plain import markup
 from tui.run_actions import RunActions, stays_up
 from tui.screens.data import DataPane, data_description
 from tui.screens.help import HelpScreen
-from tui.screens.hyperparams import HyperparamsPane, with_preset
+from tui.screens.hyperparams import HyperparamsPane
 from tui.screens.inspect import InspectPane
 from tui.screens.monitor import MonitorPane
 from tui.screens.pane import WIDE, WIDEST, Pane, PaneSpec
@@ -151,13 +151,15 @@ class FmnistApp(RunActions):
         study: str | None = None,
         search: SearchSpace | None = None,
         model_factory: str | None = None,
+        notes: Iterable[str] = (),
     ) -> None:
         """``attach``: a run folder training in another process, to watch and steer;
         ``study``: a study to watch in the Search pane, which the app opens on;
         ``search``: fields the form marks for a search (a ``--config`` file's ``[search]``
         table); ``model_factory``: the factory of the user's own model named with
         ``--model``, the one their code the app may import (the form offers it; the
-        summary, training, Inspect and the Runs pane's actions load it)."""
+        summary, training, Inspect and the Runs pane's actions load it); ``notes``: what
+        to tell the user at once (what became of the last settings restored)."""
         super().__init__()
         self.model_factory = model_factory
         self.study = study
@@ -190,6 +192,7 @@ class FmnistApp(RunActions):
         self._summary_wanted: TrainConfig | None = None
         self._summary_key: tuple[object, ...] | None = None
         self._autostart = os.environ.get(AUTOSTART_ENV) == "1"
+        self._notes = list(notes)
 
     # --- layout ---------------------------------------------------------------------
 
@@ -212,6 +215,8 @@ class FmnistApp(RunActions):
         )
         self._signals.install()
         self.show_run_state(RunState.IDLE)
+        for note in self._notes:
+            self.notify(note, title="Last settings", severity="warning", timeout=12)
         if self._search is not None:
             self.query_one(HyperparamsPane).load_search(self._search)
         self.pane("data").focus_default()
@@ -421,10 +426,14 @@ class FmnistApp(RunActions):
             self.query_one(SearchPane).runs_dir = message.config.runs_dir
             self._want_summary(message.config)
         else:
-            self.query_one(HyperparamsPane).summary_view.show_problem(
-                "fix the problems above to see it"
-            )
-            self._summary_key = None
+            # A bad field the model does not depend on (lr) leaves the summary up.
+            pane = self.query_one(HyperparamsPane)
+            model = pane.form.partial_config(SUMMARY_FIELDS, self.config)
+            if model is not None:
+                self._want_summary(model)
+            else:
+                pane.summary_view.show_problem("fix the model's fields above to see it")
+                self._summary_key = None
         self._update_startable()
 
     def _want_summary(self, config: TrainConfig) -> None:
@@ -518,8 +527,7 @@ class FmnistApp(RunActions):
         self.notify(f"Settings loaded from {path}")
 
     def apply_preset(self, name: str) -> None:
-        self.query_one(HyperparamsPane).load_config(with_preset(name, self.config))
-        self.notify(f"Preset {name} applied", timeout=3)
+        self.query_one(HyperparamsPane).apply_preset(name)
 
     # --- the Runs pane leads Inspect ------------------------------------------------------
 

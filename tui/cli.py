@@ -76,11 +76,21 @@ MODEL_AGAIN_HELP = (
 def build_parser() -> Parser:
     parser = Parser(
         prog=PROG,
+        usage=f"{PROG} [options]            the app\n       {PROG} COMMAND [options]    "
+        f"a command ({PROG} COMMAND --help: its options)",
         description="Train PyTorch models on Fashion-MNIST: a keyboard-driven terminal app "
-        "(no subcommand) and headless commands.",
+        "(no command) and headless commands.",
+        add_help=False,
     )
-    add_config_flags(parser)
-    sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
+    # The commands first, one line each; then the app's options and the settings.
+    sub = parser.add_subparsers(
+        title="commands", dest="command", parser_class=Parser, metavar="COMMAND"
+    )
+    options = parser.add_argument_group(
+        "options (the app's; train, search and bench take them too)"
+    )
+    options.add_argument("-h", "--help", action="help", help="show this help message and exit")
+    add_config_flags(parser, options)
 
     train = sub.add_parser("train", help="train headless (progress bar, plain lines or JSON)")
     add_config_flags(train)
@@ -129,7 +139,13 @@ def build_parser() -> Parser:
         "export", help="export a run's model (state_dict, ONNX, pt2, TorchScript) or metrics"
     )
     export.add_argument("run", metavar="RUN", help="run folder or id")
-    export.add_argument("--which", choices=["best", "last"], default="best")
+    export.add_argument(
+        "--which",
+        choices=["best", "last"],
+        default="best",
+        help="the checkpoint to export: best (the best epoch's weights) or last (the "
+        "latest; default: best)",
+    )
     export.add_argument(
         "--out", metavar="DIR", default=None, help="folder to write to (default: RUN/export)"
     )
@@ -163,12 +179,32 @@ def build_parser() -> Parser:
         help="PNG, JPEG, GIF or WebP files, decoded as the run's data was "
         "(default: the first --count images of the run's own test split)",
     )
-    predict.add_argument("--count", type=int, default=10, help="test images to classify")
-    predict.add_argument("--which", choices=["best", "last"], default="best")
+    predict.add_argument(
+        "--count",
+        type=int,
+        default=10,
+        help="with no IMAGE: how many of the run's test images to classify (default: 10)",
+    )
+    predict.add_argument(
+        "--which",
+        choices=["best", "last"],
+        default="best",
+        help="the checkpoint to classify with: best (the best epoch's weights) or last "
+        "(the latest; default: best)",
+    )
     predict.add_argument("--runs-dir", default=None, help="folder of runs (default: runs)")
-    predict.add_argument("--device", default="cpu")
+    predict.add_argument(
+        "--device",
+        default="cpu",
+        help="where the model runs: cpu, cuda, cuda:N, mps or auto (default: cpu)",
+    )
     predict.add_argument("--model", metavar="REF", help=MODEL_AGAIN_HELP)
-    predict.add_argument("--json", action="store_true")
+    predict.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per image: class index, label, probabilities (0-1) and the "
+        "true class for the run's own test images",
+    )
 
     bench = sub.add_parser(
         "bench",
@@ -177,8 +213,15 @@ def build_parser() -> Parser:
     )
     add_config_flags(bench)
     bench.add_argument("--batch-sizes", default="64,256", help="comma-separated batch sizes")
-    bench.add_argument("--repeats", type=int, default=3)
-    bench.add_argument("--json", action="store_true")
+    bench.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed passes per loop and batch size; the median is reported (default: 3)",
+    )
+    bench.add_argument(
+        "--json", action="store_true", help="the results as one JSON object on stdout"
+    )
     bench.add_argument(
         "--to",
         metavar="ACC",
@@ -311,8 +354,8 @@ def _resume_epochs(args: argparse.Namespace) -> int | None:
         )
     if epochs is not None and epochs < done:
         raise UsageError(
-            f"--epochs {epochs} is fewer than the {done} epochs run {run.id} has trained "
-            f"already; give {done} or more"
+            f"--epochs {epochs} is fewer than the {epochs_text(done)} run {run.id} has "
+            f"trained already; give {done} or more"
         )
     return epochs
 
@@ -393,7 +436,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    from tui.last_settings import startup_config
+
+    # Defaults < the last settings < --preset / --config < flags.
+    base, notes = startup_config(getattr(args, "preset", None))
+    config = config_from_args(args, base=base)
     factory = model_factory_arg(args)  # the one model from the user's code it may import
     # A --config file's [search] table: the form shows its fields marked for a search.
     search = read_search_table(args.config) if getattr(args, "config", None) else None
@@ -406,6 +453,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         runs_dir=config.runs_dir,
         search=search,
         model_factory=factory if factory not in MODELS else None,
+        notes=notes,
     )
     return app.run_for_exit_code()
 

@@ -1,31 +1,91 @@
 """The Hyperparameters pane: the config form, presets, the model summary, Start, and the
-fields marked for a hyperparameter search (ctrl+t) with the space they make."""
+fields marked for a hyperparameter search (ctrl+t) with the space they make.
+
+``/`` (or ctrl+g) goes to a field by part of its name; ``s`` with a bad field names it
+and puts the cursor there; a run's start saves the settings the next launch restores
+(``tui.last_settings``); ctrl+r brings back the defaults."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Button, Select, Static
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
 
-from engine.config import FIELDS, PRESET_HELP, PRESETS, TrainConfig
+from engine.config import PRESET_HELP, PRESETS, TrainConfig
+from engine.fields import field_label
 from engine.search_space import SEARCHABLE, SearchSpace, search_text
+from tui.last_settings import save_last_settings, settings_path, with_preset
 from tui.screens.pane import Pane
-from tui.widgets.config_form import SEARCH_SYNTAX, ConfigForm
+from tui.widgets.config_form import SEARCH_SYNTAX, ConfigForm, field_of, fields_matching
 from tui.widgets.model_summary import ModelSummaryView
 
-# A preset sets how to train, never where: these groups keep the values already set.
-KEPT_BY_PRESETS = ("system", "data")
+__all__ = ["FieldFinder", "HyperparamsPane", "with_preset"]
+
+# Matches the field finder lists at most.
+FINDER_ROWS = 8
 
 
-def with_preset(name: str, current: TrainConfig) -> TrainConfig:
-    """Preset ``name`` applied to defaults, keeping ``current``'s system and data fields."""
-    kept = {k: v for k, v in current.to_dict().items() if FIELDS[k].group in KEPT_BY_PRESETS}
-    return TrainConfig.from_dict({**PRESETS[name], **kept})
+class FieldFinder(ModalScreen[str | None]):
+    """Type part of a field's name or label; enter goes to the first match (up and down
+    choose another); escape goes nowhere. Returns the field's key, or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel", show=False),
+        Binding("down", "move(1)", "Next match", show=False),
+        Binding("up", "move(-1)", "Previous match", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.matches: list[str] = fields_matching("")
+        self.chosen = 0
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="finder"):
+            yield Label("Go to field: type part of its name, enter to go, escape to stay")
+            yield Input(placeholder="e.g. epo, decay, smooth", id="finder-input", compact=True)
+            yield Static("", id="finder-matches", markup=False)
+
+    def on_mount(self) -> None:
+        self._show()
+
+    def _show(self) -> None:
+        shown = self.matches[:FINDER_ROWS]
+        lines = [
+            f"{'▶' if i == self.chosen else ' '} {field_label(name):<17}{name}"
+            for i, name in enumerate(shown)
+        ]
+        more = len(self.matches) - len(shown)
+        if more > 0:
+            lines.append(f"  … and {more} more")
+        self.query_one("#finder-matches", Static).update(
+            "\n".join(lines) or "No field has that in its name."
+        )
+
+    @on(Input.Changed, "#finder-input")
+    def _typed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.matches, self.chosen = fields_matching(event.value), 0
+        self._show()
+
+    @on(Input.Submitted, "#finder-input")
+    def _go(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.matches:
+            self.dismiss(self.matches[self.chosen])
+
+    def action_move(self, step: int) -> None:
+        count = min(len(self.matches), FINDER_ROWS)
+        if count:
+            self.chosen = (self.chosen + step) % count
+            self._show()
 
 
 class HyperparamsPane(Pane):
@@ -33,13 +93,18 @@ class HyperparamsPane(Pane):
 
     DEFAULT_FOCUS = "#config-form"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "start", "Start"),
+        Binding("S", "start(True)", "Start detached", show=False),
+        Binding("slash,ctrl+g", "find_field", "Go to field"),
         Binding("ctrl+s", "app.save_config", "Save"),
         Binding("ctrl+o", "app.load_config", "Load"),
+        Binding("ctrl+r", "defaults", "Defaults"),
     ]
 
     def __init__(self, config: TrainConfig, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.config = config
+        self.preset: str | None = None  # the preset applied last, if any
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="hp-body"):
@@ -51,6 +116,7 @@ class HyperparamsPane(Pane):
                     compact=True,
                     id="preset",
                 )
+                yield Static("", id="preset-state", markup=False)
                 with Horizontal(id="hp-buttons"):
                     yield Button("Start (s)", id="start", variant="success", compact=True)
                     yield Button("Save", id="save", compact=True)
@@ -59,7 +125,8 @@ class HyperparamsPane(Pane):
                 yield Static("", id="hp-data")
                 yield ModelSummaryView(id="model-summary")
                 yield Static(
-                    "[dim]tab: next field · escape: leave a field · ctrl+t: search a field[/]",
+                    "[dim]tab: next field · escape: leave a field · /: go to a field · "
+                    "ctrl+t: search a field · ctrl+r: defaults[/]",
                     id="field-help",
                 )
                 yield Static("", id="hp-search", markup=False)
@@ -78,7 +145,29 @@ class HyperparamsPane(Pane):
         self.query_one("#start", Button).disabled = not startable
 
     def load_config(self, config: TrainConfig) -> None:
+        """Show ``config`` (a loaded file, the defaults): no preset is named any more."""
         self.form.load(config)
+        self._show_preset(None)
+
+    def apply_preset(self, name: str) -> None:
+        """Fill the form with preset ``name``, keeping the system and data fields; the
+        preset selector names it until a field is changed."""
+        current = self.form.config or self.config
+        self.form.load(with_preset(name, current))
+        self._show_preset(name)
+        self.notify(f"Preset {name} applied", timeout=3)
+
+    def _show_preset(self, name: str | None, *, changed: bool = False) -> None:
+        self.preset = name
+        select = self.query_one("#preset", Select)
+        with self.prevent(Select.Changed):
+            if name is None or changed:
+                select.clear()
+            else:
+                select.value = name
+        state = self.query_one("#preset-state", Static)
+        state.update(f"{name} (changed)" if name is not None and changed else "")
+        state.set_class(name is not None and changed, "-shown")
 
     def search_space(self) -> SearchSpace:
         """The space a search from this form explores: the fields marked with ctrl+t, or
@@ -112,6 +201,8 @@ class HyperparamsPane(Pane):
 
     @on(ConfigForm.Changed)
     def _form_changed(self, event: ConfigForm.Changed) -> None:
+        if event.edited and self.preset is not None:
+            self._show_preset(self.preset, changed=True)
         problems = self.query_one("#hp-problems", Static)
         if event.problems:
             count = len(event.problems)
@@ -149,30 +240,97 @@ class HyperparamsPane(Pane):
     @on(ConfigForm.FieldFocused)
     def _field_focused(self, event: ConfigForm.FieldFocused) -> None:
         spec = event.spec
+        # Text, not markup: a help line may hold brackets ("the [tensorboard] extra").
+        title = Text.assemble((field_label(spec.name), "bold"), f" ({spec.name})")
         if event.search:
-            self.query_one("#field-help", Static).update(
-                f"[b]search {spec.name}[/]: {SEARCH_SYNTAX}\n"
-                f"[dim]{spec.allowed()}; ctrl+t: stop searching it[/]"
+            help_text = Text.assemble(
+                "search ",
+                title,
+                f": {SEARCH_SYNTAX}\n",
+                (f"{spec.allowed()}; ctrl+t: stop searching it", "dim"),
             )
-            return
-        search = "ctrl+t: search it" if spec.name in SEARCHABLE else "not searchable"
-        self.query_one("#field-help", Static).update(
-            f"[b]{spec.name}[/]: {spec.help}\n[dim]{spec.allowed()}; default "
-            f"{spec.default if not isinstance(spec.default, tuple) else list(spec.default)}"
-            f" · {search}[/]"
-        )
+        else:
+            search = "ctrl+t: search it" if spec.name in SEARCHABLE else "not searchable"
+            default = spec.default if not isinstance(spec.default, tuple) else list(spec.default)
+            help_text = Text.assemble(
+                title,
+                f": {spec.help}\n",
+                (f"{spec.allowed()}; default {default} · {search}", "dim"),
+            )
+        if event.unused:
+            help_text.append(f"\nNot used now: {event.unused}", style="italic")
+        self.query_one("#field-help", Static).update(help_text)
 
     @on(Select.Changed, "#preset")
     def _preset_chosen(self, event: Select.Changed) -> None:
         event.stop()
         if event.select.is_blank():
             return
-        current = self.form.config or self.config
-        self.form.load(with_preset(str(event.value), current))
-        self.notify(f"Preset {event.value} applied", timeout=3)
+        self.apply_preset(str(event.value))
+
+    def action_find_field(self) -> None:
+        """Ask for part of a field's name, then put the cursor in that field."""
+
+        def go(name: str | None) -> None:
+            if name is not None:
+                self.form.focus_field(name)
+
+        self.app.push_screen(FieldFinder(), go)
+
+    def action_defaults(self) -> None:
+        """Every training setting back to its default; the system and data fields (where
+        the data and runs are) stay."""
+        self.load_config(with_preset("default", self.form.config or self.config))
+        self.notify("Defaults restored (the system and data fields kept)", timeout=4)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "start":
+            app_says = self.app.check_action(
+                "start_detached" if parameters and parameters[0] else "start", ()
+            )
+            # Enabled while a field is bad, so that s says which; otherwise as the app says.
+            return True if app_says is None and self.form.problems else app_says
+        return True
+
+    async def action_start(self, detached: bool = False) -> None:
+        """Start a run with the form's settings (``detached``: in a process of its own).
+        With a bad field, say which and why, and put the cursor there. A run that starts
+        saves the settings for the next launch."""
+        if self.form.problems:
+            problem = self.form.problems[0]
+            name = field_of(problem)
+            count = len(self.form.problems)
+            more = f" ({count - 1} more problem{'s' * (count != 2)} listed)" if count > 1 else ""
+            if name is None:
+                self.notify(f"Cannot start: {problem}{more}", severity="warning", timeout=8)
+                return
+            reason = problem.split(":", 1)[1].strip()
+            self.notify(
+                f"Cannot start: fix {field_label(name)} ({name}): {reason}{more}",
+                severity="warning",
+                timeout=8,
+            )
+            self.form.focus_field(name)
+            return
+        action = "start_detached" if detached else "start"
+        config = self.form.config
+        if config is not None and self.app.check_action(action, ()):
+            try:
+                save_last_settings(config)
+            except OSError as exc:
+                self.notify(
+                    f"Cannot keep the settings for the next launch in {settings_path()}: "
+                    f"{exc.strerror or exc}",
+                    severity="warning",
+                    timeout=6,
+                )
+        await self.app.run_action(f"app.{action}")
 
     @on(Button.Pressed)
     async def _button(self, event: Button.Pressed) -> None:
-        actions = {"start": "app.start", "save": "app.save_config", "load": "app.load_config"}
+        if event.button.id == "start":
+            await self.action_start()
+            return
+        actions = {"save": "app.save_config", "load": "app.load_config"}
         if event.button.id in actions:
             await self.run_action(actions[event.button.id])

@@ -6,6 +6,13 @@ CLI flags use) and the whole form with ``parse_texts`` (what ``TrainConfig.with_
 uses), so the cross-field rules and the messages are the engine's too. A problem is
 shown under its field.
 
+Each row's label says the setting in words (``field_label``); the row being edited (or
+left last) is marked ``▶``, and a flag reads ``[x] on`` or ``[ ] off``, so focus and state
+show in every colour mode. A setting the others make pointless (``unused_reason``:
+momentum with adam, another schedule's fields) is dimmed, and says why when focused.
+Escape leaves a field for the pane's keys; tab, shift+tab and enter then carry on from
+the field left, and ``focus_field`` jumps to a field by name.
+
 ctrl+t on a field marks it for a hyperparameter search: a row under it takes the range
 (``1e-4..0.1 log``) or the values (``64, 128, 256``) to try, read by the engine's
 ``parse_search_text``; the field's name then ends in ``~`` and the row reads ``~ search``,
@@ -20,10 +27,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.events import DescendantFocus
+from textual.geometry import Size
 from textual.message import Message
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
@@ -31,6 +40,7 @@ from textual.widgets import Input, Label, Select, Static, Switch
 
 from engine.config import FIELDS, MODELS, FieldSpec, TrainConfig, parse_text, parse_texts
 from engine.errors import ConfigError
+from engine.fields import field_label, unused_reason
 from engine.search_space import (
     SEARCHABLE,
     Choices,
@@ -64,7 +74,9 @@ def field_text(spec: FieldSpec, value: Any) -> str:
 
 # The mark a searched field's name gets, and the label of the row under it.
 SEARCH_MARK = " ~"
-SEARCH_LABEL = "  ~ search"
+SEARCH_LABEL = "    ~ search"
+# The mark of the row being edited, or left last (where tab carries on).
+CURRENT_MARK = "▶ "
 SEARCH_SYNTAX = "low..high (log after it for a log scale), or values a, b, c"
 SEARCH_SOURCE = "search"
 
@@ -94,6 +106,33 @@ def field_of(problem: str) -> str | None:
     return name if name in FIELDS else None
 
 
+def fields_matching(text: str) -> list[str]:
+    """The settings whose key or label holds ``text`` (any case, ``_`` or space alike),
+    in form order; those starting with it first. Empty ``text``: every setting."""
+    wanted = text.strip().lower().replace(" ", "_")
+    if not wanted:
+        return list(FIELDS)
+    found = [
+        name
+        for name in FIELDS
+        if wanted in name or wanted in field_label(name).lower().replace(" ", "_")
+    ]
+    first = [
+        n for n in found if n.startswith(wanted) or field_label(n).lower().startswith(text.lower())
+    ]
+    return first + [n for n in found if n not in first]
+
+
+class FlagSwitch(Switch):
+    """A ``Switch`` that reads ``[x] on`` or ``[ ] off``: its state shows without colour."""
+
+    def render(self) -> RenderResult:
+        return Content("[x] on" if self.value else "[ ] off")
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return 7
+
+
 class FieldValidator(Validator):
     """The engine's ``parse_text`` as a Textual validator."""
 
@@ -114,6 +153,10 @@ class ConfigForm(VerticalScroll):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "leave_field", "Leave field", show=False),
+        # From the form itself (after escape): carry on from the field left.
+        Binding("tab", "next_field(1)", "Next field", show=False),
+        Binding("shift+tab", "next_field(-1)", "Previous field", show=False),
+        Binding("enter", "next_field(0)", "Edit field", show=False),
         Binding("ctrl+t", "toggle_search", "Search field"),
     ]
 
@@ -124,14 +167,16 @@ class ConfigForm(VerticalScroll):
         form: ConfigForm
         config: TrainConfig | None
         problems: list[str]
+        edited: bool = False  # typed or chosen in a field (not loaded: a preset, a file)
 
     @dataclass
     class FieldFocused(Message):
         """A field's editor got the focus (the screen shows its help); ``search``: its
-        search row's editor did."""
+        search row's editor did; ``unused``: why the field has no effect now, if so."""
 
         spec: FieldSpec
         search: bool = False
+        unused: str | None = None
 
     @dataclass
     class SearchChanged(Message):
@@ -153,6 +198,8 @@ class ConfigForm(VerticalScroll):
         self._retyped: set[str] = set()  # entries set here, not typed in their row
         self._focus_wanted: str | None = None
         self._rows_lock = asyncio.Lock()
+        self.current: str | None = None  # the field being edited, or left last
+        self.unused: dict[str, str] = {}  # why a field has no effect now, by name
 
     def compose(self) -> ComposeResult:
         for group, title in GROUP_TITLES.items():
@@ -161,7 +208,12 @@ class ConfigForm(VerticalScroll):
                 if spec.group != group:
                     continue
                 with Horizontal(classes="form-row", id=f"row-{spec.name}"):
-                    yield Label(spec.name, classes="form-label", id=f"label-{spec.name}")
+                    yield Label(
+                        self._label_text(spec.name),
+                        classes="form-label",
+                        id=f"label-{spec.name}",
+                        markup=False,
+                    )
                     yield self._editor(spec, getattr(self._initial, spec.name))
                     # Shown beside the field only where the screen has room for it.
                     yield Label(spec.help, classes="form-help", markup=False)
@@ -171,7 +223,7 @@ class ConfigForm(VerticalScroll):
     def _editor(self, spec: FieldSpec, value: Any) -> Widget:
         widget_id = f"field-{spec.name}"
         if spec.kind == "bool":
-            return Switch(value=bool(value), id=widget_id, classes="form-editor")
+            return FlagSwitch(value=bool(value), id=widget_id, classes="form-editor")
         if spec.kind in ("choice", "model"):
             choices = self._model_choices(value) if spec.kind == "model" else spec.choices
             return Select(
@@ -190,6 +242,14 @@ class ConfigForm(VerticalScroll):
             id=widget_id,
             classes="form-editor",
         )
+
+    def _label_text(self, name: str) -> str:
+        mark = CURRENT_MARK if name == self.current else " " * len(CURRENT_MARK)
+        return mark + field_label(name) + (SEARCH_MARK if name in self._search else "")
+
+    def _show_label(self, name: str) -> None:
+        for label in self.query(f"#label-{name}").results(Label):
+            label.update(self._label_text(name))
 
     def _model_choices(self, value: str) -> tuple[str, ...]:
         """The model dropdown's entries: the registry's models, the factory the app was
@@ -217,6 +277,19 @@ class ConfigForm(VerticalScroll):
                 values[spec.name] = widget.value
         return values
 
+    def focus_field(self, name: str) -> None:
+        """Put the cursor in field ``name``'s editor (shown, scrolled into view)."""
+        editor = self.editor(name)
+        editor.focus()
+        self.call_after_refresh(editor.scroll_visible)
+
+    def partial_config(self, names: tuple[str, ...], base: TrainConfig) -> TrainConfig | None:
+        """``base`` with the fields ``names`` as typed, or None when they do not make a
+        valid config with it: what the model summary needs while another field is bad."""
+        texts = self.texts()
+        config, _ = parse_texts({name: texts[name] for name in names}, base=base)
+        return config
+
     def load(self, config: TrainConfig) -> None:
         """Show ``config`` in every field (a preset, a loaded file)."""
         with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
@@ -233,10 +306,15 @@ class ConfigForm(VerticalScroll):
                     assert isinstance(widget, Input)
                     widget.value = field_text(spec, value)
         self.check()
+        if self.current is not None:  # its help follows the new values
+            name = self.current
+            self.post_message(self.FieldFocused(FIELDS[name], False, self.unused.get(name)))
 
-    def check(self) -> None:
-        """Validate every field and the whole config; show problems; post ``Changed``."""
-        config, problems = parse_texts(self.texts())
+    def check(self, *, edited: bool = False) -> None:
+        """Validate every field and the whole config; show problems and the fields that
+        have no effect; post ``Changed`` (``edited``: after a change typed in a field)."""
+        texts = self.texts()
+        config, problems = parse_texts(texts)
         if config is not None:  # the TensorBoard folder, as a run would find it
             problems = tensorboard_problems(config.tensorboard)
             config = None if problems else config
@@ -249,8 +327,18 @@ class ConfigForm(VerticalScroll):
             error.update("\n".join("✗ " + p.split(":", 1)[1].strip() for p in own))
             error.set_class(bool(own), "-shown")
             self.editor(spec.name).set_class(bool(own), "-problem")
+        unused = {n: why for n in FIELDS if (why := unused_reason(n, texts)) is not None}
+        for name in set(unused) ^ set(self.unused):
+            self.query_one(f"#row-{name}").set_class(name in unused, "-unused")
+        if self.current is not None and unused.get(self.current) != self.unused.get(self.current):
+            focused = self.app.focused
+            if focused is not None and focused.id == f"field-{self.current}":
+                self.post_message(
+                    self.FieldFocused(FIELDS[self.current], unused=unused.get(self.current))
+                )
+        self.unused = unused
         self.config, self.problems = config, problems
-        self.post_message(self.Changed(self, config, problems))
+        self.post_message(self.Changed(self, config, problems, edited))
 
     def on_mount(self) -> None:
         self.check()
@@ -267,19 +355,48 @@ class ConfigForm(VerticalScroll):
                 self._search[name] = event.value
                 self._check_search()
             return
-        self.check()
+        self.check(edited=True)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         widget_id = event.widget.id or ""
-        if widget_id.startswith("field-"):
-            self.post_message(self.FieldFocused(FIELDS[widget_id.removeprefix("field-")]))
-        elif widget_id.startswith("search-"):
-            name = widget_id.removeprefix("search-")
-            self.post_message(self.FieldFocused(FIELDS[name], search=True))
+        name = widget_id.removeprefix("field-").removeprefix("search-")
+        if name not in FIELDS:
+            return
+        self._make_current(name)
+        search = widget_id.startswith("search-")
+        self.post_message(self.FieldFocused(FIELDS[name], search, self.unused.get(name)))
+
+    def _make_current(self, name: str) -> None:
+        before, self.current = self.current, name
+        for other in {before, name} - {None}:
+            assert other is not None
+            self._show_label(other)
+            self.query_one(f"#row-{other}").set_class(other == name, "-current")
 
     def action_leave_field(self) -> None:
-        """Hand the keys back to the pane, so 1-5, s and q work again."""
+        """Hand the keys back to the pane, so 1-5, s and q work again; the field stays
+        marked, and tab carries on from it."""
         self.focus()
+
+    def action_next_field(self, direction: int) -> None:
+        """tab (1), shift+tab (-1), enter (0): from the form itself, the field after,
+        before or at the one left; from a field, the next or previous as usual."""
+        if self.app.focused is not self or self.current is None:
+            if direction > 0:
+                self.screen.focus_next()
+            elif direction < 0:
+                self.screen.focus_previous()
+            elif self.app.focused is self:
+                self.focus_field(next(iter(FIELDS)))
+            return
+        chain = [w for w in self.screen.focus_chain if self in w.ancestors]
+        left = self.editor(self.current)
+        if left not in chain:
+            left.focus()
+            return
+        index = (chain.index(left) + direction) % len(chain)
+        chain[index].focus()
+        self.call_after_refresh(chain[index].scroll_visible)
 
     # --- the fields marked for a search ------------------------------------------------
     #
@@ -355,12 +472,12 @@ class ConfigForm(VerticalScroll):
             }
             for name in shown - set(self._search):
                 await self.query(f"#search-row-{name}, #search-error-{name}").remove()
-                self.query_one(f"#label-{name}", Label).update(name)
+                self._show_label(name)
             for name in self.searched:
                 text = self._search[name]
                 if name not in shown:
                     await self.mount(*self._search_row(name, text), after=f"#error-{name}")
-                    self.query_one(f"#label-{name}", Label).update(name + SEARCH_MARK)
+                    self._show_label(name)
                 elif name in self._retyped:
                     editor = self.query_one(f"#search-{name}", Input)
                     if editor.value != text:
