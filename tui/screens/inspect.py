@@ -3,7 +3,10 @@
 Predictions for the whole test split (the run's own test subset) are made once per
 run in a thread worker, with the run's best checkpoint: torch never runs on the UI
 thread. Then browsing is numpy indexing: every image, the mistakes only, or the
-images of one confusion-matrix cell (true class, predicted class).
+images of one confusion-matrix cell (true class, predicted class), in the dataset's
+order or the most confident answers first (``o``), one at a time or as a grid of
+thumbnails (``g``). An image is named by its index in the whole test split, also for a
+run that tested on a subset of it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, Static
 from textual.worker import get_current_worker
 
-from engine.data import luminance
+from engine.data import luminance, subset_indices
 from engine.errors import EngineError
 from engine.runs import Run, RunInfo, list_runs, run_info
 from tui.plain import markup
@@ -31,6 +34,7 @@ from tui.screens.pane import Pane
 from tui.screens.run_picker import RunPicker
 from tui.widgets.confusion_picker import ConfusionPicker
 from tui.widgets.image import HalfBlockImage, render_mode
+from tui.widgets.image_grid import ImageGrid, Tile
 from tui.widgets.prob_bars import ProbBars
 
 if TYPE_CHECKING:
@@ -40,6 +44,8 @@ if TYPE_CHECKING:
 SIDE_WIDTH = 44
 # (true class, predicted class): the images of one confusion-matrix cell.
 Cell = tuple[int, int]
+# The orders images are browsed in, and how the header names them.
+ORDERS = {"dataset": "dataset order", "confidence": "most confident first"}
 
 
 @dataclass(frozen=True)
@@ -52,10 +58,33 @@ class Predictions:
     predicted: np.ndarray  # int64, N
     probabilities: np.ndarray  # float32, N x classes
     classes: tuple[str, ...]
+    # int64, N: each image's index in the whole test split (the run may have tested on
+    # a subset of it); None: the images are the whole split, in its order.
+    dataset_index: np.ndarray | None = None
 
     @property
     def mistakes(self) -> int:
         return int((self.labels != self.predicted).sum())
+
+    def test_index(self, image: int) -> int:
+        """The index in the whole test split of image ``image`` (0 .. N-1) of these."""
+        if self.dataset_index is None:
+            return image
+        return int(self.dataset_index[image])
+
+    def confidence(self) -> np.ndarray:
+        """float32, N: the probability the model gave each image's predicted class."""
+        return self.probabilities[np.arange(len(self.predicted)), self.predicted]
+
+    def ordered(self, indices: np.ndarray, order: str) -> np.ndarray:
+        """``indices`` (of these images) in ``order``: "dataset" keeps them as they are,
+        "confidence" puts the most confident answers first (ties in dataset order).
+        Raises ``ValueError`` for another order."""
+        if order == "dataset":
+            return indices
+        if order != "confidence":
+            raise ValueError(f"unknown order {order!r}: {' or '.join(ORDERS)}")
+        return indices[np.argsort(-self.confidence()[indices], kind="stable")]
 
     def confusion_matrix(self) -> list[list[int]]:
         n = len(self.classes)
@@ -99,14 +128,23 @@ def predict_run(
     """
     from engine.identity import SPLIT_VERSION, run_split_version, same_test_split
     from engine.inference import Predictor
-    from engine.trainer import data_settings, load_data
+    from engine.trainer import data_settings, load_data, load_dataset
 
     run = Run(path)
     config = run.config()
     version = run_split_version(run)  # split as the run was made, whatever the app's data
     same = data is not None and settings is not None and data_settings(config) == settings
     same = same and (same_test_split(version, SPLIT_VERSION) or config.data == "fashion-mnist")
-    data = load_data(config, data if same else None, test_only=True, split_version=version)
+    # The whole split first (as load_data would load it), to know which of its images
+    # the run's test subset holds.
+    test_only = not (config.train_subset and config.test_subset)
+    full = data if same else None
+    if full is None:
+        full = load_dataset(config, test_only=test_only, split_version=version)
+    _, dataset_index = subset_indices(
+        len(full.train), len(full.test), config.train_subset, config.test_subset, config.seed
+    )
+    data = load_data(config, full, test_only=True, split_version=version)
     # A run of the user's own model loads only with the factory the app was given.
     predictor = Predictor.from_run(run, which="best", model_factory=model_factory)
     prediction = predictor.predict(data.test.images)
@@ -117,18 +155,23 @@ def predict_run(
         prediction.classes.astype(np.int64),
         prediction.probabilities,
         predictor.classes,
+        dataset_index,
     )
 
 
 class InspectPane(Pane, can_focus=True):
-    """Test images with the model's answer: step through them, the mistakes, or a cell."""
+    """Test images with the model's answer: step through them, the mistakes, or a cell,
+    in the dataset's order or the most confident first; one by one or as a grid."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n,right", "step(1)", "Next", key_display="n/b"),
         Binding("b,left", "step(-1)", "Back", show=False),
         Binding("m", "mistakes", "Mistakes"),
+        Binding("o", "order", "Order"),
+        Binding("g", "grid", "Grid"),
         Binding("c", "confusion", "Confusion"),
         Binding("r", "pick_run", "Run"),
+        Binding("enter", "open", "Open", show=False),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -168,6 +211,7 @@ class InspectPane(Pane, can_focus=True):
         self.result: Predictions | None = None
         self.pending: Path | None = None  # being predicted
         self.shown: str | Cell = "all"
+        self.order = "dataset"  # or "confidence": see Predictions.ordered
         self.indices = np.arange(0)
         self.position = 0
         self.scale = 1
@@ -181,10 +225,12 @@ class InspectPane(Pane, can_focus=True):
                     yield Static("", id="inspect-caption")
                     yield ProbBars(id="inspect-probabilities")
             yield ConfusionPicker(id="inspect-confusion")
+            yield ImageGrid(id="inspect-grid")
         yield Static("", id="inspect-status")
 
     def on_mount(self) -> None:
         self.mode = render_mode(self.app, self.image_mode)
+        self.query_one(ImageGrid).mode = self.mode
         self._say("Choose a run in the Runs pane (4), or press r here.")
 
     def on_show(self) -> None:
@@ -267,29 +313,45 @@ class InspectPane(Pane, can_focus=True):
         picker = self.query_one(ConfusionPicker)
         picker.show(result.confusion_matrix(), result.classes)
         picker.move_to(*result.commonest_mistake())
+        self.query_one(ImageGrid).set_image_shape(result.images.shape[1:3])
+        self._show_header()
+        self.indices = result.ordered(result.select(self.shown), self.order)
+        self.position = 0
+        self.query_one(ContentSwitcher).current = "inspect-image-view"
+        self._show_image()
+
+    def _show_header(self) -> None:
+        result = self.result
+        if result is None:
+            return
         n = len(result.labels)
         right = 1 - result.mistakes / max(n, 1)
         self._say(
             markup(
-                f"[b]$id[/] · {n:,} test images · {result.mistakes:,} wrong ({right:.1%} right)",
+                f"[b]$id[/] · {n:,} test images · {result.mistakes:,} wrong ({right:.1%} "
+                f"right) · {ORDERS[self.order]}",
                 id=result.run.id,
             )
         )
-        self.indices = result.select(self.shown)
-        self.position = 0
-        self._show_image()
 
     # --- browsing ---------------------------------------------------------------------
+
+    def _what(self) -> str:
+        assert self.result is not None
+        if isinstance(self.shown, tuple):
+            t, p = self.shown
+            return f"true {self.result.classes[t]}, predicted {self.result.classes[p]}"
+        return {"all": "all images", "mistakes": "mistakes only"}[self.shown]
 
     def _show_image(self) -> None:
         result = self.result
         status = self.query_one("#inspect-status", Static)
         if result is None:
             return
-        what = {"all": "all images", "mistakes": "mistakes only"}.get(str(self.shown))
-        if isinstance(self.shown, tuple):
-            t, p = self.shown
-            what = f"true {result.classes[t]}, predicted {result.classes[p]}"
+        if self.query_one(ContentSwitcher).current == "inspect-grid":
+            self._show_grid()
+            return
+        what = self._what()
         if not len(self.indices):
             self.query_one("#inspect-image", Static).update("")
             self.query_one("#inspect-caption", Static).update(
@@ -310,7 +372,7 @@ class InspectPane(Pane, can_focus=True):
         self.query_one("#inspect-caption", Static).update(
             markup(
                 f"[b]true[/]       $true\n[b]predicted[/]  $predicted  {verdict}\n"
-                f"[dim]test image #{index:,}[/]",
+                f"[dim]test image #{result.test_index(index):,}[/]",
                 true=result.classes[true_class],
                 predicted=result.classes[predicted],
             )
@@ -334,16 +396,103 @@ class InspectPane(Pane, can_focus=True):
         return int(self.indices[self.position % len(self.indices)])
 
     def action_step(self, by: int) -> None:
-        if self.result is not None and len(self.indices):
+        if self.result is None or not len(self.indices):
+            return
+        if self.query_one(ContentSwitcher).current == "inspect-grid":
+            # A page of thumbnails at a time, from its first.
+            capacity = self.query_one(ImageGrid).capacity
+            pages = -(-len(self.indices) // capacity)
+            page = (self.position // capacity + by) % pages
+            self.position = min(page * capacity, len(self.indices) - 1)
+        else:
             self.position = (self.position + by) % len(self.indices)
-            self._show_image()
+        self._show_image()
 
     def _browse(self, shown: str | Cell) -> None:
         assert self.result is not None
         self.shown = shown
-        self.indices = self.result.select(shown)
+        self.indices = self.result.ordered(self.result.select(shown), self.order)
         self.position = 0
         self.query_one(ContentSwitcher).current = "inspect-image-view"
+        self.focus()
+        self._show_image()
+
+    def action_order(self) -> None:
+        """Browse in the dataset's order, or the most confident answers first; from the
+        first image of the new order."""
+        if self.result is None:
+            return
+        self.order = "confidence" if self.order == "dataset" else "dataset"
+        self.indices = self.result.ordered(self.result.select(self.shown), self.order)
+        self.position = 0
+        self._show_header()
+        self._show_image()
+
+    def action_grid(self) -> None:
+        """Show the mistakes (or the chosen cell's images) as a grid of thumbnails, each
+        with its true and predicted class; again: back to one image."""
+        if self.result is None:
+            return
+        switcher = self.query_one(ContentSwitcher)
+        if switcher.current == "inspect-grid":
+            self.action_open()
+            return
+        if self.shown == "all":
+            self._browse("mistakes")
+        switcher.current = "inspect-grid"
+        self.query_one(ImageGrid).focus()
+        self._show_grid()
+
+    def _show_grid(self) -> None:
+        result = self.result
+        assert result is not None
+        grid = self.query_one(ImageGrid)
+        status = self.query_one("#inspect-status", Static)
+        if not len(self.indices):
+            grid.show_message(f"No images here ({self._what()}).")
+            status.update("g or escape: back")
+            return
+        capacity = grid.capacity
+        self.position %= len(self.indices)
+        page, selected = divmod(self.position, capacity)
+        pages = -(-len(self.indices) // capacity)
+        on_page = self.indices[page * capacity : (page + 1) * capacity].tolist()
+        grid.show(
+            [
+                Tile(
+                    result.images[i],
+                    f"{result.classes[result.labels[i]]}→{result.classes[result.predicted[i]]}",
+                )
+                for i in on_page
+            ]
+        )
+        grid.selected = selected
+        grid.refresh()
+        status.update(
+            markup(
+                f"[b]page {page + 1:,} of {pages:,}[/] · {len(self.indices):,} · $what · "
+                "true→predicted · enter: open · n/b: page · g: back",
+                what=self._what(),
+            )
+        )
+
+    def _grid_position(self) -> int:
+        grid = self.query_one(ImageGrid)
+        return (self.position // grid.capacity) * grid.capacity + grid.selected
+
+    @on(ImageGrid.CapacityChanged)
+    def _grid_resized(self, event: ImageGrid.CapacityChanged) -> None:
+        if self.query_one(ContentSwitcher).current == "inspect-grid" and self.result:
+            self._show_grid()
+
+    def action_open(self) -> None:
+        """In the grid: show the chosen thumbnail's image on its own (also on leaving
+        the grid with g or escape)."""
+        switcher = self.query_one(ContentSwitcher)
+        if switcher.current != "inspect-grid" or not len(self.indices):
+            return
+        self.position = self._grid_position()
+        switcher.current = "inspect-image-view"
         self.focus()
         self._show_image()
 
@@ -376,6 +525,8 @@ class InspectPane(Pane, can_focus=True):
     def action_back(self) -> None:
         if self.query_one(ContentSwitcher).current == "inspect-confusion":
             self.action_confusion()
+        elif self.query_one(ContentSwitcher).current == "inspect-grid":
+            self.action_grid()
         elif self.shown != "all" and self.result is not None:
             self._browse("all")
 

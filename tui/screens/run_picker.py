@@ -1,4 +1,9 @@
-"""``RunPicker``: choose one run from a list (the Inspect pane's other runs)."""
+"""``RunPicker``: choose one run from a list (the Inspect pane's other runs).
+
+The runs are shown as a table of fixed-width columns (run, state, epochs, best accuracy,
+training images), under a header line: each column starts at the same place on every
+line. A run id too long for the dialog keeps its end, where ids differ.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,75 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.runs import RunInfo
-from tui.plain import plain
+from tui.output import printable
+
+HEADINGS = ("run", "state", "epochs", "best", "images")
+COLUMN_GAP = 2
+# The id column's narrowest, when the dialog is narrow.
+MIN_ID_WIDTH = 12
 
 
-def run_label(info: RunInfo) -> str:
-    best = f"best {info.best_accuracy:.1%}" if info.best_accuracy is not None else "no epoch yet"
-    return f"{info.id}  {info.state} · {best}"
+def run_cells(info: RunInfo) -> tuple[str, ...]:
+    """One run's cells under ``HEADINGS``: its id, state, epochs done of planned, best
+    accuracy (a percentage with one decimal, "-" before the first epoch) and how many
+    training images it used ("all", or a subset's size)."""
+    best = f"{info.best_accuracy:.1%}" if info.best_accuracy is not None else "-"
+    subset = info.config.train_subset if info.config is not None else 0
+    images = f"{subset:,}" if subset else "all"
+    return (
+        printable(info.id),
+        str(info.state),
+        f"{info.epochs_completed}/{info.epochs}",
+        best,
+        images,
+    )
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` in ``width`` cells: its end kept after "…" when it is longer."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1 :]
+
+
+def picker_lines(runs: Sequence[RunInfo], width: int) -> list[str]:
+    """The header and one line per run, in columns that line up, at most ``width``
+    characters where the id column can give way (down to ``MIN_ID_WIDTH``); the run
+    column left-aligned, the figures right-aligned."""
+    rows = [HEADINGS, *(run_cells(info) for info in runs)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADINGS))]
+    others = sum(widths[1:]) + COLUMN_GAP * (len(HEADINGS) - 1)
+    widths[0] = max(min(widths[0], width - others), MIN_ID_WIDTH)
+    gap = " " * COLUMN_GAP
+    lines = []
+    for row in rows:
+        cells = [_fit(row[0], widths[0]).ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [cell.rjust(w) for cell, w in zip(row[2:], widths[2:], strict=True)]
+        lines.append(gap.join(cells).rstrip())
+    return lines
 
 
 class RunPicker(ModalScreen[Path | None]):
     """Returns the chosen run's folder (enter), or None (escape)."""
 
+    DEFAULT_CSS = """
+    RunPicker #run-picker-box {
+        width: 90;
+    }
+    RunPicker #run-picker-columns {
+        padding: 0 2;  /* as the list's border and padding: over its columns */
+        text-style: bold;
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, runs: Sequence[RunInfo], current: Path | None = None) -> None:
@@ -33,22 +87,46 @@ class RunPicker(ModalScreen[Path | None]):
         self.title_text = title
         self.runs = list(runs)
         self.current = current
+        self._width = 0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="run-picker-box", classes="dialog"):
             yield Static(self.title_text, id="run-picker-title")
-            yield OptionList(
-                *(Option(plain(run_label(info)), id=str(info.path)) for info in self.runs),
-                id="run-picker-list",
-            )
+            yield Static("", id="run-picker-columns")
+            yield OptionList(id="run-picker-list")
             yield Static("enter: choose · escape: cancel", classes="dialog-hint")
 
     def on_mount(self) -> None:
+        self._fill(56)  # the dialog's least; refitted to its room once laid out
+        self.call_after_refresh(self._refit)
         options = self.query_one(OptionList)
         paths = [info.path for info in self.runs]
         if self.current in paths:
             options.highlighted = paths.index(self.current)
         options.focus()
+
+    def on_resize(self, event: Resize) -> None:
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        # The room inside the list's border, padding and scrollbar.
+        self._fill(self.query_one(OptionList).scrollable_content_region.width)
+
+    def _fill(self, width: int) -> None:
+        if width <= 0 or width == self._width:
+            return
+        self._width = width
+        header, *lines = picker_lines(self.runs, width)
+        self.query_one("#run-picker-columns", Static).update(Text(header))
+        options = self.query_one(OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        options.add_options(
+            Option(Text(line), id=str(info.path))
+            for line, info in zip(lines, self.runs, strict=True)
+        )
+        if highlighted is not None:
+            options.highlighted = highlighted
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
