@@ -204,7 +204,8 @@ def test_hyperparameters_pane_with_a_bad_value(
         view = pilot.app.query_one(ModelSummaryView)
         # The reason's own text: at 80x24 it is cut to fit (the snapshot shows what fits).
         await wait_for(pilot, lambda: "got -1" in str(reason.render()))
-        await wait_for(pilot, lambda: "fix the problems above" in text(view))
+        # lr does not shape the model: its summary stays up.
+        await wait_for(pilot, lambda: view.summary is not None)
 
     assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
 
