@@ -9,15 +9,22 @@ the CPU's cores), and sends the cells that changed, so repaints are paced below 
 message rate: progress and figures at most ``FIGURES_PER_SECOND``, the per-class
 tables at most ``TABLES_PER_SECOND`` (the charts pace themselves). A change of state
 (paused, finished) is shown at once.
+
+Two charts sit under the figures, as tall as the pane allows; the area below them shows
+one view at a time, which ``v`` cycles through (``VIEWS``): the confusion matrix with
+the per-class figures as its last columns, the per-class table by name, the event log
+and the learning-rate chart. From ``WIDE`` columns the log is shown beside the others.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
 from textual.message import Message
@@ -29,9 +36,9 @@ from tui import messages
 from tui.screens.pane import WIDE, Pane
 from tui.session import FOLDER_GONE
 from tui.throttle import RateLimiter
-from tui.widgets.charts import EpochChart, LossChart
+from tui.widgets.charts import EpochChart, LearningRateChart, LossChart
 from tui.widgets.class_scores import ClassScoresTable
-from tui.widgets.confusion import ConfusionTable
+from tui.widgets.confusion import CONFUSION_TITLE, ConfusionTable
 from tui.widgets.event_log import EventLog
 from tui.widgets.progress import RunProgress
 from tui.widgets.stats import RunStats, duration
@@ -39,14 +46,29 @@ from tui.widgets.stats import RunStats, duration
 FIGURES_PER_SECOND = 2
 TABLES_PER_SECOND = 1
 
+# The lower area's views, in the order ``v`` shows them: each view's widget id.
+VIEWS = {
+    "confusion": "confusion",
+    "classes": "class-scores",
+    "log": "event-log",
+    "lr": "lr-chart",
+}
+
 
 class MonitorPane(Pane):
     """Everything about the current (or last) run."""
 
-    DEFAULT_FOCUS = "#event-log"
+    # The pane takes the keys while the log (which scrolls by keys) is hidden.
+    can_focus = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("v", "next_view", "View"),
+    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.view = "confusion"  # the lower area's view: a key of VIEWS
+        self._wide = False  # whether the log is shown beside the other views
         self.classes_names: list[str] = []
         self._figures_changed = False
         self._latest_epoch: EpochEnd | None = None  # waiting to be shown in the tables
@@ -61,26 +83,53 @@ class MonitorPane(Pane):
             yield LossChart(id="loss-chart")
             yield EpochChart(id="epoch-chart")
         with Horizontal(id="details"):
+            confusion = ConfusionTable(columns=("P%", "R%", "F1%"), id="confusion")
+            # Four columns a cell: counts reach three digits on the full test set, and
+            # without colour (NO_COLOR) only a space tells neighbours apart.
+            confusion.cell_width = 4
+            confusion.show_columns = True
+            yield confusion
             yield ClassScoresTable(placeholder="after the first epoch", id="class-scores")
-            yield ConfusionTable(columns=("P%", "R%", "F1%"), id="confusion")
+            yield LearningRateChart(id="lr-chart")
             yield EventLog(id="event-log")
 
     def on_mount(self) -> None:
+        self._show_view()
         self.set_interval(1 / FIGURES_PER_SECOND, self._repaint)
         if not self._started_here:
             self.log_event("No run yet: press s to train with the Hyperparameters pane's settings.")
 
     def on_resize(self, event: Resize) -> None:
-        # Below WIDE columns the per-class figures move into the confusion table, so
-        # the event log keeps room to be read.
-        narrow = event.size.width < WIDE
-        self.query_one(ClassScoresTable).display = not narrow
-        confusion = self.query_one(ConfusionTable)
-        # Four columns a cell even when narrow: counts reach three digits on the full test
-        # set, and without colour (NO_COLOR) only a space tells neighbours apart.
-        confusion.cell_width = 4
-        confusion.show_columns = narrow
-        confusion.refresh(layout=True)
+        wide = event.size.width >= WIDE
+        if wide != self._wide:
+            self._wide = wide
+            self._show_view()
+
+    def focus_default(self) -> None:
+        """The log takes the keys where it shows (it scrolls by them); else the pane."""
+        log = self.query_one(EventLog)
+        (log if log.display else self).focus()
+
+    def action_next_view(self) -> None:
+        """Show the lower area's next view (``VIEWS``, round)."""
+        views = list(VIEWS)
+        self.view = views[(views.index(self.view) + 1) % len(views)]
+        self._show_view()
+
+    @property
+    def views_shown(self) -> list[str]:
+        """The lower area's views on screen now, left to right: keys of ``VIEWS``."""
+        return [view for view, id in VIEWS.items() if self.query_one(f"#{id}").display]
+
+    def _show_view(self) -> None:
+        for view, id in VIEWS.items():
+            shown = view == self.view or (view == "log" and self._wide)
+            self.query_one(f"#{id}").display = shown
+        log = self.query_one(EventLog)
+        if not log.display and self.screen.focused is log:
+            self.focus()
+        elif log.display and self.screen.focused is self:
+            log.focus()
 
     @property
     def progress(self) -> RunProgress:
@@ -110,10 +159,12 @@ class MonitorPane(Pane):
                 scores.precision,
                 scores.recall,
                 scores.f1,
+                macro=(scores.macro_precision, scores.macro_recall, scores.macro_f1),
             )
-            self.query_one(ConfusionTable).show(
-                event.confusion_matrix, [scores.precision, scores.recall, scores.f1]
-            )
+            confusion = self.query_one(ConfusionTable)
+            # The macro figures with the table, as the line above may not have room.
+            confusion.set_title(f"{CONFUSION_TITLE}  {self.stats.macro()}".rstrip())
+            confusion.show(event.confusion_matrix, [scores.precision, scores.recall, scores.f1])
 
     # --- attributes down (from the app) -------------------------------------------------
 
@@ -127,13 +178,22 @@ class MonitorPane(Pane):
         self._started_here = False
         self._figures_changed = True
         self._repaint(now=True)
-        for chart in (self.query_one(LossChart), self.query_one(EpochChart)):
+        for chart in self._charts():
             chart.reset()
             chart.set_epochs(epochs)
         self.query_one(ClassScoresTable).clear()
-        self.query_one(ConfusionTable).clear()
+        confusion = self.query_one(ConfusionTable)
+        confusion.set_title(CONFUSION_TITLE)
+        confusion.clear()
         if note:
             self.log_event(note)
+
+    def _charts(self) -> tuple[LossChart, EpochChart, LearningRateChart]:
+        return (
+            self.query_one(LossChart),
+            self.query_one(EpochChart),
+            self.query_one(LearningRateChart),
+        )
 
     def begin_attached(self, run_id: str, started: str) -> None:
         """Watching a run trained by another process: its history arrives as events."""
@@ -158,8 +218,8 @@ class MonitorPane(Pane):
         progress.epoch = event.start_epoch
         progress.epochs = int(event.config["epochs"])
         progress.batches = event.batches_per_epoch
-        self.query_one(LossChart).set_epochs(progress.epochs)
-        self.query_one(EpochChart).set_epochs(progress.epochs)
+        for chart in self._charts():
+            chart.set_epochs(progress.epochs)
         self.stats.device = event.device
         # The run's training time so far: a resumed session starts from its checkpoint's,
         # which is later than the last batch its history logged.
@@ -221,10 +281,9 @@ class MonitorPane(Pane):
         stats.samples_per_second = latest.samples_per_second
         stats.elapsed, stats.eta, stats.lr = latest.elapsed, latest.eta, latest.lr
         self._figures_changed = True
-        self.query_one(LossChart).add_points(
-            [e.epoch - 1 + e.batch / e.batches for e in events],
-            [e.smoothed_loss for e in events],
-        )
+        epochs = [e.epoch - 1 + e.batch / e.batches for e in events]
+        self.query_one(LossChart).add_points(epochs, [e.smoothed_loss for e in events])
+        self.query_one(LearningRateChart).add_points(epochs, [e.lr for e in events])
 
     @on(messages.BatchProgress)
     def _batches(self, message: messages.BatchProgress) -> None:
@@ -234,7 +293,11 @@ class MonitorPane(Pane):
     def _epoch(self, message: messages.EpochFinished) -> None:
         event = message.event
         self.query_one(EpochChart).add_epoch(
-            event.epoch, event.test_loss, event.test_accuracy, event.val_accuracy
+            event.epoch,
+            event.test_loss,
+            event.test_accuracy,
+            event.val_accuracy,
+            train_accuracy=event.train_accuracy,
         )
         self._latest_epoch = event
         stats = self.stats

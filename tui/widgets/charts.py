@@ -1,4 +1,5 @@
-"""Live charts drawn by plotext: training loss per batch, test loss and accuracy per epoch.
+"""Live charts drawn by plotext: training loss and learning rate per batch, test loss and
+accuracies per epoch.
 
 Each chart keeps its points and redraws on a timer, at most ``redraws_per_second``
 and only when a point arrived since the last redraw: a redraw costs the UI thread
@@ -15,6 +16,7 @@ import math
 from collections.abc import Sequence
 
 from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
 from tui.throttle import axis_span, downsample, nice_bounds
 from tui.widgets.lean import ChangedCells
@@ -85,7 +87,7 @@ class LossChart(ThrottledPlot):
     """Smoothed training loss, one point per batch event, against the epoch."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__("train loss (smoothed)", id=id, classes=classes)
+        super().__init__("train loss (smoothed) by epoch", id=id, classes=classes)
         self.epochs: list[float] = []
         self.losses: list[float] = []
 
@@ -101,87 +103,168 @@ class LossChart(ThrottledPlot):
         self.mark_changed()
 
     def plot_series(self, columns: int) -> None:
-        plt = self.plt
-        plt.xlabel("epoch")
-        if self.epochs:
-            end = axis_span(self.epochs[-1], self.total_epochs)
-            xs, ys = downsample(*finite_points(self.epochs, self.losses), columns, (0.0, end))
-            if xs:
-                plt.plot(xs, ys, marker="braille", color="cyan")
-                plt.ylim(*nice_bounds(min(ys), max(ys)))
-            plt.xlim(0.0, end)
+        plot_by_batch(self.plt, self.epochs, self.losses, columns, self.total_epochs)
 
 
-TITLE = "test loss (left) · accuracy % (right)"
+class LearningRateChart(ThrottledPlot):
+    """The learning rate the optimiser used, one point per batch event, against the epoch."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("learning rate by epoch", id=id, classes=classes)
+        self.epochs: list[float] = []
+        self.rates: list[float] = []
+
+    def reset(self) -> None:
+        self.epochs.clear()
+        self.rates.clear()
+        self.mark_changed()
+
+    def add_points(self, epochs: list[float], rates: list[float]) -> None:
+        """Append points: x in epochs (fractional), y the learning rate."""
+        self.epochs.extend(epochs)
+        self.rates.extend(rates)
+        self.mark_changed()
+
+    def plot_series(self, columns: int) -> None:
+        plot_by_batch(self.plt, self.epochs, self.rates, columns, self.total_epochs)
+
+
+def plot_by_batch(plt: Plot, xs: list[float], ys: list[float], columns: int, total: int) -> None:
+    """Plot a per-batch series (x in fractional epochs) on ``plt``, thinned to about two
+    points a column of ``columns``; x runs up to ``axis_span`` of ``total`` epochs."""
+    if xs:
+        end = axis_span(xs[-1], total)
+        xs, ys = downsample(*finite_points(xs, ys), columns, (0.0, end))
+        if xs:
+            plt.plot(xs, ys, marker="braille", color="cyan")
+            plt.ylim(*nice_bounds(min(ys), max(ys)))
+        plt.xlim(0.0, end)
+
+
 SHOWN_WHOLE = 20
-# Test accuracy in green, validation accuracy in blue.
-VAL_TITLE = "test loss · accuracy % (test, val)"
+# Each series' marker, which the title names: the lines tell apart without colour
+# (NO_COLOR) too. The loss is on the left axis, the accuracies (%) on the right.
+LOSS_MARK, TEST_MARK, VAL_MARK, TRAIN_MARK = "x", "•", "o", "+"
+SERIES_COLOURS = {LOSS_MARK: "orange", TEST_MARK: "green", VAL_MARK: "blue", TRAIN_MARK: "magenta"}
+
+
+def legend(validated: bool) -> str:
+    """The epoch chart's title: each series' marker and name."""
+    val = f" {VAL_MARK} val" if validated else ""
+    return f"{LOSS_MARK} test loss · {TEST_MARK} test{val} {TRAIN_MARK} train acc %"
 
 
 class EpochChart(ThrottledPlot):
-    """Test loss (left axis), and test and validation accuracy (right axis), after each
-    epoch."""
+    """Test loss (left axis), and test, validation and train accuracy (right axis),
+    after each epoch; each series drawn with its own marker, named in the title."""
 
     # Epochs can end several times a second on a GPU; once a second is plenty to see.
     redraws_per_second = 1.0
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(TITLE, id=id, classes=classes)
+        super().__init__(legend(False), id=id, classes=classes)
         self.epochs: list[int] = []
         self.losses: list[float] = []
         self.accuracies: list[float] = []
         self.val_accuracies: list[float] = []  # empty for a run without a validation split
+        self.train_accuracies: list[float] = []  # empty when the events gave none
 
     def reset(self) -> None:
         self.epochs.clear()
         self.losses.clear()
         self.accuracies.clear()
         self.val_accuracies.clear()
-        self.title = TITLE
+        self.train_accuracies.clear()
+        self.title = legend(False)
         self.mark_changed()
 
     def add_epoch(
-        self, epoch: int, loss: float, accuracy: float, val_accuracy: float | None = None
+        self,
+        epoch: int,
+        loss: float,
+        accuracy: float,
+        val_accuracy: float | None = None,
+        train_accuracy: float | None = None,
     ) -> None:
-        """Append an epoch's test loss and accuracy, and its validation accuracy when the
-        run has a validation split (fractions, 0-1; plotted in percent)."""
+        """Append an epoch's test loss and accuracy, its validation accuracy when the run
+        has a validation split and its train accuracy (fractions, 0-1; plotted in
+        percent)."""
         self.epochs.append(epoch)
         self.losses.append(loss)
         self.accuracies.append(accuracy * 100)
         if val_accuracy is not None:
             self.val_accuracies.append(val_accuracy * 100)
-        self.title = VAL_TITLE if self.val_accuracies else TITLE
+        if train_accuracy is not None:
+            self.train_accuracies.append(train_accuracy * 100)
+        self.title = legend(bool(self.val_accuracies))
         self.mark_changed()
+
+    @property
+    def series(self) -> dict[str, list[float]]:
+        """The series drawn, by their marker (``LOSS_MARK`` ...), in the order drawn: the
+        lists of values of the epochs (a series that lacks an epoch's value is left out)."""
+        drawn = {LOSS_MARK: self.losses}
+        for mark, values in ((TRAIN_MARK, self.train_accuracies), (VAL_MARK, self.val_accuracies)):
+            if len(values) == len(self.epochs):
+                drawn[mark] = values
+        # Last, so drawn over the others where they meet: the figure the run is judged by.
+        drawn[TEST_MARK] = self.accuracies
+        return drawn
 
     def plot_series(self, columns: int) -> None:
         plt = self.plt
-        plt.xlabel("epoch")
-        if self.epochs:
+        if not self.epochs:
+            return
+        accuracies: list[float] = []
+        for mark, values in self.series.items():
             # A diverged run's nan or inf losses are left out: plotext cannot place them.
-            plt.plot(*finite_points(self.epochs, self.losses), marker="hd", color="orange")
-            plt.plot(self.epochs, self.accuracies, marker="hd", color="green", yside="right")
-            if len(self.val_accuracies) == len(self.epochs):
-                plt.plot(self.epochs, self.val_accuracies, marker="hd", color="blue", yside="right")
-            # Both y axes in steps (plotext would spread a lone point's axis far either
-            # side, an accuracy axis up to 130%), and x from epoch 1 to where the run
-            # ends: the axes stay put while epochs are added.
-            if loss_bounds := finite_bounds(self.losses):
-                plt.ylim(max(0.0, loss_bounds[0]), loss_bounds[1])
-            if accuracy_bounds := finite_bounds(self.accuracies + self.val_accuracies):
-                low, high = accuracy_bounds
-                # The stub types yside as a float; plotext takes "left" or "right".
-                plt.ylim(
-                    max(0.0, low),
-                    min(100.0, high) if low < 100.0 else high,
-                    yside="right",  # type: ignore[arg-type]
-                )
-            last, total = self.epochs[-1], self.total_epochs
-            # A run of up to SHOWN_WHOLE epochs is shown whole from its first epoch on.
-            whole = 0 < total <= SHOWN_WHOLE and last <= total
-            end = max(2, total if whole else math.ceil(axis_span(last, total)))
-            plt.xlim(1, end)
-            ticks = epoch_ticks(end)
-            plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
+            xs, ys = finite_points(self.epochs, values)
+            side = "left" if mark == LOSS_MARK else "right"
+            if side == "right":
+                accuracies += ys
+            # The stub types yside as a float; plotext takes "left" or "right".
+            plt.plot(xs, ys, marker=mark, color=SERIES_COLOURS[mark], yside=side)  # type: ignore[arg-type]
+        # Both y axes in steps (plotext would spread a lone point's axis far either
+        # side, an accuracy axis up to 130%), and x from epoch 1 to where the run
+        # ends: the axes stay put while epochs are added.
+        loss_bounds = finite_bounds(self.losses)
+        accuracy_bounds = finite_bounds(accuracies)
+        if len(self.epochs) == 1:
+            # One epoch: its points share one column. The loss is drawn at the top and
+            # the accuracies in the lower half, so neither hides the other.
+            loss_bounds, accuracy_bounds = lone_bounds(self.losses, accuracies)
+        if loss_bounds:
+            plt.ylim(max(0.0, loss_bounds[0]), loss_bounds[1])
+        if accuracy_bounds:
+            low, high = accuracy_bounds
+            plt.ylim(
+                max(0.0, low),
+                min(100.0, high) if low < 100.0 and high - low < 100 else high,
+                yside="right",  # type: ignore[arg-type]
+            )
+        last, total = self.epochs[-1], self.total_epochs
+        # A run of up to SHOWN_WHOLE epochs is shown whole from its first epoch on.
+        whole = 0 < total <= SHOWN_WHOLE and last <= total
+        end = max(2, total if whole else math.ceil(axis_span(last, total)))
+        plt.xlim(1, end)
+        ticks = epoch_ticks(end)
+        plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
+
+
+def lone_bounds(
+    losses: list[float], accuracies: list[float]
+) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+    """Axis ranges for a single epoch's points: the loss's top is the loss (it is drawn
+    on the top row), the accuracies (%) take the lower half of theirs."""
+    loss = finite_bounds(losses)
+    if loss is not None:
+        top = max(v for v in losses if math.isfinite(v))
+        loss = (0.0, top) if top > 0 else loss
+    accuracy = finite_bounds(accuracies)
+    if accuracy is not None:
+        low, high = accuracy
+        accuracy = (low, high + (high - low) + 1e-9)
+    return loss, accuracy
 
 
 def finite_points(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[float]]:

@@ -21,8 +21,9 @@ def percent(value: float | None) -> str:
 
 
 class ClassScoresTable(ChangedCells, Widget):
-    """One row a class: its name, then precision, recall and F1 in percent. The title
-    line heads the columns. Names longer than the room left are cut with an ellipsis."""
+    """One row a class: its name, then precision, recall and F1 in percent, and the macro
+    averages' row when given. The title line heads the columns. Names longer than the
+    room left are cut with an ellipsis."""
 
     DEFAULT_CSS = """
     ClassScoresTable {
@@ -48,6 +49,7 @@ class ClassScoresTable(ChangedCells, Widget):
         self.placeholder = placeholder
         self.names: list[str] = []
         self.rows: list[tuple[float | None, float | None, float | None]] = []
+        self.macro: tuple[float | None, float | None, float | None] | None = None
 
     def show(
         self,
@@ -55,23 +57,27 @@ class ClassScoresTable(ChangedCells, Widget):
         precision: Sequence[float | None],
         recall: Sequence[float | None],
         f1: Sequence[float | None],
+        macro: tuple[float | None, float | None, float | None] | None = None,
     ) -> None:
         """Show one row per name: its precision, recall and F1 (fractions 0..1, None for
-        n/a). Only the cells that changed are sent, unless the number of classes did."""
-        resized = len(names) != len(self.names)
+        n/a), and a last row of their ``macro`` averages when given. Only the cells that
+        changed are sent, unless the number of rows did."""
+        resized = len(names) != len(self.names) or (macro is None) != (self.macro is None)
         self.names = list(names)
         self.rows = list(zip(precision, recall, f1, strict=True))
+        self.macro = macro
         if resized:
             self.refresh(layout=True)
         else:
             self.repaint()
 
     def clear(self) -> None:
-        self.names, self.rows = [], []
+        self.names, self.rows, self.macro = [], [], None
         self.refresh(layout=True)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return 1 + max(len(self.names), 1 if self.placeholder else 0)
+        rows = len(self.names) + (self.macro is not None)
+        return 1 + max(rows, 1 if self.placeholder else 0)
 
     def render(self) -> Text:
         figures = CELL * len(HEADERS)
@@ -83,7 +89,10 @@ class ClassScoresTable(ChangedCells, Widget):
             if self.placeholder:
                 text.append("\n" + self.placeholder, style="dim")
             return text
-        for name, row in zip(self.names, self.rows, strict=True):
+        rows = list(zip(self.names, self.rows, strict=True))
+        if self.macro is not None:
+            rows.append(("macro", self.macro))
+        for name, row in rows:
             if len(name) > name_width:
                 name = name[: name_width - 1] + "…"
             text.append("\n" + name.ljust(name_width))

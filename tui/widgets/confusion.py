@@ -59,6 +59,9 @@ def merge_runs(cells: list[tuple[str, Style]]) -> list[tuple[str, Style]]:
     return merged
 
 
+CONFUSION_TITLE = "confusion (true ↓ predicted →)"
+
+
 class ConfusionTable(ChangedCells, Widget):
     """Counts coloured by their share of the row: right answers green, mistakes red."""
 
@@ -78,7 +81,7 @@ class ConfusionTable(ChangedCells, Widget):
 
     def __init__(
         self,
-        title: str = "confusion (true ↓ predicted →)",
+        title: str = CONFUSION_TITLE,
         *,
         cell_width: int = 4,
         columns: Sequence[str] = (),
@@ -112,6 +115,13 @@ class ConfusionTable(ChangedCells, Widget):
             self.refresh(layout=True)
         else:
             self.repaint()  # only the cells that changed
+
+    def set_title(self, title: str) -> None:
+        """Show ``title`` on the first line (laid out again if its length changed)."""
+        if title != self.title:
+            resized = len(title) != len(self.title)
+            self.title = title
+            self.refresh(layout=resized)
 
     def clear(self) -> None:
         """Show the empty grid (dots) until the next ``show``."""

@@ -29,35 +29,33 @@ def size_in_bytes(count: int) -> str:
 
 
 class RunStats(ChangedCells, Widget):
-    """One wrapped line of figures; set the attributes, then ``show_figures()``."""
+    """One line of figures that never wraps; set the attributes, then ``show_figures()``.
+
+    Where the line is too narrow for every figure in full, figures give way in a fixed
+    order (``fitted_line``): the macro averages first (the per-class views show them),
+    then the device's details, the memory, the words of throughput and time, the
+    device, the best epoch's test figure beside its validation one."""
 
     DEFAULT_CSS = """
     RunStats {
-        height: auto;
+        height: 1;
         width: 1fr;
     }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._lines = 1
         self._shown_figures = ("", 0)  # the text last shown, and its width
         self.clear()
 
     def show_figures(self) -> None:
-        """Repaint after the attributes changed: the figures that changed, or all of it,
-        laid out again, if its height did."""
+        """Repaint after the attributes changed: the figures that changed."""
         width = max(self.content_region.width, 1)
         text = self.render()
         if (text.plain, width) == self._shown_figures:
             return  # nothing to send
         self._shown_figures = (text.plain, width)
-        lines = len(text.wrap(self.app.console, width))
-        if lines != self._lines:
-            self.refresh(layout=True)
-        else:
-            self.repaint()
-        self._lines = lines
+        self.repaint()
 
     def clear(self) -> None:
         self.samples_per_second = 0.0
@@ -78,47 +76,58 @@ class RunStats(ChangedCells, Widget):
         self.macro_recall = float("nan")
         self.macro_f1 = float("nan")
 
-    def _best(self) -> str:
-        """``best 85.1%``, or ``best val 85.1% test 84.0%`` with a validation split."""
+    def _best(self) -> list[str]:
+        """``best 85.1%``, or ``best val 85.1% test 84.0%`` with a validation split, then
+        its shorter forms."""
         if not math.isfinite(self.best_accuracy):
-            return "best —"
+            return ["best —"]
         if not math.isfinite(self.best_test_accuracy):
-            return f"best {self.best_accuracy:.1%}"
-        return f"best val {self.best_accuracy:.1%} test {self.best_test_accuracy:.1%}"
+            return [f"best {self.best_accuracy:.1%}"]
+        val, test = f"{self.best_accuracy:.1%}", f"{self.best_test_accuracy:.1%}"
+        return [f"best val {val} test {test}", f"best val {val}"]
 
-    def _macro(self) -> list[str]:
-        """``epoch 6: macro P 81.2% R 80.4% F1 80.6%`` (the latest epoch's), or nothing
-        before an epoch gives them."""
+    def macro(self) -> str:
+        """``epoch 6: macro P 81.2% R 80.4% F1 80.6%`` (the latest epoch's), or "" before
+        an epoch gives them."""
         figures = (self.macro_precision, self.macro_recall, self.macro_f1)
         if not all(math.isfinite(v) for v in figures):
-            return []
+            return ""
         p, r, f1 = figures
         epoch = f"epoch {self.macro_epoch}: " if self.macro_epoch else ""
-        return [f"{epoch}macro P {p:.1%} R {r:.1%} F1 {f1:.1%}"]
+        return f"{epoch}macro P {p:.1%} R {r:.1%} F1 {f1:.1%}"
 
     def render(self) -> Text:
-        parts = [
-            (f"{self.samples_per_second:,.0f}" if self.samples_per_second else "—") + " samples/s",
-            duration(self.elapsed) + " elapsed",
-            "ETA " + duration(self.eta),
-            self.device or "—",
-            "mem " + size_in_bytes(self.memory_bytes),
-            "lr " + (f"{self.lr:.2g}" if math.isfinite(self.lr) else "—"),
-            self._best(),
-            *self._macro(),
-        ]
-        # Break between figures, never inside one ("lr" on one line, its value on the next).
+        rate = f"{self.samples_per_second:,.0f}" if self.samples_per_second else "—"
+        device = self.device or "—"
+        # Each figure's forms, longest first; "" leaves it out.
+        figures = {
+            "rate": [f"{rate} samples/s", f"{rate}/s"],
+            "elapsed": [duration(self.elapsed) + " elapsed", duration(self.elapsed)],
+            "eta": ["ETA " + duration(self.eta)],
+            "device": [device, device.partition(" (")[0], ""],
+            "mem": ["mem " + size_in_bytes(self.memory_bytes), ""],
+            "lr": ["lr " + (f"{self.lr:.2g}" if math.isfinite(self.lr) else "—")],
+            "best": self._best(),
+            "macro": [self.macro(), ""],
+        }
+        order = ("macro", "device", "mem", "rate", "device", "elapsed", "best")
         width = max(self.content_region.width, 20)
-        text, line = Text(), 0
-        for part in parts:
-            if line and line + 3 + len(part) > width:
-                text.append("\n")
-                line = 0
-            elif line:
-                # One style for the whole line: each change of style costs bytes on
-                # every repaint.
-                text.append(" · ")
-                line += 3
-            text.append(part)
-            line += len(part)
-        return text
+        # One style for the whole line: each change of style costs bytes on every repaint.
+        return Text(fitted_line(figures, order, width), no_wrap=True, overflow="ellipsis")
+
+
+def fitted_line(figures: dict[str, list[str]], order: tuple[str, ...], width: int) -> str:
+    """The figures joined by `` · `` on one line of at most ``width`` cells where that
+    can be: each name in ``order`` in turn moves its figure to its next shorter form
+    (``""``: left out) until the line fits. ``figures``: each figure's forms, longest
+    first, in the order they are shown."""
+    form = dict.fromkeys(figures, 0)
+
+    def line() -> str:
+        return " · ".join(f for name, forms in figures.items() if (f := forms[form[name]]))
+
+    for name in order:
+        if len(line()) <= width:
+            break
+        form[name] = min(form[name] + 1, len(figures[name]) - 1)
+    return line()
