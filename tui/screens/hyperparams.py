@@ -49,7 +49,7 @@ class FieldFinder(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="finder"):
-            yield Label("Go to field: type part of its name, enter to go, escape to stay")
+            yield Label("Go to field: type part of its name (enter: go, escape: stay)")
             yield Input(placeholder="e.g. epo, decay, smooth", id="finder-input", compact=True)
             yield Static("", id="finder-matches", markup=False)
 
