@@ -205,7 +205,8 @@ class RunRecorder:
         if cut != offset:
             epochs = len(after.epochs)
             count = (
-                f"; it holds the results of {epochs} epochs, and {last} is at epoch {state.epoch}"
+                f"; it holds the results of {epochs_text(epochs)}, and {last} is at epoch "
+                f"{state.epoch}"
                 if epochs != state.epoch
                 else ""
             )
@@ -338,7 +339,7 @@ class RunRecorder:
         "best") that ranks among them is written there before ``last.pt``, and the files
         of epochs that fell out are deleted after it, so that a kill at any moment leaves
         every file ``last.pt``'s list names (a resume deletes the others). Returns the
-        event to emit.
+        event to emit, naming ``best.pt`` when ``best`` and ``last.pt`` otherwise.
         """
         kept = [epoch for epoch, _ in state.top_k] if keep > 1 else []
         with self.writing("save a checkpoint"):
@@ -365,4 +366,7 @@ class RunRecorder:
                 elapsed=state.elapsed,
             )
         self.pending = {}
-        return CheckpointSaved(str(path), state.epoch, state.batch, reason, time=time.time())
+        # The event names the file its reason is about: best.pt for a new best (written
+        # first; last.pt holds the same bytes), last.pt for the others.
+        named = self.run.best_path if best else path
+        return CheckpointSaved(str(named), state.epoch, state.batch, reason, time=time.time())

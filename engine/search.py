@@ -33,7 +33,7 @@ from engine import files
 from engine.config import FIELDS, TrainConfig
 from engine.control import stop_on_signals
 from engine.errors import CheckpointError, ConfigError, EngineError
-from engine.fields import MODELS, SHOWN_LIMIT, clip, is_model_reference
+from engine.fields import MODELS, SHOWN_LIMIT, clip, epochs_text, is_model_reference
 from engine.runs import Run, pid_alive
 from engine.search_common import (
     HOST,
@@ -280,7 +280,7 @@ def _differences(
     if stored.space.to_dict() != space.to_dict():
         changed.append("another search space")
     if stored.epochs != epochs:
-        changed.append(f"trials of {stored.epochs} epochs there, {epochs} here")
+        changed.append(f"trials of {epochs_text(stored.epochs)} there, {epochs} here")
     if stored.sampler is not None and stored.sampler != options.sampler:
         changed.append(f"sampler {stored.sampler} there, {options.sampler} here")
     if stored.pruner is not None and stored.pruner != options.pruner:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.config import TrainConfig
-from engine.fields import shown
+from engine.fields import epochs_text, shown
 from tui.flags import (
     EXIT_FAILED,
     EXIT_OK,
@@ -25,7 +25,7 @@ from tui.flags import (
     need_terminal,
     usable_runs_dir,
 )
-from tui.output import json_line, printable
+from tui.output import columns, json_line, printable
 
 if TYPE_CHECKING:
     from engine.runs import RunInfo
@@ -49,24 +49,31 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(printable(f"no runs in {Path(folder).resolve()}"))
         return EXIT_OK
     # The best epoch's accuracy on the split that chose it (validation, or test for a run
-    # without a validation split), and the same epoch's test accuracy beside it.
-    print(f"{'run':<34} {'state':<12} {'epochs':>7} {'best acc':>13} {'test acc':>8}  settings")
+    # without a validation split), and the same epoch's test accuracy beside it, as
+    # percentages with one decimal, as the app shows them (JSON and CSV keep fractions).
+    rows = [["run", "state", "epochs", "best acc", "test acc", "settings"]]
     for info in infos:
         best, test = "-", "-"
         if info.best_accuracy is not None:
-            best = f"{info.best_accuracy:.4f} " + (
+            best = f"{info.best_accuracy:.1%} " + (
                 "val" if info.chosen_on == "validation" else "test"
             )
         if info.best_test_accuracy is not None:
-            test = f"{info.best_test_accuracy:.4f}"
+            test = f"{info.best_test_accuracy:.1%}"
         settings = info.config.summary() if info.config else "(config unreadable)"
-        # The id is a folder name and may hold anything, escape sequences included.
-        print(
-            printable(
-                f"{info.id:<34} {info.state:<12} {info.epochs_completed:>3}/{info.epochs:<3} "
-                f"{best:>13} {test:>8}  {settings}"
-            )
+        # The id is a folder name and may hold anything: columns() shows it printable.
+        rows.append(
+            [
+                info.id,
+                info.state,
+                f"{info.epochs_completed}/{info.epochs}",
+                best,
+                test,
+                settings,
+            ]
         )
+    for line in columns(rows, right=frozenset({2, 3, 4}), gap="  "):
+        print(line)
     return EXIT_OK
 
 
@@ -208,6 +215,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         truth = [int(v) for v in data.test.labels[:n]]
         prediction = predictor.predict(images)
     classes = predictor.classes
+    rows: list[list[str]] = []
     for name, image, probs, cls, true in zip(
         names, images, prediction.probabilities, prediction.classes, truth, strict=True
     ):
@@ -229,10 +237,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             mark = (
                 ""
                 if true is None
-                else ("  ok" if true == int(cls) else f"  wrong (is {classes[true]})")
+                else ("ok" if true == int(cls) else f"wrong (is {classes[true]})")
             )
-            line = f"{name:<24} {classes[int(cls)]:<12} {float(probs[int(cls)]):6.1%}{mark}"
-            print(printable(line))
+            rows.append([name, classes[int(cls)], f"{float(probs[int(cls)]):.1%}", mark])
+    # Columns as wide as their longest entry (a long file name moves them all alike).
+    for line in columns(rows, right=frozenset({2}), gap="  "):
+        print(line.rstrip())
     return EXIT_OK
 
 
@@ -330,8 +340,8 @@ def bench_to(args: argparse.Namespace) -> int:
     config = bench_base(args)
     if not args.json:
         print(
-            f"training {config.model} (precision {config.precision}, {config.epochs} epochs at "
-            f"most) until the test accuracy reaches {target:g}",
+            f"training {config.model} (precision {config.precision}, "
+            f"{epochs_text(config.epochs)} at most) until the test accuracy reaches {target:g}",
             file=sys.stderr,
             flush=True,
         )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from engine.config import FIELDS, PRESET_HELP, PRESETS, TrainConfig, parse_text, preset
-from engine.fields import SHOWN_LIMIT, shown
+from engine.fields import SHOWN_LIMIT, FieldSpec, number, shown
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "fmnist-tui"
@@ -74,10 +74,28 @@ def _metavar(kind: str) -> str:
     )
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per ``TrainConfig`` field, plus --config and --preset."""
-    parser.add_argument("--config", metavar="FILE", help="read settings from a JSON or TOML file")
-    parser.add_argument(
+def bounds_text(spec: FieldSpec) -> str:
+    """The bounds of a number field (or of each item of an "ints" list) in words, as the
+    validation applies them: ``greater than 0, at most 10``; "" when it has none."""
+    parts = []
+    if spec.low is not None:
+        parts.append(f"{'greater than' if spec.low_open else 'at least'} {number(spec.low)}")
+    if spec.high is not None:
+        parts.append(f"{'less than' if spec.high_open else 'at most'} {number(spec.high)}")
+    if not parts:
+        return ""
+    each = f"1 to {spec.max_items} items, each " if spec.kind == "ints" else ""
+    return each + ", ".join(parts)
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser, options: argparse._ActionsContainer | None = None
+) -> None:
+    """One flag per ``TrainConfig`` field, each with its default and its bounds, plus
+    --config and --preset (in ``options`` when given, a group of the parser's)."""
+    first = options if options is not None else parser
+    first.add_argument("--config", metavar="FILE", help="read settings from a JSON or TOML file")
+    first.add_argument(
         "--preset",
         choices=list(PRESETS),
         help="start from a preset: "
@@ -89,7 +107,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         groups[spec.group] = group
         default = spec.default
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        help_text = f"{spec.help} (default: {shown!s})".replace("%", "%%")
+        bounds = bounds_text(spec)
+        help_text = f"{spec.help} (default: {shown!s}" + (f"; {bounds})" if bounds else ")")
+        help_text = help_text.replace("%", "%%")
         if spec.kind == "bool":
             group.add_argument(
                 flag(spec.name),

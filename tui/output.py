@@ -57,6 +57,32 @@ def printable(text: str, *, lines: bool = False) -> str:
     return _CONTROL.sub("?", text)
 
 
+def columns(
+    rows: list[list[str]], right: frozenset[int] = frozenset(), gap: str = " "
+) -> list[str]:
+    """``rows`` of cells as lines of aligned columns: each column as wide as its widest
+    cell in terminal cells (a wide character counts two), left-aligned unless its index
+    is in ``right``; the last column is not padded. Cells are shown with ``printable``."""
+    from rich.cells import cell_len  # rich only: no Textual here
+
+    shown_rows = [[printable(cell) for cell in row] for row in rows]
+    widths = [
+        max((cell_len(r[i]) for r in shown_rows if i < len(r)), default=0)
+        for i in range(max((len(r) for r in shown_rows), default=0))
+    ]
+    lines = []
+    for row in shown_rows:
+        cells = []
+        for i, cell in enumerate(row):
+            fill = " " * (widths[i] - cell_len(cell))
+            if i in right:
+                cells.append(fill + cell)
+            else:
+                cells.append(cell if i == len(row) - 1 else cell + fill)
+        lines.append(gap.join(cells))
+    return lines
+
+
 class LossyStream(io.TextIOBase):
     """A text stream that carries on without its reader.
 

@@ -40,6 +40,7 @@ from textual.worker import get_current_worker
 
 from engine.config import TrainConfig
 from engine.errors import EngineError
+from engine.fields import epochs_text
 from engine.search_space import SearchSpace
 from tui.plain import markup
 from tui.screens.confirm import ConfirmScreen
@@ -626,8 +627,8 @@ class SearchPane(Pane):
                 return
             trained = TrainConfig.from_dict({"epochs": epochs}, base=config)
             note = (
-                f"Training {which} configuration of study {message.study} for {epochs} "
-                f"epochs: {params}"
+                f"Training {which} configuration of study {message.study} for "
+                f"{epochs_text(epochs)}: {params}"
             )
             self.post_message(self.TrainRequested(trained, note))
 

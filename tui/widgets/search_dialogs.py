@@ -30,6 +30,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from engine.errors import ConfigError
+from engine.fields import epochs_text
 from engine.search_space import SearchSpace
 from tui.plain import plain
 
@@ -222,7 +223,7 @@ class SearchPrompt(ModalScreen[SearchChoice | None]):
                 plain(
                     f"Study {study} exists: the search carries it on to {choice.trials} "
                     f"finished trials with its own settings (its base config, the space "
-                    f"above, {settings.epochs} epochs a trial), not the form's.",
+                    f"above, {epochs_text(settings.epochs)} a trial), not the form's.",
                     "dim",
                 )
             )
