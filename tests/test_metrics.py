@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pane_helpers import shown, wait_for
+from pane_helpers import wait_for
 
 from engine.classification import class_scores
 from engine.events import EpochEnd, event_from_dict
