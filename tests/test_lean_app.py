@@ -234,4 +234,4 @@ async def test_charts_draw_diverged_runs_without_failing() -> None:
         loss.redraw_now()
         epochs.redraw_now()
         await pilot.pause()
-        assert "epoch" in shown(loss) and "epoch" in shown(epochs)
+        assert "train loss" in shown(loss) and "test loss" in shown(epochs)
