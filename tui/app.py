@@ -13,7 +13,7 @@ import asyncio
 import os
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -50,6 +50,7 @@ from tui.screens.pane import WIDE, WIDEST, Pane, PaneSpec
 from tui.screens.path_prompt import PathPrompt
 from tui.screens.runs import RunsPane
 from tui.screens.search import SearchPane
+from tui.screens.suspend import SuspendScreen
 from tui.session import Replayed, Session
 from tui.signals import AppSignals
 from tui.widgets.config_form import ConfigForm
@@ -133,6 +134,7 @@ class FmnistApp(RunActions):
         Binding("x", "stop", "Stop"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+z", "suspend", "Suspend", show=False),
     ]
 
     # "blocks" or "ascii" forces how images are drawn (tests, snapshots); None detects.
@@ -152,6 +154,7 @@ class FmnistApp(RunActions):
         search: SearchSpace | None = None,
         model_factory: str | None = None,
         notes: Iterable[str] = (),
+        suspend_process: Callable[[], None] | None = None,
     ) -> None:
         """``attach``: a run folder training in another process, to watch and steer;
         ``study``: a study to watch in the Search pane, which the app opens on;
@@ -159,7 +162,10 @@ class FmnistApp(RunActions):
         table); ``model_factory``: the factory of the user's own model named with
         ``--model``, the one their code the app may import (the form offers it; the
         summary, training, Inspect and the Runs pane's actions load it); ``notes``: what
-        to tell the user at once (what became of the last settings restored)."""
+        to tell the user at once (what became of the last settings restored);
+        ``suspend_process``: what ctrl+z calls to stop the process (default: Textual's
+        ``action_suspend_process``, a SIGTSTP; the app repaints and goes on when
+        ``app_resume_signal`` is published)."""
         super().__init__()
         self.model_factory = model_factory
         self.study = study
@@ -193,6 +199,11 @@ class FmnistApp(RunActions):
         self._summary_key: tuple[object, ...] | None = None
         self._autostart = os.environ.get(AUTOSTART_ENV) == "1"
         self._notes = list(notes)
+        self.suspend_process = suspend_process or self.action_suspend_process
+        # What a suspend waits for ("paused", "detached"; None: none is waiting), and
+        # whether the run it paused is resumed on return.
+        self.suspend_waits_for: str | None = None
+        self._resume_on_return = False
 
     # --- layout ---------------------------------------------------------------------
 
@@ -214,6 +225,8 @@ class FmnistApp(RunActions):
             headless=self.is_headless,
         )
         self._signals.install()
+        # Back from a suspend (ctrl+z, or a SIGTSTP from elsewhere, then `fg`).
+        self.app_resume_signal.subscribe(self, self._resumed)
         self.show_run_state(RunState.IDLE)
         for note in self._notes:
             self.notify(note, title="Last settings", severity="warning", timeout=12)
@@ -304,6 +317,80 @@ class FmnistApp(RunActions):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen([(spec.key, spec.title) for spec in PANES]))
+
+    # --- suspend (ctrl+z) and resume --------------------------------------------------
+
+    def action_suspend(self) -> None:
+        """Suspend the app as a shell's ctrl+z does. A run training here (not paused)
+        first asks: pause it while suspended, or detach it; the process stops once the
+        run has paused or trains on in its own process."""
+        if self.suspend_waits_for is not None or isinstance(self.screen, SuspendScreen):
+            return
+        if self.session.trains_here and self.run_state in (RunState.STARTING, RunState.RUNNING):
+            self.push_screen(SuspendScreen(), self._suspend_chosen)
+        else:
+            self._suspend_now()
+
+    def _suspend_chosen(self, choice: str | None) -> None:
+        if choice is None or not self.session.trains_here:
+            if choice is not None:  # the run ended while the question was up
+                self._suspend_now()
+            return
+        if choice == "detach":
+            self.suspend_waits_for = "detached"
+            self.session.detach()
+            self.monitor.log_event("Detaching: saving a checkpoint, then suspending…")
+        else:
+            self.suspend_waits_for = "paused"
+            self._resume_on_return = True
+            self.action_pause()
+            self.monitor.log_event("Pausing at the next batch, then suspending…")
+
+    @on(messages.SessionState)
+    def _suspend_when_paused(self, message: messages.SessionState) -> None:
+        if self.suspend_waits_for == "paused" and (
+            message.state == RunState.PAUSED or not message.state.live
+        ):
+            self._resume_on_return = message.state == RunState.PAUSED
+            self._suspend_soon()
+
+    @on(messages.DetachedStarted)
+    def _suspend_when_detached(self) -> None:
+        if self.suspend_waits_for == "detached":
+            self._suspend_soon()
+
+    @on(messages.WorkDone)
+    def _suspend_given_up(self, message: messages.WorkDone) -> None:
+        # The run failed or ended before it paused or detached: suspend anyway, but a
+        # failure stays up to be read.
+        if self.suspend_waits_for is not None and not self.session.busy:
+            if message.error:
+                self.suspend_waits_for = None
+                self._resume_on_return = False
+            else:
+                self._suspend_soon()
+
+    def _suspend_now(self) -> None:
+        self.suspend_waits_for = None
+        self.suspend_process()
+
+    def _suspend_soon(self) -> None:
+        # Once the handlers of the message that ended the wait have run.
+        self.suspend_waits_for = None
+        self.call_later(self.suspend_process)
+
+    def _resumed(self, _app: object) -> None:
+        """Back in the foreground: the terminal was handed back blank, so repaint all of
+        it (tab bar, footer, charts, log), not only what changed; resume a run paused
+        for the suspend."""
+        self.refresh(repaint=True, layout=True)
+        for screen in self.screen_stack:
+            screen.refresh(repaint=True, layout=True)
+        if self._resume_on_return:
+            self._resume_on_return = False
+            if self.session.trains_here and self.run_state == RunState.PAUSED:
+                self.action_resume()
+                self.monitor.log_event("Back from suspend: training resumed")
 
     # --- data -----------------------------------------------------------------------
 
