@@ -56,9 +56,11 @@ class EventLog(RichLog):
             classes=classes,
         )
         self._entries: deque[Text] = deque(maxlen=MAX_ENTRIES)
-        self._pending: list[Text] = []
+        # Told but not written yet; a log long hidden rewraps ``_entries`` instead.
+        self._pending: deque[Text] = deque(maxlen=MAX_ENTRIES)
         self._limiter = RateLimiter(1 / WRITES_PER_SECOND)
         self._wrapped_at = 0  # the width the written lines were wrapped to; 0: none yet
+        self._flush_due = False  # a flush is timed for when the limiter allows it
 
     def on_mount(self) -> None:
         self.set_interval(1 / WRITES_PER_SECOND, self._flush)
@@ -108,6 +110,14 @@ class EventLog(RichLog):
                 self._write_entry(entry, width)
             self._pending.clear()
             self.scroll_end(animate=False, immediate=True, x_axis=False)
+        elif self._pending and not self._flush_due:
+            # Written as soon as the limiter allows, not at the timer's next tick after.
+            self._flush_due = True
+            self.set_timer(1 / WRITES_PER_SECOND, self._due_flush)
+
+    def _due_flush(self) -> None:
+        self._flush_due = False
+        self._flush()
 
     def _rewrap(self, width: int) -> None:
         self._wrapped_at = width
