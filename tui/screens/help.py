@@ -26,6 +26,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("?", "this help (escape closes it)"),
             ("ctrl+p", "command palette: every action by name"),
             ("q, ctrl+q", "quit (asks first while training)"),
+            ("ctrl+z", "suspend (fg returns); asks first while training"),
         ],
     ),
     (
