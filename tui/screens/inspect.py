@@ -112,6 +112,23 @@ class Predictions:
         return np.flatnonzero((self.labels == true_class) & (self.predicted == predicted))
 
 
+def pair_label(true_name: str, predicted: str, width: int) -> str:
+    """ "true→predicted" in at most ``width`` characters where it can be: the longer
+    name is shortened first, to no fewer than 2 characters and a "."."""
+    full = (true_name, predicted)
+    kept = [len(true_name), len(predicted)]
+
+    def shown(i: int) -> str:
+        return full[i] if kept[i] == len(full[i]) else full[i][: kept[i]].rstrip() + "."
+
+    while len(shown(0)) + len(shown(1)) + 1 > width:
+        longer = 0 if len(shown(0)) >= len(shown(1)) else 1
+        if kept[longer] <= 2:
+            break
+        kept[longer] -= 1
+    return f"{shown(0)}→{shown(1)}"
+
+
 def predict_run(
     path: Path,
     data: ImageData | None,
@@ -326,10 +343,11 @@ class InspectPane(Pane, can_focus=True):
             return
         n = len(result.labels)
         right = 1 - result.mistakes / max(n, 1)
+        other = ORDERS["confidence" if self.order == "dataset" else "dataset"]
         self._say(
             markup(
                 f"[b]$id[/] · {n:,} test images · {result.mistakes:,} wrong ({right:.1%} "
-                f"right) · {ORDERS[self.order]}",
+                f"right)\n[b]{ORDERS[self.order]}[/] [dim]· o: {other}[/]",
                 id=result.run.id,
             )
         )
@@ -457,11 +475,13 @@ class InspectPane(Pane, can_focus=True):
         page, selected = divmod(self.position, capacity)
         pages = -(-len(self.indices) // capacity)
         on_page = self.indices[page * capacity : (page + 1) * capacity].tolist()
+        names = result.classes
+        width = grid.cell_size[0]
         grid.show(
             [
                 Tile(
                     result.images[i],
-                    f"{result.classes[result.labels[i]]}→{result.classes[result.predicted[i]]}",
+                    pair_label(names[result.labels[i]], names[result.predicted[i]], width),
                 )
                 for i in on_page
             ]
@@ -470,8 +490,8 @@ class InspectPane(Pane, can_focus=True):
         grid.refresh()
         status.update(
             markup(
-                f"[b]page {page + 1:,} of {pages:,}[/] · {len(self.indices):,} · $what · "
-                "true→predicted · enter: open · n/b: page · g: back",
+                f"[b]page {page + 1:,}/{pages:,}[/] · {len(self.indices):,} · $what · "
+                "enter: open · n/b: page · g: back",
                 what=self._what(),
             )
         )

@@ -28,6 +28,10 @@ HEADINGS = ("run", "state", "epochs", "best", "images")
 COLUMN_GAP = 2
 # The id column's narrowest, when the dialog is narrow.
 MIN_ID_WIDTH = 12
+# The dialog's width (as app.tcss sizes #run-picker-box), and what its border and
+# padding, the list's, and the list's scrollbar take of it.
+BOX_WIDTH = 90
+BOX_FRAME = 2 + 4 + 2 + 2 + 2
 
 
 def run_cells(info: RunInfo) -> tuple[str, ...]:
@@ -72,9 +76,6 @@ class RunPicker(ModalScreen[Path | None]):
     """Returns the chosen run's folder (enter), or None (escape)."""
 
     DEFAULT_CSS = """
-    RunPicker #run-picker-box {
-        width: 90;
-    }
     RunPicker #run-picker-columns {
         padding: 0 2;  /* as the list's border and padding: over its columns */
         text-style: bold;
@@ -97,8 +98,7 @@ class RunPicker(ModalScreen[Path | None]):
             yield Static("enter: choose · escape: cancel", classes="dialog-hint")
 
     def on_mount(self) -> None:
-        self._fill(56)  # the dialog's least; refitted to its room once laid out
-        self.call_after_refresh(self._refit)
+        self._fill(self._room(self.app.size.width))
         options = self.query_one(OptionList)
         paths = [info.path for info in self.runs]
         if self.current in paths:
@@ -106,18 +106,23 @@ class RunPicker(ModalScreen[Path | None]):
         options.focus()
 
     def on_resize(self, event: Resize) -> None:
-        self.call_after_refresh(self._refit)
+        self._fill(self._room(event.size.width))
 
-    def _refit(self) -> None:
-        # The room inside the list's border, padding and scrollbar.
-        self._fill(self.query_one(OptionList).scrollable_content_region.width)
+    @staticmethod
+    def _room(screen_width: int) -> int:
+        """The columns a line has in the list on a screen ``screen_width`` wide: the
+        dialog's width (app.tcss: ``BOX_WIDTH``, at most 95% of the screen) less its
+        border and padding, the list's, and a scrollbar's (a wider line wraps)."""
+        return min(BOX_WIDTH, screen_width * 95 // 100) - BOX_FRAME
 
-    def _fill(self, width: int) -> None:
-        if width <= 0 or width == self._width:
-            return
+    def _fill(self, width: int) -> bool:
+        """Lay the lines out for ``width`` columns; whether they changed."""
+        columns = next(iter(self.query("#run-picker-columns").results(Static)), None)
+        if columns is None or width <= 0 or width == self._width:
+            return False  # not composed yet (a resize comes first), or as it is
         self._width = width
         header, *lines = picker_lines(self.runs, width)
-        self.query_one("#run-picker-columns", Static).update(Text(header))
+        columns.update(Text(header))
         options = self.query_one(OptionList)
         highlighted = options.highlighted
         options.clear_options()
@@ -127,6 +132,7 @@ class RunPicker(ModalScreen[Path | None]):
         )
         if highlighted is not None:
             options.highlighted = highlighted
+        return True
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
