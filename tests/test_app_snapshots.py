@@ -165,14 +165,16 @@ def test_data_pane(snap_compare, small: ImageData, size: tuple[int, int]) -> Non
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
-def test_data_pane_filtered_test_split_augmented(
+def test_data_pane_filtered_augmented(
     snap_compare, small: ImageData, size: tuple[int, int]
 ) -> None:
+    """T-shirt/top marked in the class balance; augmentation on (the train split)."""
+
     async def run_before(pilot: Pilot) -> None:
         await summary_shown(pilot)
-        await pilot.press("f", "t", "a")
+        await pilot.press("f", "a")
         status = pilot.app.query_one("#data-status")
-        await wait_for(pilot, lambda: "test · T-shirt/top" in text(status))
+        await wait_for(pilot, lambda: "train · T-shirt/top" in text(status))
         await wait_for(pilot, lambda: "augmentation on" in text(status))
 
     assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
