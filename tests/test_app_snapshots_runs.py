@@ -197,6 +197,12 @@ def second_mistake(pilot: Pilot, result: Predictions) -> bool:
     return status.startswith(f"2 of {result.mistakes:,} · mistakes only")
 
 
+def mistakes_grid(pilot: Pilot, result: Predictions) -> bool:
+    status = " ".join(shown(pilot.app.query_one("#inspect-status")).split())
+    grid = pilot.app.query_one("#inspect-grid")
+    return grid.display and status.startswith("page 1/") and "mistakes only" in status
+
+
 def cell_below_commonest_mistake(pilot: Pilot, result: Predictions) -> bool:
     picker = pilot.app.query_one(ConfusionPicker)
     true_class, predicted = result.commonest_mistake()
@@ -229,6 +235,15 @@ def test_inspect_pane_on_a_mistake(
     snap_compare, runs_folder: Path, small: ImageData, size: tuple[int, int]
 ) -> None:
     run_before = inspect_with("m", "n", shows=second_mistake)
+    assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_inspect_pane_mistakes_grid(
+    snap_compare, runs_folder: Path, small: ImageData, size: tuple[int, int]
+) -> None:
+    """The mistakes as thumbnails labelled true→predicted, most confident first."""
+    run_before = inspect_with("o", "g", shows=mistakes_grid)
     assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
 
 
