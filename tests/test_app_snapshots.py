@@ -61,6 +61,15 @@ def logged(pilot: Pilot) -> str:
     return " ".join(" ".join(line.text.split()) for line in pilot.app.query_one(EventLog).lines)
 
 
+async def log_told(pilot: Pilot, words: str) -> None:
+    """The Monitor's log told ``words``, and showing them where it is shown (at 80
+    columns it is one of the lower area's views, hidden at first)."""
+    log = pilot.app.query_one(EventLog)
+    await wait_for(pilot, lambda: words in " ".join(log.entry_texts))
+    if log.display:
+        await wait_for(pilot, lambda: words in logged(pilot))
+
+
 def progress(events: list[BatchEnd]) -> messages.BatchProgress:
     """A batch-progress message whose buffer holds ``events``, as the bridge would post."""
     buffer = messages.BatchBuffer()
@@ -155,7 +164,7 @@ async def replay_run(pilot: Pilot) -> None:
     for chart in app.query(EpochChart).results():
         chart.redraw_now()
     # The event log writes what it has at most twice a second.
-    await wait_for(pilot, lambda: "Epoch 2/2:" in logged(pilot))
+    await log_told(pilot, "Epoch 2/2:")
     await pilot.pause()
 
 
@@ -217,7 +226,7 @@ def test_monitor_pane_idle(snap_compare, small: ImageData, size: tuple[int, int]
     async def run_before(pilot: Pilot) -> None:
         await summary_shown(pilot)
         await pilot.press("3")
-        await wait_for(pilot, lambda: "No run yet" in logged(pilot))
+        await log_told(pilot, "No run yet")
 
     assert snap_compare(make_app(small), terminal_size=size, run_before=run_before)
 
