@@ -107,7 +107,7 @@ class CheckpointSaved(Event):
     path: str
     epoch: int  # epochs completed
     batch: int  # batches completed within the next epoch (0 at an epoch boundary)
-    reason: str  # "epoch", "best", "start", "stop", "interrupt"
+    reason: str  # "epoch", "best", "start", "stop", "interrupt", "quit" (the app quit)
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class Finished(Event):
     best_accuracy: float | None
     final_accuracy: float | None
     elapsed: float  # seconds of training in the whole run, pauses excluded
-    # Why it stopped: "stop", "interrupt", "detach"; for "finished", early stopping's
+    # Why it stopped: "stop", "interrupt", "quit", "detach"; for "finished", early stopping's
     # reason when it ended the run ("" when every epoch was trained).
     reason: str = ""
     best_test_accuracy: float | None = None  # None in logs written before it was kept

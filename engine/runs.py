@@ -21,8 +21,10 @@ import secrets
 import shutil
 import socket
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
+import sys
+import threading
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -43,6 +45,7 @@ __all__ = [
     "MetricsLog",
     "Run",
     "RunInfo",
+    "RunListing",
     "list_runs",
     "load_checkpoint",
     "parse_events",
@@ -563,14 +566,47 @@ class RunInfo:
     macro_f1: float | None = None
 
 
-def run_info(run: Run) -> RunInfo:
-    """``run``'s row, from its status and config; junk in either reads as unknown."""
+# Why a run stopped, as status.json records it, in words for the runs table.
+STOP_REASONS = {
+    "stop": "stopped by hand",
+    "quit": "stopped when the app quit",
+    "interrupt": "stopped by Ctrl-C or a signal",
+    "detach": "stopped to detach",
+}
+
+
+def reason_text(reason: str) -> str:
+    """``status.json``'s reason in words ("quit" -> "stopped when the app quit"); any
+    other reason (early stopping's, a failure's) as it is."""
+    return STOP_REASONS.get(reason, reason)
+
+
+def data_size(config: TrainConfig | None) -> str:
+    """How many training images a run used, short: "5k" for ``train_subset`` 5,000,
+    "1.5k", "800", "all" for the whole split, "?" when the config is unreadable."""
+    if config is None:
+        return "?"
+    count = config.train_subset
+    if count <= 0:
+        return "all"
+    if count < 1000:
+        return str(count)
+    if count < 1_000_000:
+        return f"{count / 1000:.1f}".removesuffix(".0") + "k"
+    return f"{count / 1_000_000:.1f}".removesuffix(".0") + "M"
+
+
+def run_info(run: Run, config: TrainConfig | None = None, *, read_config: bool = True) -> RunInfo:
+    """``run``'s row, from its status and config; junk in either reads as unknown.
+    With ``read_config`` False, ``config`` is the run's settings already read (None:
+    unreadable) and ``config.json`` is not read again."""
     status = run.read_status()
     problem = run.status_problem()
-    try:
-        config: TrainConfig | None = run.config()
-    except CheckpointError:
-        config = None
+    if read_config:
+        try:
+            config = run.config()
+        except CheckpointError:
+            config = None
     best = status.get("best_accuracy")
     best_test = status.get("best_test_accuracy")
     chosen_on = "validation" if config is not None and config.val_fraction > 0 else "test"
@@ -646,3 +682,114 @@ def iter_runs(runs_dir: str | Path) -> Iterator[Run]:
 def list_runs(runs_dir: str | Path) -> list[RunInfo]:
     """Every run under ``runs_dir``, newest first."""
     return sorted((run_info(r) for r in iter_runs(runs_dir)), key=lambda r: r.id, reverse=True)
+
+
+# A file's identity and change marks: (inode, size, mtime in ns); None when missing.
+_Stamp = tuple[int, int, int] | None
+
+
+def _stamp(path: Path) -> _Stamp:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class _Cached:
+    config_stamp: _Stamp
+    config: TrainConfig | None
+    stamps: tuple[_Stamp, _Stamp]  # status.json, last.pt
+    info: RunInfo
+
+
+class RunListing:
+    """The runs under ``runs_dir``, read again incrementally: a folder's files are read
+    only when its ``config.json``, ``status.json`` or ``last.pt`` changed (inode, size
+    or mtime) since the last pass; otherwise its row is the same ``RunInfo`` object
+    as before. A run that status.json says is training has its lock probed every pass
+    (a trainer that died changes no file). Safe to call from one thread at a time per
+    listing; the counters may be read from any thread.
+
+    ``reads``: folders read on the last pass; ``passes``: passes begun;
+    ``in_flight`` / ``most_in_flight``: passes running now / at most at once.
+    """
+
+    def __init__(self, runs_dir: str | Path) -> None:
+        self.runs_dir = Path(runs_dir).expanduser()
+        self._cache: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+        self.reads = 0
+        self.passes = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    def batches(self, first: int = 50, size: int = 1000) -> Generator[list[RunInfo], None, None]:
+        """Every run, newest first (by id), as growing lists: the first ``first`` runs,
+        then ``size`` more each time; the last list yielded holds them all (an empty one
+        for no runs). ``OSError`` if the runs folder exists but cannot be listed. A
+        caller that stops early leaves the cache as it was for the folders not read."""
+        with self._lock:
+            self.passes += 1
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            self.reads = 0
+            names = self._names()
+            infos: list[RunInfo] = []
+            cache: dict[str, _Cached] = {}
+            step = first
+            for name in names:
+                entry = self._entry(name)
+                if entry is None:
+                    continue
+                cache[name] = entry
+                infos.append(entry.info)
+                if len(infos) >= step:
+                    yield list(infos)
+                    step = len(infos) + size
+            self._cache = cache
+            yield infos
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def read(self) -> list[RunInfo]:
+        """Every run, newest first, at once (``batches``' last list)."""
+        *_, infos = self.batches(first=sys.maxsize)
+        return infos
+
+    def _names(self) -> list[str]:
+        if not self.runs_dir.is_dir():
+            return []
+        with os.scandir(self.runs_dir) as entries:
+            # Never a symbolic link (a run listed twice, or one written outside the folder).
+            names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+        return sorted(names, reverse=True)
+
+    def _entry(self, name: str) -> _Cached | None:
+        run = Run(self.runs_dir / name)
+        config_stamp = _stamp(run.config_path)
+        if config_stamp is None and not os.path.lexists(run.config_path):
+            return None  # not a run folder
+        stamps = (_stamp(run.status_path), _stamp(run.last_path))
+        cached = self._cache.get(name)
+        if cached is not None and cached.config_stamp == config_stamp and cached.stamps == stamps:
+            info = cached.info
+            if info.state.live or info.state == RunState.STARTING:
+                state = run.state()  # the lock tells whether its trainer still lives
+                if state != info.state:
+                    info = replace(info, state=state)
+                    return replace(cached, info=info)
+            return cached
+        self.reads += 1
+        if cached is not None and cached.config_stamp == config_stamp:
+            config = cached.config
+        else:
+            try:
+                config = run.config()
+            except CheckpointError:
+                config = None
+        info = run_info(run, config, read_config=False)
+        return _Cached(config_stamp, config, stamps, info)

@@ -234,7 +234,7 @@ async def test_quit_mid_run_asks_then_stops_and_saves(tmp_path: Path, small: Ima
         assert app.return_code == 0
         run = the_run(tmp_path)
         status = run.read_status()
-        assert status == status | {"state": "interrupted", "reason": "interrupt"}
+        assert status == status | {"state": "interrupted", "reason": "quit"}
         assert run.has_checkpoint()
 
 

@@ -107,6 +107,7 @@ def test_fit_columns_gives_way_in_order() -> None:
             "run": f"20260101-12{n:02d}00-mlp-baseline-wide-{n:04x}",
             "started": "01-01 12:00",
             "model": "mlp",
+            "data": "all",
             "settings": "adamw 0.001 b64",
             "epochs": "3/3",
             "best": "71.5% val",
@@ -121,18 +122,18 @@ def test_fit_columns_gives_way_in_order() -> None:
     assert full.keys == [key for key, _ in WIDE_COLUMNS] and full.id_width == id_width
     everything = full.width(padding=1)
     assert fit_columns(rows, everything) == full
-    # The settings (20 cells with padding), the start time (13) and the model (7) go first.
+    # The settings (17 cells with padding), the start time (13) and the model (7) go first.
     assert fit_columns(rows, everything - 1).keys == [
-        "mark", "run", "started", "model", "epochs", "best", "test", "f1", "state"
+        "mark", "run", "started", "model", "data", "epochs", "best", "test", "f1", "state"
     ]  # fmt: skip
-    narrow = ["mark", "run", "epochs", "best", "test", "f1", "state"]
-    assert fit_columns(rows, everything - 20 - 13 - 7).keys == narrow
+    narrow = ["mark", "run", "data", "epochs", "best", "test", "f1", "state"]
+    assert fit_columns(rows, everything - 17 - 13 - 7).keys == narrow
     # Then the id's head, down to 16 cells, before the epochs and the test accuracy.
-    layout = fit_columns(rows, everything - 40 - 10)
+    layout = fit_columns(rows, everything - 37 - 10)
     assert layout.keys == narrow and layout.id_width == id_width - 10
-    assert layout.width(padding=1) == everything - 40 - 10
-    assert fit_columns(rows, everything - 40 - (id_width - 16) - 1).keys == [
-        "mark", "run", "best", "test", "f1", "state"
+    assert layout.width(padding=1) == everything - 37 - 10
+    assert fit_columns(rows, everything - 37 - (id_width - 16) - 1).keys == [
+        "mark", "run", "data", "best", "test", "f1", "state"
     ]  # fmt: skip
     # Last, the id down to the shortest tail that still tells the runs apart ("…00b").
     tiny = fit_columns(rows, 30)
@@ -141,7 +142,7 @@ def test_fit_columns_gives_way_in_order() -> None:
     assert id_tail("20260101-120b00-mlp-baseline-wide-000b", 4) == "…00b"
 
 
-NARROW = ["mark", "run", "epochs", "best", "test", "f1", "state"]
+NARROW = ["mark", "run", "data", "epochs", "best", "test", "f1", "state"]
 
 
 async def test_columns_fit_and_the_highlighted_row_stays_in_view(tmp_path: Path) -> None:
@@ -181,8 +182,9 @@ async def test_columns_fit_and_the_highlighted_row_stays_in_view(tmp_path: Path)
         check_fits(table)
         check_cursor_in_view(table)
         assert longest in ids_shown(table)
-        # Beside that long id only the settings and the start time give way at 120 columns.
-        assert [k for k, _ in table.columns_shown] == [*NARROW[:2], "model", *NARROW[2:]]
+        # Beside that long id the settings, the start time and the model give way at 120
+        # columns (the data size stays).
+        assert [k for k, _ in table.columns_shown] == NARROW
 
         # Resized while shown.
         await pilot.resize_terminal(80, 24)

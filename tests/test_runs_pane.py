@@ -69,6 +69,7 @@ async def test_table_shows_each_run_its_state_and_a_failed_runs_reason(
             "run",
             "started",
             "model",
+            "data",
             "settings",
             "epochs",
             "best",
@@ -78,13 +79,13 @@ async def test_table_shows_each_run_its_state_and_a_failed_runs_reason(
         ]
         finished = row(table, runs["finished"])
         assert finished[1] == runs["finished"].id and finished[3] == "mlp"
-        assert finished[4] == "adamw 0.001 b64"
+        assert finished[4:6] == ["all", "adamw 0.001 b64"]
         status = runs["finished"].read_status()
         best, test = status["best_accuracy"], status["best_test_accuracy"]
         f1 = status["best_macro_f1"]  # the best epoch's macro F1 on the test split
-        assert finished[5:] == ["2/2", f"{best:.1%} val", f"{test:.1%}", f"{f1:.1%}", "finished"]
-        assert row(table, runs["interrupted"])[5::4] == ["1/2", "interrupted"]
-        assert row(table, runs["failed"])[5::4] == ["0/1", "failed"]
+        assert finished[6:] == ["2/2", f"{best:.1%} val", f"{test:.1%}", f"{f1:.1%}", "finished"]
+        assert row(table, runs["interrupted"])[6::4] == ["1/2", "interrupted"]
+        assert row(table, runs["failed"])[6::4] == ["0/1", "failed"]
         assert "3 runs in" in str(app.query_one("#runs-header").render())
 
         await go_to(pilot, table, runs["failed"])
@@ -102,6 +103,7 @@ async def test_table_shows_each_run_its_state_and_a_failed_runs_reason(
         assert [key for key, _ in table.columns_shown] == [
             "mark",
             "run",
+            "data",
             "epochs",
             "best",
             "test",
@@ -154,8 +156,10 @@ async def test_open_a_run_and_compare_marked_runs(
         assert labels == [short_id(runs["finished"].id), short_id(runs["interrupted"].id)]
         colours = [s.color for s in accuracy.series]
         assert colours == list(pane.marked.values()) and colours[0] != colours[1]
-        assert [len(s.xs) for s in loss.series] == [2, 1]
-        assert "test loss" in shown(loss)
+        # Each run's train loss (a line, per logged batch) and test loss (marks, per epoch).
+        assert [len(s.xs) for s in loss.series if s.marker == "hd"] == [2, 1]
+        assert [len(s.xs) > 2 for s in loss.series if s.marker != "hd"] == [True, True]
+        assert "test loss" in shown(loss) and "train loss" in shown(loss)
 
         await go_to(pilot, table, runs["finished"])
         await pilot.press("space")  # unmark

@@ -507,6 +507,6 @@ class RunActions(App[None]):
             self.exit()
             return
         self._quit_when_done = True
-        self.session.stop("interrupt")
+        self.session.stop("quit")  # status.json's reason: the Runs pane words it
         self.monitor.log_event("Stopping to quit: saving a checkpoint…")
         self.notify("Stopping at the next batch and saving a checkpoint…", timeout=30)

@@ -1,13 +1,16 @@
 """A run's curves as plain lists, read from its metrics log: no Textual, no torch.
 
 The Runs pane reads them in a worker thread (``metrics.jsonl`` can hold thousands of
-lines) and hands them to its charts. ``short_id`` makes a run id fit a chart legend.
+lines) and hands them to its charts. ``short_id`` makes a run id fit a chart legend;
+``differing_settings`` is the table of what differs between the runs compared.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.events import BatchEnd, EpochEnd, Event
 from engine.runs import Run
@@ -56,3 +59,31 @@ def short_id(run_id: str) -> str:
     """``20260101-120000-mlp-abcd`` -> ``120000-mlp-abcd``: the date rarely tells runs apart."""
     head, sep, rest = run_id.partition("-")
     return rest if sep and len(head) == 8 and head.isdigit() and rest else run_id
+
+
+def setting_text(value: object) -> str:
+    """A setting's value, short: ``(512, 256)`` -> ``512-256``, ``0.001`` -> ``0.001``."""
+    if isinstance(value, (list, tuple)):
+        return "-".join(setting_text(v) for v in value) or "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if value is None or value == "":
+        return "—"
+    return str(value)
+
+
+def differing_settings(
+    configs: Sequence[Mapping[str, Any] | None],
+) -> list[tuple[str, list[str]]]:
+    """The settings whose values are not the same in every one of ``configs`` (each a
+    ``TrainConfig.to_dict()``, None for a run whose config is unreadable: "?"), in the
+    configs' key order, as ``(key, [its value in each config, as text])``."""
+    keys: list[str] = []
+    for config in configs:
+        keys += [k for k in (config or {}) if k not in keys]
+    rows = []
+    for key in keys:
+        values = [setting_text(c[key]) if c is not None and key in c else "?" for c in configs]
+        if len(set(values)) > 1:
+            rows.append((key, values))
+    return rows

@@ -1,9 +1,12 @@
 """The Runs pane: every run under the runs folder, their curves, and what to do with them.
 
 The table is read again every ``REFRESH_SECONDS`` while the pane is shown, in a
-thread worker (status files and locks are I/O). Opening a run or comparing several
-reads their metrics logs in a worker too; deleting and exporting run in workers.
-Resuming, attaching and inspecting are the app's to do: the pane asks by message.
+thread worker (status files and locks are I/O), incrementally (``RunListing``: only the
+folders that changed are read again) and one listing at a time: a refresh asked for
+while one runs is made once it ends. The first screenful of runs is posted before the
+rest are read. Opening a run or comparing several reads their metrics logs in a worker
+too; deleting and exporting run in workers. Resuming, attaching and inspecting are the
+app's to do: the pane asks by message.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from rich.table import Table
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -19,18 +24,27 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
 from engine.errors import EngineError
-from engine.runs import Run, RunInfo, list_runs
+from engine.runs import Run, RunInfo, RunListing, reason_text
 from tui.plain import markup
-from tui.run_curves import RunCurves, read_curves, short_id
+from tui.run_curves import RunCurves, differing_settings, read_curves, short_id
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.export import ExportChoice, ExportScreen
 from tui.screens.pane import Pane
 from tui.widgets.curve_overlay import CurveOverlay, Series
-from tui.widgets.runs_table import RunsTable
+from tui.widgets.runs_table import (
+    DESCENDING,
+    SORT_COLUMNS,
+    WIDE_COLUMNS,
+    RunsTable,
+    filter_problem,
+    filter_runs,
+    run_text,
+    sort_runs,
+)
 
 REFRESH_SECONDS = 2.0
 # One colour per compared run: the table's mark and the curves share it.
@@ -38,8 +52,9 @@ PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue")
 HINT = (
     "enter: curves of the highlighted run · space: mark runs · c: compare them\n"
     "r: resume here · R: resume detached · a: watch a live run · i: inspect it\n"
-    "d: delete · e: export (state_dict, ONNX, pt2, TorchScript, metrics.csv)"
+    "d: delete · e: export · < >: sort by a column · -: reverse it · /: filter"
 )
+HEADERS = dict(WIDE_COLUMNS)
 
 
 class RunsPane(Pane):
@@ -56,16 +71,24 @@ class RunsPane(Pane):
         Binding("d", "delete", "Delete"),
         Binding("e", "export", "Export"),
         Binding("i", "inspect", "Inspect", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("greater_than_sign", "sort(1)", "Sort", show=False),
+        Binding("less_than_sign", "sort(-1)", "Sort back", show=False),
+        Binding("minus", "reverse", "Reverse sort", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
     # --- messages: from the workers (to this pane), and to the app --------------------
 
     @dataclass
     class Listed(Message):
+        """Runs read so far (``done``: all of them), newest first."""
+
         bubble: ClassVar[bool] = False
         infos: list[RunInfo]
         where: str
         problem: str = ""
+        done: bool = True
 
     @dataclass
     class CurvesLoaded(Message):
@@ -121,18 +144,34 @@ class RunsPane(Pane):
         self.showing: tuple[bool, list[Path]] | None = None
         self._texts: dict[str, Content] = {}
         self._open_when_listed: str | None = None  # a run id to open once listed
+        self.listing = RunListing(runs_dir)
+        """The incremental listing of ``runs_dir`` (its counters tell how it reads)."""
+        self._listing_busy = False
+        self._list_again = False
+        self._listed_all = False
+        self.sort_column = "run"
+        """The column the runs are sorted by (``SORT_COLUMNS``), newest first at first."""
+        self.sort_reversed = False
+        self.filter_text = ""
+        """The words the runs shown must hold (``filter_runs``); "" shows all."""
+        self.shown_infos: list[RunInfo] = []
+        """The runs in the table: ``infos`` filtered and sorted."""
+        self._run_texts: dict[str, tuple[RunInfo, str]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("Reading the runs folder…", id="runs-header")
+        yield Input(placeholder="filter: words, state:running", id="runs-filter")
         yield RunsTable(id="runs-table")
         yield Static("", id="runs-detail")
         yield Static(HINT, id="runs-hint")
         with Horizontal(id="runs-charts"):
             yield CurveOverlay(id="runs-loss")
             yield CurveOverlay(id="runs-accuracy")
+        yield Static("", id="runs-diff")
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_SECONDS, self._tick)
+        self.query_one("#runs-filter").display = False
         self._show_hint()
 
     def on_show(self) -> None:
@@ -150,6 +189,8 @@ class RunsPane(Pane):
         """Show the keys where the charts go until a run is opened (and after it is gone)."""
         self.query_one("#runs-hint").display = hint
         self.query_one("#runs-charts").display = not hint
+        if hint:
+            self.query_one("#runs-diff").display = False
 
     # --- listing --------------------------------------------------------------------
 
@@ -162,7 +203,16 @@ class RunsPane(Pane):
         self._tick()
 
     def refresh_runs(self) -> None:
-        self._list(self.runs_dir)
+        """Read the runs again; while a listing runs, once more after it (never two
+        at once, never one cut short)."""
+        if self._listing_busy:
+            self._list_again = True
+            return
+        if self.listing.runs_dir != Path(self.runs_dir).expanduser():
+            self.listing = RunListing(self.runs_dir)
+            self._listed_all = False
+        self._listing_busy = True
+        self._list(self.listing, self.runs_dir)
 
     def open_run(self, run_id: str) -> None:
         """Highlight run ``run_id`` and show its curves, once the runs are read again
@@ -170,39 +220,161 @@ class RunsPane(Pane):
         self._open_when_listed = run_id
         self.refresh_runs()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-list")
-    def _list(self, runs_dir: str) -> None:
+    @work(thread=True, exclusive=False, exit_on_error=False, group="runs-list")
+    def _list(self, listing: RunListing, runs_dir: str) -> None:
+        worker = get_current_worker()
+        # A screenful first, then the rest in one go: the table shows while the rest is read.
+        batches = listing.batches(first=50, size=1 << 30)
+        infos: list[RunInfo] = []
         try:
-            infos, problem = list_runs(runs_dir), ""
+            for infos in batches:
+                if worker.is_cancelled:  # the pane is going away: no one to post to
+                    batches.close()
+                    return
+                self.post_message(self.Listed(infos, runs_dir, done=False))
         except OSError as exc:
-            infos, problem = [], f"cannot read {runs_dir}: {exc.strerror or exc}"
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.Listed(infos, runs_dir, problem))
+            problem = f"cannot read {runs_dir}: {exc.strerror or exc}"
+            self.post_message(self.Listed([], runs_dir, problem))
+            return
+        self.post_message(self.Listed(infos, runs_dir))
 
     @on(Listed)
     def _listed(self, message: Listed) -> None:
+        if message.done:
+            self._listing_busy = False
+            if self._list_again:
+                self._list_again = False
+                self.refresh_runs()
+        if message.where != self.runs_dir:
+            return  # read before the folder changed: the next listing reads the new one
+        if not message.done and self._listed_all:
+            return  # the whole table shows already: wait for the whole new listing
+        self._listed_all = self._listed_all or message.done
         self.infos = message.infos
+        self._header(message.where, message.problem, reading=not message.done)
+        self._show_rows()
         ids = {i.id for i in self.infos}
-        self.marked = {k: v for k, v in self.marked.items() if k in ids}
-        running = sum(i.state.live for i in self.infos)
-        live = f" · {running} training" if running else ""
-        count = f"{len(self.infos)} run{'s' * (len(self.infos) != 1)}"
-        where = message.where.rstrip("/") + "/"
-        header = markup("[b]$count[/]$live in $where", count=count, live=live, where=where)
-        if message.problem:
-            header = markup("[b $error]$problem[/]", problem=message.problem)
-        self._update("#runs-header", header)
-        self.table.show(self.infos, self.marked)
-        wanted, self._open_when_listed = self._open_when_listed, None
-        if wanted is not None and wanted in ids:
-            self.table.move_cursor(row=[i.id for i in self.infos].index(wanted), animate=False)
-            self.action_open()
+        if message.done:
+            self.marked = {k: v for k, v in self.marked.items() if k in ids}
+        wanted = self._open_when_listed
+        if wanted is not None and (wanted in ids or message.done):
+            self._open_when_listed = None
+            if self.table.select(wanted):
+                self.action_open()
         self._show_detail()
         if self.showing is not None:
             by_path = {i.path: i for i in self.infos}
             shown = [by_path.get(p) for p in self.showing[1]]
             if any(i is not None and i.state.live for i in shown):
                 self._load_curves(self.showing[0], self.showing[1])
+
+    def _header(self, where: str, problem: str = "", reading: bool = False) -> None:
+        if problem:
+            self._update("#runs-header", markup("[b $error]$problem[/]", problem=problem))
+            return
+        running = sum(i.state.live for i in self.infos)
+        live = f" · {running} training" if running else ""
+        count = f"{len(self.infos):,} run{'s' * (len(self.infos) != 1)}"
+        if reading:
+            count = f"{count} so far"
+        arrow = "↓" if (self.sort_column in DESCENDING) != self.sort_reversed else "↑"
+        order = f" · by {HEADERS[self.sort_column].split()[0]} {arrow}"
+        shown = ""
+        if self.filter_text:
+            shown = f" · {len(self.shown_infos):,} match “{self.filter_text}”"
+        where = where.rstrip("/") + "/"
+        self._update(
+            "#runs-header",
+            markup(
+                "[b]$count[/]$live in $where[dim]$order[/]$shown",
+                count=count,
+                live=live,
+                where=where,
+                order=order,
+                shown=shown,
+            ),
+        )
+
+    def _show_rows(self) -> None:
+        """Filter and sort ``infos`` into the table (the header counts the matches)."""
+        infos = self.infos
+        if self.filter_text and not filter_problem(self.filter_text):
+            texts = {}
+            for info in infos:
+                made = self._run_texts.get(info.id)
+                if made is None or made[0] is not info:
+                    made = (info, run_text(info))
+                    self._run_texts[info.id] = made
+                texts[info.id] = made[1]
+            infos = filter_runs(infos, self.filter_text, texts)
+        if self.sort_column != "run" or self.sort_reversed:
+            infos = sort_runs(infos, self.sort_column, self.sort_reversed)
+        self.shown_infos = infos
+        self.table.show(infos, self.marked)
+
+    # --- sorting and filtering ------------------------------------------------------
+
+    def action_sort(self, step: int) -> None:
+        """Sort by the next (``step`` 1) or the previous (-1) column of ``SORT_COLUMNS``."""
+        index = SORT_COLUMNS.index(self.sort_column)
+        self.sort_by(SORT_COLUMNS[(index + step) % len(SORT_COLUMNS)])
+
+    def action_reverse(self) -> None:
+        self.sort_by(self.sort_column, not self.sort_reversed)
+
+    def sort_by(self, column: str, reverse: bool = False) -> None:
+        """Sort the table by ``column`` (``SORT_COLUMNS``); ``ValueError`` for another."""
+        if column not in SORT_COLUMNS:
+            raise ValueError(f"no column {column!r}; columns: {', '.join(SORT_COLUMNS)}")
+        self.sort_column, self.sort_reversed = column, reverse
+        self._show_rows()
+        self._header(self.runs_dir, reading=not self._listed_all)
+
+    @on(DataTable.HeaderSelected)
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a column's header sorts by it; a second click reverses."""
+        event.stop()
+        column = str(event.column_key.value)
+        if column in SORT_COLUMNS:
+            same = column == self.sort_column
+            self.sort_by(column, not self.sort_reversed if same else False)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.display = True
+        box.focus()
+
+    def set_filter(self, text: str) -> None:
+        """Show only the runs ``text`` matches (``filter_runs``); "" shows them all. A
+        ``state:`` naming no state is said in the header and filters nothing."""
+        self.filter_text = text.strip()
+        problem = filter_problem(self.filter_text)
+        self._show_rows()
+        if problem:
+            self._update("#runs-header", markup("[b $warning]filter: $problem[/]", problem=problem))
+        else:
+            self._header(self.runs_dir, reading=not self._listed_all)
+        self._show_detail()
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.set_filter(event.value)
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.table.focus()
+        if not event.value.strip():
+            self.query_one("#runs-filter").display = False
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        if box.display:
+            box.value = ""
+            box.display = False
+            self.set_filter("")
+            self.table.focus()
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -221,27 +393,35 @@ class RunsPane(Pane):
     def _show_detail(self) -> None:
         info = self.highlighted
         if info is None:
-            self._update(
-                "#runs-detail",
-                markup("[dim]No runs yet: train one (s in any pane) and it shows here.[/]")
-                if not self.infos
-                else Content(""),
-            )
+            empty = Content("")
+            if not self.infos:
+                empty = markup("[dim]No runs yet: train one (s in any pane) and it shows here.[/]")
+            elif self.filter_text and not self.shown_infos:
+                empty = markup("[dim]No run matches the filter; escape clears it.[/]")
+            self._update("#runs-detail", empty)
             return
         # The reason is status.json's: shown as written, whatever brackets it holds.
         summary = info.config.summary() if info.config else "config.json is unreadable"
         lines = [markup("$summary", summary=summary)]
-        reason = f": {info.reason}" if info.reason else ""
+        reason = f": {reason_text(info.reason)}" if info.reason else ""
         if info.state == "failed":
             lines.append(markup("[b $error]failed$reason[/]", reason=reason))
         elif info.state == "interrupted":
             how = "r resumes it here, R detached" if info.resumable else "no checkpoint to resume"
             lines.append(markup("[$warning]interrupted$reason[/] · $how", reason=reason, how=how))
+        elif info.state.live and self.is_own_run(info):
+            lines.append(markup("[$success]training in this app[/] · a shows it in the Monitor"))
         elif info.state.live:
             lines.append(markup("[$success]training now[/] · a attaches the Monitor to it"))
         elif info.state == "finished" and info.reason:  # early stopping ended it
             lines.append(markup("[$success]finished$reason[/]", reason=reason))
         self._update("#runs-detail", Content("\n").join(lines))
+
+    def is_own_run(self, info: RunInfo) -> bool:
+        """Whether ``info`` is the run this app's Monitor shows now (trained or attached)."""
+        session = getattr(self.app, "session", None)
+        run = getattr(session, "run", None)
+        return bool(getattr(session, "busy", False)) and run is not None and run.path == info.path
 
     # --- curves ---------------------------------------------------------------------
 
@@ -298,14 +478,19 @@ class RunsPane(Pane):
         self._show_hint(False)
         loss = self.query_one("#runs-loss", CurveOverlay)
         accuracy = self.query_one("#runs-accuracy", CurveOverlay)
+        diff = self.query_one("#runs-diff", Static)
+        diff.display = message.compare
         if message.compare:
             colours = [self.marked.get(c.run_id, "white") for c in message.curves]
             pairs = list(zip(message.curves, colours, strict=True))
+            # Each run's train loss as a thin line under its test loss's marks, one colour.
             loss.show(
-                "test loss",
-                [Series(short_id(c.run_id), c.epochs, c.test_loss, k, "hd") for c, k in pairs],
-                placeholder="no epoch finished yet",
+                "train loss (lines) · test loss (marks)",
+                [Series("", c.batch_x, c.train_loss, k) for c, k in pairs]
+                + [Series(short_id(c.run_id), c.epochs, c.test_loss, k, "hd") for c, k in pairs],
+                placeholder="nothing logged yet",
             )
+            diff.update(self._settings_diff([c.run_id for c in message.curves], colours))
             accuracy.show(
                 "test accuracy %",
                 [Series(short_id(c.run_id), c.epochs, c.test_accuracy, k, "hd") for c, k in pairs],
@@ -327,6 +512,25 @@ class RunsPane(Pane):
             placeholder="after the first epoch",
             ylim=_accuracy_range([curves]),
         )
+
+    def _settings_diff(self, run_ids: list[str], colours: list[str]) -> Table | Content:
+        """The settings that differ between the runs compared: a row a setting, a column
+        a run (headed by its short id in its colour, as in the charts' legend)."""
+        by_id = {i.id: i for i in self.infos}
+        configs = []
+        for run_id in run_ids:
+            config = by_id[run_id].config if run_id in by_id else None
+            configs.append(config.to_dict() if config is not None else None)
+        rows = differing_settings(configs)
+        if not rows:
+            return markup("[dim]The runs compared have the same settings.[/]")
+        table = Table(box=None, padding=(0, 1), show_edge=False, expand=False)
+        table.add_column("setting", style="dim")
+        for run_id, colour in zip(run_ids, colours, strict=True):
+            table.add_column(Text(short_id(run_id), style=f"bold {colour}"), no_wrap=True)
+        for key, values in rows:
+            table.add_row(key, *values)
+        return table
 
     # --- acting on a run --------------------------------------------------------------
 
@@ -368,6 +572,9 @@ class RunsPane(Pane):
     def action_attach(self) -> None:
         info = self._chosen()
         if info is None:
+            return
+        if info.state.live and self.is_own_run(info):
+            self.app.action_show_pane("monitor")  # type: ignore[attr-defined]
             return
         if not info.state.live:
             hint = "; r resumes it" if info.state == "interrupted" and info.resumable else ""

@@ -1,11 +1,13 @@
 """``CurveOverlay``: labelled series on one plotext chart, with a legend (runs compared).
 
 It draws when given new series and when resized, never on a timer: past runs do not
-change often. Long series are thinned to about two points per column first.
+change often. Long series are thinned to about two points per column first. The axes'
+ticks are round numbers (1, 2 or 5 times a power of ten apart: ``round_ticks``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,6 +15,30 @@ from textual_plotext import PlotextPlot
 
 from tui.throttle import downsample
 from tui.widgets.lean import LeanLines
+
+
+def round_ticks(low: float, high: float, most: int = 5) -> list[float]:
+    """At most ``most`` (at least 2) evenly spaced round values inside ``[low, high]``,
+    a step of 1, 2 or 5 times a power of ten apart (0.1, 0.2, 0.5, 1, 2, 5, 10, ...);
+    [low] when the range is empty or not finite."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return [low]
+    most = max(most, 2)
+    power = 10.0 ** math.floor(math.log10((high - low) / most))
+    for factor in (1, 2, 5, 10, 20, 50):
+        step = factor * power
+        first = math.ceil(low / step - 1e-9)
+        last = math.floor(high / step + 1e-9)
+        if last - first + 1 <= most:
+            # Rounded to the step's own digits, so 0.30000000000000004 reads 0.3.
+            digits = max(0, -math.floor(math.log10(step)))
+            return [round(n * step, digits) for n in range(first, last + 1)]
+    return [low, high]  # pragma: no cover - a step of 50 powers always fits
+
+
+def tick_label(value: float) -> str:
+    """``2.0`` -> ``2``, ``0.25`` -> ``0.25``, ``20000.0`` -> ``20000``."""
+    return f"{value:g}" if abs(value) < 1e6 else f"{value:.0e}"
 
 
 @dataclass(frozen=True)
@@ -76,7 +102,9 @@ class CurveOverlay(LeanLines, PlotextPlot):
             title = f"{title}: {self.placeholder}" if title else self.placeholder
         plt.title(title)
         plt.xlabel(self.xlabel)
-        plt.ylim(*(self.ylim or self._room_for_legend()))
+        low, high = self.ylim or self._room_for_legend()
+        plt.ylim(low, high)
+        self._ticks(low, high)
         columns = max(self.size.width, 10)
         for s in self.series:
             if not len(s.xs):
@@ -88,6 +116,21 @@ class CurveOverlay(LeanLines, PlotextPlot):
             else:
                 plt.plot(xs, ys, marker=s.marker, color=s.color, label=s.label or None)
         self.refresh()
+
+    def _ticks(self, low: float | None, high: float | None) -> None:
+        """Round ticks on both axes, as many as the size leaves room for."""
+        xs = [float(x) for s in self.series for x in s.xs]
+        ys = [float(y) for s in self.series for y in s.ys]
+        if not xs:
+            return
+        x_ticks = round_ticks(min(xs), max(xs), max(self.size.width // 12, 2))
+        if len(x_ticks) > 1:
+            self.plt.xticks(x_ticks, [tick_label(t) for t in x_ticks])
+        y_low = low if low is not None else min(ys)
+        y_high = high if high is not None else max(ys)
+        y_ticks = round_ticks(y_low, y_high, max((self.size.height - 4) // 3, 2))
+        if len(y_ticks) > 1:
+            self.plt.yticks(y_ticks, [tick_label(t) for t in y_ticks])
 
     def _room_for_legend(self) -> tuple[float | None, float | None]:
         """A y range with the legend's rows free above the points (plotext puts the

@@ -3,6 +3,11 @@
 The columns are fitted to the table's width (``fit_columns``) whenever the table is shown,
 resized or given new rows, so the table never scrolls sideways: the settings columns give
 way first, and the run id, the best accuracy, the F1 and the state always show.
+
+A DataTable measures every cell it is given (about 0.3 ms a row), so thousands of runs are
+added a screenful first and then in chunks, one chunk per turn of the event loop: the first
+rows show at once and keys are answered while the rest arrive. Each run's cells are made
+once per ``RunInfo`` object (the listing keeps the object of a folder that did not change).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from textual.events import Resize, Show
 from textual.widgets import DataTable
 
 from engine.fields import model_label
-from engine.runs import RunInfo
+from engine.runs import RunInfo, data_size
+from engine.state import RunState
 from tui.plain import plain
 
 STATE_STYLES = {
@@ -37,7 +43,8 @@ WIDE_COLUMNS = [
     ("run", "run"),
     ("started", "started"),
     ("model", "model"),
-    ("settings", "optimizer lr batch"),
+    ("data", "data"),
+    ("settings", "opt lr batch"),
     ("epochs", "epochs"),
     ("best", "best"),
     ("test", "test"),
@@ -48,8 +55,12 @@ WIDE_COLUMNS = [
 # ("settings" is on the line under the table for the highlighted run; the id holds the start
 # time and the model), then the id's head (its date, down to ID_TAIL cells), the epochs and
 # the test accuracy, and last the id down to the shortest tail that tells the runs apart.
+# The data size ("5k" for a quick run, "all") stays while the epochs give way.
 ID_TAIL = 16
-GIVE_WAY = ("settings", "started", "model", "id-tail", "epochs", "test", "id-shortest")
+GIVE_WAY = ("settings", "started", "model", "id-tail", "epochs", "data", "test", "id-shortest")
+# Rows added at once before the table shows (a screenful), then per turn of the event loop.
+FIRST_ROWS = 60
+CHUNK_ROWS = 400
 
 
 def started_text(stamp: str) -> str:
@@ -85,6 +96,8 @@ def row_cells(info: RunInfo, mark_color: str | None) -> dict[str, str | Text]:
         "started": plain(started_text(info.started)),
         # A factory of the user's own code shows as its name (``nets.py:tiny``: tiny).
         "model": plain(model_label(info.config.model) if info.config else "?"),
+        # Training images: a quick run's "5k" beside a full run's "all".
+        "data": Text(data_size(info.config), justify="right"),
         "settings": plain(settings_text(info)),
         "epochs": Text(f"{info.epochs_completed}/{info.epochs}", justify="right"),
         "best": Text(best, justify="right"),
@@ -97,6 +110,8 @@ def row_cells(info: RunInfo, mark_color: str | None) -> dict[str, str | Text]:
 def id_tail(run_id: str, width: int) -> str:
     """``run_id`` in at most ``width`` cells: whole if it fits, else ``…`` and its end
     (``20260101-120000-mlp-abcd`` in 16 -> ``…-120000-mlp-abcd``)."""
+    if run_id.isascii() and run_id.isprintable():  # one cell a character: a slice
+        return run_id if len(run_id) <= width else ELLIPSIS + run_id[len(run_id) - width + 1 :]
     if cell_len(run_id) <= width:
         return run_id
     tail = ""
@@ -110,10 +125,16 @@ def id_tail(run_id: str, width: int) -> str:
 def shortest_tail(ids: Sequence[str]) -> int:
     """The fewest cells (at least 4) in which ``id_tail`` still tells every id apart."""
     longest = max((cell_len(i) for i in ids), default=0)
-    for width in range(4, longest):
-        if len({id_tail(i, width) for i in ids}) == len(set(ids)):
-            return width
-    return max(longest, 4)
+    distinct = len(set(ids))
+    low, high = 4, max(longest, 4)
+    # Longer tails never tell fewer ids apart: the fewest cells is found by bisection.
+    while low < high:
+        width = (low + high) // 2
+        if len({id_tail(i, width) for i in ids}) == distinct:
+            high = width
+        else:
+            low = width + 1
+    return low
 
 
 @dataclass(frozen=True)
@@ -132,18 +153,27 @@ class ColumnLayout:
         return sum(width + 2 * padding for _key, _header, width in self.columns)
 
 
+def cell_widths(row: Mapping[str, str | Text]) -> dict[str, int]:
+    """Cells each of ``row``'s cells takes (``row_cells``' keys)."""
+    return {key: cell_len(str(row[key])) for key, _header in WIDE_COLUMNS}
+
+
 def fit_columns(
-    rows: Sequence[Mapping[str, str | Text]], width: int, padding: int = 1
+    rows: Sequence[Mapping[str, str | Text]],
+    width: int,
+    padding: int = 1,
+    widths: Sequence[Mapping[str, int]] | None = None,
 ) -> ColumnLayout:
     """The columns of ``WIDE_COLUMNS`` that fit in ``width`` cells, each as wide as its
     widest cell (or its header); what gives way follows ``GIVE_WAY``. If even the last
     layout is too wide it is returned as is (the table then cuts the right-hand columns).
 
-    ``rows``: ``row_cells`` of every run; ``padding``: the table's ``cell_padding``.
+    ``rows``: ``row_cells`` of every run; ``padding``: the table's ``cell_padding``;
+    ``widths``: the rows' ``cell_widths`` when already measured.
     """
+    measured = widths if widths is not None else [cell_widths(row) for row in rows]
     natural = {
-        key: max([cell_len(header), *(cell_len(str(row[key])) for row in rows)])
-        for key, header in WIDE_COLUMNS
+        key: max([cell_len(header), *(w[key] for w in measured)]) for key, header in WIDE_COLUMNS
     }
     ids = [str(row["run"]) for row in rows]
     shown = [key for key, _header in WIDE_COLUMNS]
@@ -167,15 +197,102 @@ def fit_columns(
     return layout()
 
 
+# The columns the runs sort by, in the order ``<`` and ``>`` go through them; the
+# figures sort best first and the ids and start times newest first, until reversed.
+SORT_COLUMNS = ("run", "started", "model", "data", "settings", "epochs", "best", "test", "f1",
+                "state")  # fmt: skip
+DESCENDING = frozenset({"run", "started", "best", "test", "f1"})
+
+
+def _sort_value(info: RunInfo, column: str) -> object:
+    """What ``column`` sorts ``info`` by; None for a run with no such figure (last)."""
+    config = info.config
+    if column == "run":
+        return info.id
+    if column == "started":
+        return info.started or None
+    if column == "model":
+        return model_label(config.model) if config else None
+    if column == "data":
+        return (config.train_subset or 10**12) if config else None
+    if column == "settings":
+        return (config.optimizer, config.lr, config.batch_size) if config else None
+    if column == "epochs":
+        return (info.epochs_completed, info.epochs)
+    if column == "best":
+        return info.best_accuracy
+    if column == "test":
+        return info.best_test_accuracy
+    if column == "f1":
+        return info.macro_f1
+    if column == "state":
+        return info.state.value
+    raise ValueError(f"no column {column!r} to sort by; columns: {', '.join(SORT_COLUMNS)}")
+
+
+def sort_runs(infos: Sequence[RunInfo], column: str, reverse: bool = False) -> list[RunInfo]:
+    """``infos`` by ``column`` (one of ``SORT_COLUMNS``): in its natural direction (the
+    figures best first, ids and times newest first), the other way when ``reverse``;
+    ties by id, newest first; runs without the figure last. ``ValueError`` for another
+    column."""
+    descending = (column in DESCENDING) != reverse
+    by_id = sorted(infos, key=lambda i: i.id, reverse=True)
+    values = [(_sort_value(i, column), i) for i in by_id]
+    known = [(v, i) for v, i in values if v is not None]
+    known.sort(key=lambda pair: pair[0], reverse=descending)  # type: ignore[arg-type,return-value]
+    return [i for _v, i in known] + [i for v, i in values if v is None]
+
+
+def filter_problem(text: str) -> str:
+    """Why ``text`` is not a filter (an unknown ``state:``), or "" when it is."""
+    states = sorted({s.value for s in RunState})
+    for word in text.lower().split():
+        if word.startswith("state:"):
+            wanted = word.removeprefix("state:")
+            if not any(s.startswith(wanted) for s in states):
+                return f"no state {wanted!r}; states: {', '.join(states)}"
+    return ""
+
+
+def run_text(info: RunInfo) -> str:
+    """What a filter's words are looked for in (lower case): the id, the model, the data
+    size, the settings and the state."""
+    config = info.config
+    summary = config.summary() if config else "config unreadable"
+    data = f"data {data_size(config)}"
+    return f"{info.id} {summary} {settings_text(info)} {data} {info.state.value}".lower()
+
+
+def filter_runs(
+    infos: Sequence[RunInfo], text: str, texts: Mapping[str, str] | None = None
+) -> list[RunInfo]:
+    """The runs every word of ``text`` is found in (``run_text``, any case); a word
+    ``state:NAME`` keeps the runs whose state begins with NAME (``state:fin``).
+    ``texts``: run id -> ``run_text``, when already made."""
+    words = text.lower().split()
+    states = [w.removeprefix("state:") for w in words if w.startswith("state:")]
+    words = [w for w in words if not w.startswith("state:")]
+    kept = []
+    for info in infos:
+        if states and not any(info.state.value.startswith(s) for s in states):
+            continue
+        haystack = texts[info.id] if texts is not None and info.id in texts else run_text(info)
+        if all(w in haystack for w in words):
+            kept.append(info)
+    return kept
+
+
 def _look(cell: str | Text | None) -> tuple[str, str]:
     return (str(cell), str(cell.style) if isinstance(cell, Text) else "")
 
 
 class RunsTable(DataTable):
-    """Runs, newest first. ``show`` repaints only the rows that changed.
+    """Runs, in the order given. ``show`` repaints only the rows that changed.
 
     The columns are fitted to the width (``fit_columns``) when the table is shown or
-    resized and when its runs change; the cursor's row is kept in view.
+    resized and when its runs change; the cursor's row is kept in view. ``infos`` are
+    the runs shown (all of them, though the last rows may still be on their way in:
+    ``filling`` is True until every row is in the table).
     """
 
     DEFAULT_CSS = """
@@ -192,6 +309,11 @@ class RunsTable(DataTable):
         self._marks: dict[str, str] = {}
         self._shown: dict[str, dict[str, str | Text]] = {}
         self._layout: ColumnLayout | None = None
+        # run id -> (the RunInfo its cells were made from, its mark, cells, their widths)
+        self._made: dict[str, tuple[RunInfo, str | None, dict[str, str | Text], dict[str, int]]]
+        self._made = {}
+        self._fill_turn = 0  # a newer fill ends the chunks of an older one
+        self._wanted: str | None = None  # the run to put the cursor on once its row is in
 
     @property
     def columns_shown(self) -> list[tuple[str, str]]:
@@ -206,10 +328,28 @@ class RunsTable(DataTable):
         return self._layout is not None and len(self._layout.columns) < len(WIDE_COLUMNS)
 
     @property
+    def filling(self) -> bool:
+        """True while rows of ``infos`` are still to be added (a chunk a turn)."""
+        return self.row_count < len(self.infos)
+
+    @property
     def highlighted(self) -> RunInfo | None:
-        if not self.infos or not 0 <= self.cursor_row < len(self.infos):
+        if not self.infos or not 0 <= self.cursor_row < min(len(self.infos), self.row_count):
             return None
         return self.infos[self.cursor_row]
+
+    def select(self, run_id: str) -> bool:
+        """Put the cursor on ``run_id``'s row (once it is in, if it is still on its way);
+        False if no such run is shown."""
+        ids = [i.id for i in self.infos]
+        if run_id not in ids:
+            return False
+        row = ids.index(run_id)
+        if row < self.row_count:
+            self.move_cursor(row=row, animate=False)
+        else:
+            self._wanted = run_id
+        return True
 
     # --- fitting to the width -----------------------------------------------------------
 
@@ -224,19 +364,34 @@ class RunsTable(DataTable):
         if self.row_count:  # a lower table may have left the cursor's row below its bottom
             self.move_cursor(row=self.cursor_row, animate=False)
 
-    def _cells(self, info: RunInfo) -> dict[str, str | Text]:
-        return row_cells(info, self._marks.get(info.id))
+    def _made_cells(self, info: RunInfo) -> tuple[dict[str, str | Text], dict[str, int]]:
+        mark = self._marks.get(info.id)
+        made = self._made.get(info.id)
+        if made is None or made[0] is not info or made[1] != mark:
+            cells = row_cells(info, mark)
+            made = (info, mark, cells, cell_widths(cells))
+            self._made[info.id] = made
+        return made[2], made[3]
 
-    def _fitted(self, rows: Sequence[Mapping[str, str | Text]]) -> ColumnLayout:
+    def _cells(self, info: RunInfo) -> dict[str, str | Text]:
+        return self._made_cells(info)[0]
+
+    def _fitted(self, infos: Sequence[RunInfo]) -> ColumnLayout:
         # One cell is kept for the vertical scrollbar, shown or not, so that a new row
         # never pushes the last column out.
         width = self.size.width - self.styles.scrollbar_size_vertical
         if self.size.width <= 0 and self._layout is not None:
             return self._layout  # hidden: fitted again when shown
-        return fit_columns(rows, max(width, 0), self.cell_padding)
+        made = [self._made_cells(i) for i in infos]
+        return fit_columns(
+            [cells for cells, _ in made],
+            max(width, 0),
+            self.cell_padding,
+            widths=[widths for _, widths in made],
+        )
 
     def _refit(self) -> None:
-        layout = self._fitted([self._cells(i) for i in self.infos])
+        layout = self._fitted(self.infos)
         if layout != self._layout:
             current = self.highlighted
             self._layout = layout
@@ -245,29 +400,39 @@ class RunsTable(DataTable):
     # --- rows ---------------------------------------------------------------------------
 
     def show(self, infos: Sequence[RunInfo], marks: Mapping[str, str]) -> None:
-        """``marks``: run id -> colour of the runs selected for comparing."""
+        """Show ``infos`` in this order; ``marks``: run id -> colour of the runs selected
+        for comparing. Rows already shown are updated cell by cell; runs added after the
+        ones shown are appended."""
         self._marks = dict(marks)
         current = self.highlighted
-        layout = self._fitted([self._cells(i) for i in infos])
+        keep = self._wanted or (current.id if current else None)
+        layout = self._fitted(infos)
+        self._made = {i.id: self._made[i.id] for i in infos if i.id in self._made}
         if layout != self._layout:
             self._layout = layout
-            self._fill(infos, current.id if current else None, columns=True)
+            self._fill(infos, keep, columns=True)
             return
-        if [i.id for i in infos] == [i.id for i in self.infos] and self.row_count == len(infos):
+        old = [i.id for i in self.infos]
+        new = [i.id for i in infos]
+        if new[: len(old)] == old:
+            filling = self.filling
+            added = self.row_count
             self.infos = list(infos)
-            for info in infos:
+            for info in self.infos[:added]:
                 cells = self._shown_cells(info)
                 before = self._shown.get(info.id, {})
                 for key in layout.keys:
                     if _look(cells[key]) != _look(before.get(key)):
                         self.update_cell(info.id, key, cells[key])
                 self._shown[info.id] = cells
+            if not filling and self.filling:
+                self._add_rows(self._fill_turn, keep)
             return
-        self._fill(infos, current.id if current else None)
+        self._fill(infos, keep)
 
     def _shown_cells(self, info: RunInfo) -> dict[str, str | Text]:
         """``row_cells`` with the id cut to the column's width."""
-        cells = self._cells(info)
+        cells = dict(self._cells(info))
         if self._layout is not None:
             cells["run"] = plain(id_tail(info.id, self._layout.id_width))
         return cells
@@ -279,11 +444,26 @@ class RunsTable(DataTable):
             for key, header, width in self._layout.columns:
                 self.add_column(header, width=width, key=key)
         self._shown = {}
-        keys = self._layout.keys if self._layout is not None else []
-        for info in infos:
+        self._fill_turn += 1
+        self._add_rows(self._fill_turn, keep, FIRST_ROWS)
+
+    def _add_rows(self, turn: int, keep: str | None, count: int = CHUNK_ROWS) -> None:
+        """Add the next ``count`` rows of ``infos``, then the next chunk at the next turn
+        of the event loop, until every row is in (or a newer fill began)."""
+        if turn != self._fill_turn or self._layout is None:
+            return
+        keys = self._layout.keys
+        start = self.row_count
+        for info in self.infos[start : start + count]:
             cells = self._shown_cells(info)
             self._shown[info.id] = cells
             self.add_row(*(cells[key] for key in keys), key=info.id)
-        ids = [i.id for i in infos]
-        if keep in ids:
-            self.move_cursor(row=ids.index(keep), animate=False)
+        if keep is not None and keep in self._shown:
+            self._wanted = None
+            self.move_cursor(row=self.get_row_index(keep), animate=False)
+            keep = None
+        if self.filling:
+            self._wanted = keep
+            self.call_after_refresh(self._add_rows, turn, keep)
+        else:
+            self._wanted = None
