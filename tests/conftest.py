@@ -10,6 +10,15 @@ import pytest
 from engine.data import ImageData, load_fashion_mnist
 
 
+@pytest.fixture(autouse=True)
+def own_config_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test its own empty XDG config folder, so the app's remembered settings
+    (last-settings.json) never leak from one test, or from the user, into another."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+
+
 @pytest.fixture(scope="session")
 def fashion() -> ImageData:
     """The real Fashion-MNIST (Debian's package in CI), loaded once per session."""
