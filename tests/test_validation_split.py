@@ -103,7 +103,8 @@ def test_best_epoch_is_chosen_on_validation_with_test_accuracy_beside_it(
     assert (rows[0]["best_accuracy"], rows[0]["best_test_accuracy"]) == (val[best], test[best])
     header, line = text.splitlines()[:2]
     assert "best acc" in header and "test acc" in header
-    assert f"{val[best]:.4f} val" in line and f" {test[best]:.4f}  mlp" in line
+    assert f"{val[best]:.1%} val" in line
+    assert line.split(" val", 1)[1].split()[0] == f"{test[best]:.1%}"
 
 
 def test_validation_split_is_seeded_stratified_and_carved_from_training(
@@ -183,7 +184,7 @@ def test_tutorial_preset_has_no_validation_split_and_chooses_on_test(
     assert epoch["best_accuracy"] == epoch["best_test_accuracy"] == epoch["test_accuracy"]
     text, rows = runs_listing(capsys, runs)
     assert rows[0]["chosen_on"] == "test"
-    assert f"{epoch['test_accuracy']:.4f} test" in text.splitlines()[1]
+    assert f"{epoch['test_accuracy']:.1%} test" in text.splitlines()[1]
 
 
 def test_resume_is_exact_with_a_validation_split(
