@@ -308,6 +308,7 @@ class RunsTable(DataTable):
         self.infos: list[RunInfo] = []
         self._marks: dict[str, str] = {}
         self._shown: dict[str, dict[str, str | Text]] = {}
+        self._shown_from: dict[str, tuple[RunInfo, str | None]] = {}  # what made _shown
         self._layout: ColumnLayout | None = None
         # run id -> (the RunInfo its cells were made from, its mark, cells, their widths)
         self._made: dict[str, tuple[RunInfo, str | None, dict[str, str | Text], dict[str, int]]]
@@ -419,6 +420,11 @@ class RunsTable(DataTable):
             added = self.row_count
             self.infos = list(infos)
             for info in self.infos[:added]:
+                before_from = self._shown_from.get(info.id)
+                mark = self._marks.get(info.id)
+                if before_from is not None and before_from[0] is info and before_from[1] == mark:
+                    continue  # the same RunInfo object, the same mark: the same cells
+                self._shown_from[info.id] = (info, self._marks.get(info.id))
                 cells = self._shown_cells(info)
                 before = self._shown.get(info.id, {})
                 for key in layout.keys:
@@ -444,6 +450,7 @@ class RunsTable(DataTable):
             for key, header, width in self._layout.columns:
                 self.add_column(header, width=width, key=key)
         self._shown = {}
+        self._shown_from = {}
         self._fill_turn += 1
         self._add_rows(self._fill_turn, keep, FIRST_ROWS)
 
@@ -455,6 +462,7 @@ class RunsTable(DataTable):
         keys = self._layout.keys
         start = self.row_count
         for info in self.infos[start : start + count]:
+            self._shown_from[info.id] = (info, self._marks.get(info.id))
             cells = self._shown_cells(info)
             self._shown[info.id] = cells
             self.add_row(*(cells[key] for key in keys), key=info.id)
