@@ -160,7 +160,7 @@ class RunsPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Static("Reading the runs folder…", id="runs-header")
-        yield Input(placeholder="filter: words, state:running", id="runs-filter")
+        yield Input(placeholder="filter: words, state:running", id="runs-filter", compact=True)
         yield RunsTable(id="runs-table")
         yield Static("", id="runs-detail")
         yield Static(HINT, id="runs-hint")
