@@ -226,8 +226,12 @@ def test_runs_pane_fits_many_long_ids(
     assert snap_compare(make_app(small), terminal_size=size, run_before=on_the_last_run)
 
 
-def test_runs_pane_comparing_two_runs(snap_compare, runs_folder: Path, small: ImageData) -> None:
-    assert snap_compare(make_app(small), terminal_size=(120, 40), run_before=compare_two)
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_runs_pane_comparing_two_runs(
+    snap_compare, runs_folder: Path, small: ImageData, size: tuple[int, int]
+) -> None:
+    """Each run's train and test loss, the accuracies, and the settings that differ."""
+    assert snap_compare(make_app(small), terminal_size=size, run_before=compare_two)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])

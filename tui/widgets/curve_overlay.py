@@ -18,22 +18,28 @@ from tui.widgets.lean import LeanLines
 
 
 def round_ticks(low: float, high: float, most: int = 5) -> list[float]:
-    """At most ``most`` (at least 2) evenly spaced round values inside ``[low, high]``,
-    a step of 1, 2 or 5 times a power of ten apart (0.1, 0.2, 0.5, 1, 2, 5, 10, ...);
-    [low] when the range is empty or not finite."""
+    """Evenly spaced round values inside ``[low, high]``, a step of 1, 2 or 5 times a
+    power of ten apart (0.1, 0.2, 0.5, 1, 2, 5, 10, ...): at most ``most`` (at least 2)
+    where a step gives two or more, else the fewest over two a smaller step gives (a
+    narrow range between round values: 78-84 in 3 gives 78, 80, 82, 84); [low] when
+    the range is empty or not finite."""
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return [low]
     most = max(most, 2)
     power = 10.0 ** math.floor(math.log10((high - low) / most))
+    ticks: list[float] = []
     for factor in (1, 2, 5, 10, 20, 50):
         step = factor * power
         first = math.ceil(low / step - 1e-9)
         last = math.floor(high / step + 1e-9)
-        if last - first + 1 <= most:
-            # Rounded to the step's own digits, so 0.30000000000000004 reads 0.3.
-            digits = max(0, -math.floor(math.log10(step)))
-            return [round(n * step, digits) for n in range(first, last + 1)]
-    return [low, high]  # pragma: no cover - a step of 50 powers always fits
+        if last - first + 1 < 2 and ticks:
+            break  # the range holds fewer than two at this step: the step before is kept
+        # Rounded to the step's own digits, so 0.30000000000000004 reads 0.3.
+        digits = max(0, -math.floor(math.log10(step)))
+        ticks = [round(n * step, digits) for n in range(first, last + 1)]
+        if len(ticks) <= most:
+            break
+    return ticks
 
 
 def tick_label(value: float) -> str:
@@ -128,7 +134,7 @@ class CurveOverlay(LeanLines, PlotextPlot):
             self.plt.xticks(x_ticks, [tick_label(t) for t in x_ticks])
         y_low = low if low is not None else min(ys)
         y_high = high if high is not None else max(ys)
-        y_ticks = round_ticks(y_low, y_high, max((self.size.height - 4) // 3, 2))
+        y_ticks = round_ticks(y_low, y_high, max((self.size.height - 4) // 2, 2))
         if len(y_ticks) > 1:
             self.plt.yticks(y_ticks, [tick_label(t) for t in y_ticks])
 
