@@ -129,9 +129,18 @@ def options_of(text: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_option_of_every_command_is_described(command: str, capsys) -> None:
-    options = options_of(help_text(capsys, command))
+    text = help_text(capsys, command)
+    # The command's own usage line, not the app's usage text glued in front of it.
+    assert text.startswith(f"usage: fmnist-tui {command} [-h]"), text[:200]
+    options = options_of(text)
     assert "-h, --help" in options
     assert [name for name, text in options.items() if not text.strip()] == []
+
+
+def test_the_fast_preset_help_names_the_model(capsys) -> None:
+    described = " ".join(help_text(capsys).split())
+    assert "fast: the PyTorch tutorial's 784-512-512-10 MLP" in described
+    assert "the notes'" not in described
 
 
 def test_top_level_help_lists_the_commands_first(capsys) -> None:

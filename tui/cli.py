@@ -83,8 +83,9 @@ def build_parser() -> Parser:
         add_help=False,
     )
     # The commands first, one line each; then the app's options and the settings.
+    # prog: each command's usage line starts "fmnist-tui train", not the app's usage text.
     sub = parser.add_subparsers(
-        title="commands", dest="command", parser_class=Parser, metavar="COMMAND"
+        title="commands", dest="command", parser_class=Parser, metavar="COMMAND", prog=PROG
     )
     options = parser.add_argument_group(
         "options (the app's; train, search and bench take them too)"
@@ -237,7 +238,7 @@ def build_parser() -> Parser:
         default=None,
         metavar="NAMES",
         help="instead, time Lightning and Keras (the [bench] extra) against the engine on "
-        "the notes' MLP; NAMES picks some (default: lightning,keras)",
+        "the PyTorch tutorial's 784-512-512-10 MLP; NAMES picks some (default: lightning,keras)",
     )
     return parser
 
