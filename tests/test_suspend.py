@@ -36,6 +36,11 @@ SETTINGS = {
 }
 
 
+def position(app: FmnistApp) -> tuple[int, int]:
+    """(epoch, batches done in it) as the Monitor shows them."""
+    return app.monitor.progress.epoch, app.monitor.progress.batch_done
+
+
 def log_text(app: FmnistApp) -> str:
     return "\n".join(app.query_one(EventLog).entry_texts)
 
@@ -63,22 +68,32 @@ async def test_ctrl_z_asks_while_training_then_pauses_or_detaches(
             await press_now(pilot, "s")
             await wait_for(pilot, lambda: app.monitor.progress.batch_done > 0)
 
-            # Training: ctrl+z asks; staying changes nothing.
+            # Training: ctrl+z asks, the run paused while the question shows (no batch
+            # trained); staying resumes it.
             await press_now(pilot, "ctrl+z")
             await wait_for(pilot, lambda: isinstance(app.screen, SuspendScreen))
             labels = [str(b.label) for b in app.screen.query(Button)]
             assert labels == ["Pause, suspend (s)", "Detach, suspend (d)", "Stay (esc)"]
+            await wait_for(pilot, lambda: app.run_state == "paused")
+            done = position(app)
+            await pilot.pause()
+            assert position(app) == done
+            assert isinstance(app.screen, SuspendScreen) and suspended == ["idle"]
             await press_now(pilot, "escape")
             await wait_for(pilot, lambda: not isinstance(app.screen, SuspendScreen))
-            assert suspended == ["idle"] and app.run_state == "running"
+            await wait_for(pilot, lambda: app.run_state == "running")
+            await wait_for(pilot, lambda: position(app) > done)
+            assert suspended == ["idle"]
+            assert "Not suspended: training resumed" in log_text(app)
 
-            # Pause and suspend: the process stops only once the run has paused.
+            # Pause and suspend: the run already paused by the question, the process stops.
             await press_now(pilot, "ctrl+z")
             await wait_for(pilot, lambda: isinstance(app.screen, SuspendScreen))
+            await wait_for(pilot, lambda: app.run_state == "paused")
             await press_now(pilot, "s")
             await wait_for(pilot, lambda: len(suspended) == 2)
             assert suspended[1] == "paused" and app.run_state == "paused"
-            assert "Pausing at the next batch, then suspending" in log_text(app)
+            assert "Run paused; suspending" in log_text(app)
             # Back (fg): the run goes on by itself.
             app.app_resume_signal.publish(app)
             await wait_for(pilot, lambda: app.run_state == "running")

@@ -37,6 +37,7 @@ from engine.trainer import data_settings
 from tui import messages
 from tui.bridge import EventBridge
 from tui.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from tui.last_settings import RESTORED_NOTE
 from tui.output import printable
 from tui.palette import app_commands
 from tui.plain import markup
@@ -204,6 +205,8 @@ class FmnistApp(RunActions):
         # whether the run it paused is resumed on return.
         self.suspend_waits_for: str | None = None
         self._resume_on_return = False
+        # Whether the ctrl+z question paused the run (Stay resumes it).
+        self._paused_for_question = False
 
     # --- layout ---------------------------------------------------------------------
 
@@ -229,7 +232,11 @@ class FmnistApp(RunActions):
         self.app_resume_signal.subscribe(self, self._resumed)
         self.show_run_state(RunState.IDLE)
         for note in self._notes:
-            self.notify(note, title="Last settings", severity="warning", timeout=12)
+            restored = note == RESTORED_NOTE  # news, not a problem
+            severity = "information" if restored else "warning"
+            self.notify(note, title="Last settings", severity=severity, timeout=12)
+            if restored:
+                self.query_one(HyperparamsPane).show_restored()
         if self._search is not None:
             self.query_one(HyperparamsPane).load_search(self._search)
         self.pane("data").focus_default()
@@ -322,19 +329,30 @@ class FmnistApp(RunActions):
 
     def action_suspend(self) -> None:
         """Suspend the app as a shell's ctrl+z does. A run training here (not paused)
-        first asks: pause it while suspended, or detach it; the process stops once the
-        run has paused or trains on in its own process."""
+        is paused at its next batch while the app asks: suspend (the run paused until the
+        return), detach it, or stay (the run resumed); the process stops once the run
+        has paused or trains on in its own process."""
         if self.suspend_waits_for is not None or isinstance(self.screen, SuspendScreen):
             return
         if self.session.trains_here and self.run_state in (RunState.STARTING, RunState.RUNNING):
+            self._paused_for_question = True
+            self.action_pause()
             self.push_screen(SuspendScreen(), self._suspend_chosen)
         else:
             self._suspend_now()
 
     def _suspend_chosen(self, choice: str | None) -> None:
+        paused_here, self._paused_for_question = self._paused_for_question, False
         if choice is None or not self.session.trains_here:
             if choice is not None:  # the run ended while the question was up
                 self._suspend_now()
+            elif paused_here and self.run_state in (
+                RunState.STARTING,
+                RunState.RUNNING,
+                RunState.PAUSED,
+            ):
+                self.action_resume()
+                self.monitor.log_event("Not suspended: training resumed")
             return
         if choice == "detach":
             self.suspend_waits_for = "detached"
@@ -343,8 +361,12 @@ class FmnistApp(RunActions):
         else:
             self.suspend_waits_for = "paused"
             self._resume_on_return = True
-            self.action_pause()
-            self.monitor.log_event("Pausing at the next batch, then suspending…")
+            if self.run_state == RunState.PAUSED:
+                self.monitor.log_event("Run paused; suspending…")
+                self._suspend_soon()
+            else:
+                self.action_pause()
+                self.monitor.log_event("Pausing at the next batch, then suspending…")
 
     @on(messages.SessionState)
     def _suspend_when_paused(self, message: messages.SessionState) -> None:

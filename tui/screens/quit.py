@@ -14,7 +14,7 @@ from textual.widgets import Button, Static
 CHOICES = (
     ("stop", "Stop and quit (s)", "error"),
     ("detach", "Detach and quit (d)", "warning"),
-    ("keep", "Keep training (k)", "primary"),
+    ("keep", "Keep training (k/esc)", "primary"),
 )
 
 

@@ -1,5 +1,5 @@
-"""``SuspendScreen``: ctrl+z while a run trains here: pause it and suspend, detach it and
-suspend, or stay."""
+"""``SuspendScreen``: ctrl+z while a run trains here (the app pauses the run while it
+asks): suspend with the run paused, detach it and suspend, or stay (the run resumed)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ CHOICES = (
 )
 
 QUESTION = (
-    "A run is training in this app. Suspend the app as a shell does (ctrl+z; `fg` brings "
-    "it back): pause the run while it is suspended, resumed on your return; or detach "
-    "the run (it saves a checkpoint and trains on in a process of its own) and suspend?"
+    "A run is training in this app; it is paused while you choose. Suspend the app as a "
+    "shell does (ctrl+z; `fg` brings it back), the run paused until your return; detach "
+    "the run (it saves a checkpoint and trains on in a process of its own) and suspend; "
+    "or stay, the run going on?"
 )
 
 
