@@ -159,12 +159,28 @@ async def test_choose_another_run_here_or_in_the_runs_pane(
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("5")
         await predicted(pilot, newest)
-        await pilot.press("r")
+        await pilot.press("c", "r")  # r from the confusion matrix
         await wait_for(pilot, lambda: isinstance(app.screen, RunPicker))
         assert [str(i.path) for i in app.screen.runs] == [str(newest.path), str(oldest.path)]
         await pilot.press("down", "enter")
         result = await predicted(pilot, oldest)
         assert result.confusion_matrix() == best_confusion(oldest)
+        # The pane has its keys again once the picker closes: n steps, c opens the matrix.
+        pane = app.query_one(InspectPane)
+        await pilot.pause()
+        assert app.focused is pane
+        await pilot.press("n")
+        assert status(pilot).startswith("2 of ")
+        await pilot.press("c")
+        assert app.focused is app.query_one(ConfusionPicker)
+        # Escape closes the picker with the matrix still open and its keys working.
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunPicker))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, RunPicker))
+        assert app.focused is app.query_one(ConfusionPicker)
+        await pilot.press("escape", "m")
+        assert app.focused is pane and "mistakes only" in status(pilot)
 
         # The Runs pane: the highlighted run is what Inspect shows; i goes there at once.
         await pilot.press("4")

@@ -335,7 +335,26 @@ class InspectPane(Pane, can_focus=True):
         self.indices = result.ordered(result.select(self.shown), self.order)
         self.position = 0
         self.query_one(ContentSwitcher).current = "inspect-image-view"
+        self._focus_view()
         self._show_image()
+
+    def _focus_view(self) -> None:
+        """Give the keys to what the pane shows: the matrix, the grid, or the pane (one
+        image); only when this pane's screen is the one shown and the pane is, or the
+        focus is nowhere or on a view now hidden."""
+        if not self.display or self.screen is not self.app.screen:
+            return
+        focused = self.screen.focused
+        mine = focused is None or focused is self or self in focused.ancestors
+        if not mine:
+            return
+        current = self.query_one(ContentSwitcher).current
+        if current == "inspect-confusion":
+            self.query_one(ConfusionPicker).focus()
+        elif current == "inspect-grid":
+            self.query_one(ImageGrid).focus()
+        else:
+            self.focus()
 
     def _show_header(self) -> None:
         result = self.result
@@ -565,8 +584,11 @@ class InspectPane(Pane, can_focus=True):
         current = self.result.run.path if self.result is not None else None
 
         def picked(path: Path | None) -> None:
+            # The keys come back to the pane whatever the choice (escape too): the
+            # view focused before may be hidden once the new run's images show.
             if path is not None:
                 self.result = None if path == current else self.result
                 self.choose(path)
+            self.call_after_refresh(self._focus_view)
 
         self.app.push_screen(RunPicker("Inspect which run?", message.runs, current), picked)
