@@ -73,11 +73,33 @@ async def test_data_pane_fills_its_area_marks_the_class_and_refuses_test_augment
 
         await pilot.press("a")
         assert "augmentation on" in shown(status)
-        await pilot.press("t")  # to the test split: the preview goes off, and says so
-        assert "test" in shown(status) and "augmentation off" in shown(status)
-        assert any("Augmentation preview off" in note for note in notes)
+        await pilot.press("t")  # to the test split: the preview goes off, the status says so
+        assert shown(status).strip().startswith("test") and "never augmented" in shown(status)
+        assert not [n for n in notes if "augment" in n]  # no toast to cover the zoom's hint
         original = [tile.pixels.copy() for tile in grid.tiles]
         await pilot.press("a")  # refused, with the reason
-        assert "augmentation off" in shown(status)
-        assert any("No augmentation on the test split" in note for note in notes)
+        assert "never augmented" in shown(status)
+        assert any("The test split is never augmented" in note for note in notes)
         assert all((a == t.pixels).all() for a, t in zip(original, grid.tiles, strict=True))
+
+        # At 80x24 the status fits one line, captions start with the image's number, and
+        # the grid follows the check's height when c shows its findings in full.
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: grid.capacity == 6 and len(grid.tiles) == 6)
+        await pilot.pause()
+        assert status.size.height == 1 and "never augmented" in shown(status)
+        captions = shown(grid)
+        for tile in grid.tiles:
+            number, name = tile.label.split(" ", 1)
+            assert name in small.classes and f"{number} {name[:3]}" in captions
+        check = app.query_one("#data-check")
+        await wait_for(pilot, lambda: "Check" in shown(check))
+        for _ in range(2):
+            await pilot.press("c")
+            await pilot.pause()
+            await pilot.pause()
+            width, height = grid.size
+            best = grid_layout(width, height, grid.image_shape)
+            assert (grid.columns, grid.rows) == (best.columns, best.rows)
+            assert len(grid.tiles) == grid.capacity
+            assert grid.region.bottom == status.region.y  # the grid fills down to the status

@@ -77,6 +77,12 @@ def check_line(check: DataCheck, width: int) -> str:
     return ""
 
 
+def tile_caption(index: int, name: str) -> str:
+    """A sample's caption under its image: its index in the split first ("#34,512"), then
+    its class name, which the grid cuts ("…") where the tile is too narrow."""
+    return f"#{index:,} {name}"
+
+
 def data_description(config: TrainConfig) -> str:
     """The dataset ``config`` names, in words: "Fashion-MNIST", "the custom dataset
     labels.csv (images in pics)", ..."""
@@ -223,6 +229,8 @@ class DataPane(Pane):
         """Show the dataset check's findings in full, or again as one line."""
         self.check_details = not self.check_details
         self._show_check()
+        # The check now takes more or fewer lines: lay the grid out for its new height.
+        self.call_after_refresh(lambda: self.grid.set_image_shape(self.grid.image_shape))
 
     def show_loading(self, what: str) -> None:
         """Say that ``what`` (e.g. "the custom dataset labels.csv") is being loaded."""
@@ -283,7 +291,7 @@ class DataPane(Pane):
         labels = split.labels[indices]
         self.grid.show(
             [
-                Tile(image, f"{data.classes[label]} #{index}")
+                Tile(image, tile_caption(index, data.classes[label]))
                 for image, label, index in zip(
                     images, labels.tolist(), indices.tolist(), strict=True
                 )
@@ -294,13 +302,13 @@ class DataPane(Pane):
         shown = (
             "all classes" if browser.class_filter is None else data.classes[browser.class_filter]
         )
-        augmentation = "[b]on[/]" if self.augment else "off"
+        augmentation = "augmentation [b]on[/]" if self.augment else "augmentation off"
         if self.split != "train":
-            augmentation = "off (train split only)"
+            augmentation = "never augmented"  # training augments the train split only
         self.query_one("#data-status", Static).update(
             markup(
                 f"[b]{self.split}[/] · $shown ({browser.count:,}) · page {browser.page + 1:,}"
-                f"/{browser.pages:,} · augmentation {augmentation}",
+                f"/{browser.pages:,} · {augmentation}",
                 shown=shown,
             )
         )
@@ -353,12 +361,9 @@ class DataPane(Pane):
     def action_switch_split(self) -> None:
         if self.data is not None:
             self.split = "test" if self.split == "train" else "train"
-            if self.split != "train" and self.augment:
-                self.augment = False
-                self.app.notify(
-                    f"Augmentation preview off: the {self.split} split is never augmented.",
-                    timeout=4,
-                )
+            # The status line says the test split is "never augmented": no toast (one
+            # would cover the zoom's hint when z follows).
+            self.augment = self.augment and self.split == "train"
             self.refresh_view()
 
     def action_augment(self) -> None:
@@ -366,10 +371,9 @@ class DataPane(Pane):
             return
         if self.split != "train":
             self.app.notify(
-                f"No augmentation on the {self.split} split: training augments only the "
-                "train split. Press t for it.",
+                f"The {self.split} split is never augmented: t for train.",
                 severity="warning",
-                timeout=4,
+                timeout=3,
             )
             return
         self.augment = not self.augment

@@ -184,9 +184,11 @@ class InspectPane(Pane, can_focus=True):
         Binding("n,right", "step(1)", "Next", key_display="n/b"),
         Binding("b,left", "step(-1)", "Back", show=False),
         Binding("m", "mistakes", "Mistakes"),
-        Binding("o", "order", "Order"),
+        # o is named in the header ("o: most confident first"): kept off the footer,
+        # which must fit 80 columns with the app's keys.
+        Binding("o", "order", "Order", show=False),
         Binding("g", "grid", "Grid"),
-        Binding("c", "confusion", "Confusion"),
+        Binding("c", "confusion", "Matrix"),
         Binding("r", "pick_run", "Run"),
         Binding("enter", "open", "Open", show=False),
         Binding("escape", "back", "Back", show=False),

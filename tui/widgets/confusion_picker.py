@@ -2,7 +2,8 @@
 
 Arrow keys move the cursor; enter posts ``ConfusionPicker.Chosen`` for the cell under
 it. Right answers are green, mistakes red, shaded by their share of the row; the
-cursor cell is drawn reversed, so it shows without colour too.
+cursor cell is drawn reversed and bold, its count in brackets ("[12]"), so it shows
+without colour and as plain text too.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class ConfusionPicker(LeanLines, Widget, can_focus=True):
         Binding("down", "move(1, 0)", "Down", show=False),
         Binding("left", "move(0, -1)", "Left", show=False),
         Binding("right", "move(0, 1)", "Right", show=False),
-        Binding("enter", "choose", "Browse cell"),
+        # Named in the pane's hint line ("enter: browse its images"), not in the footer.
+        Binding("enter", "choose", "Browse cell", show=False),
     ]
 
     @dataclass
@@ -116,7 +118,8 @@ class ConfusionPicker(LeanLines, Widget, can_focus=True):
             cells: list[tuple[str, Style]] = []
             for j, count in enumerate(row):
                 at_cursor = (i, j) == self.cell
-                cell = ("·" if count == 0 else compact_count(count, CELL - 1)).rjust(CELL)
+                shown = "·" if count == 0 else compact_count(count, CELL - 1 - 2 * at_cursor)
+                cell = (f"[{shown}]" if at_cursor else shown).rjust(CELL)
                 style = header if count == 0 else heat_style(count, total, i == j, background)
                 if at_cursor:
                     style = style + Style(reverse=True, bold=True, underline=True)
