@@ -109,6 +109,12 @@ def plot_lines(chart: ThrottledPlot) -> list[str]:
     return shown(chart).splitlines()[1:]
 
 
+def plot_rows(chart: ThrottledPlot) -> int:
+    """The rows of plot: the chart's lines between its title and its lower frame."""
+    lines = plot_lines(chart)
+    return next(i for i, line in enumerate(lines) if "└" in line)
+
+
 def check_log_wrapped(log: EventLog) -> None:
     """Every line within the log's width; no line of a character or two; the run
     folder's names whole, and the folder whole again once the lines are joined."""
@@ -136,11 +142,17 @@ async def test_the_monitor_at_80x24_and_120x40(tmp_path, small: ImageData) -> No
         await pilot.press("3")
         await pilot.pause()
 
-        # Two charts, each at least 8 rows, over the lower area's first view.
+        # Two charts, each with at least 8 rows of plot, over the lower area's first view.
         assert monitor.views_shown == ["confusion"]
         charts = charts_on_screen(app)
         assert [type(c) for c in charts] == [LossChart, EpochChart]
-        assert all(c.region.height >= 8 for c in charts), [c.region for c in charts]
+        for c in charts:
+            c.redraw_now()
+        await pilot.pause()
+        assert all(plot_rows(c) >= 8 for c in charts), [shown(c) for c in charts]
+        # The loss drawn from its first point (batch 5 of 25), not from 0.
+        loss_axis = shown(charts[0]).splitlines()[-1].split()
+        assert loss_axis[0] == "0.20", loss_axis
 
         # v cycles the lower area: confusion, per-class figures, log, learning rate.
         seen = []
@@ -158,11 +170,16 @@ async def test_the_monitor_at_80x24_and_120x40(tmp_path, small: ImageData) -> No
         await wait_for(pilot, lambda: log.wrapped_lines)
         check_log_wrapped(log)
 
-        # The learning-rate chart, reached by v: its own chart, as tall as the others.
+        # The learning-rate chart, reached by v: its own chart, in the lower area (at
+        # 80x24 its 7 rows, the charts above taking the rest).
         await pilot.press("v")
         await pilot.pause()
         lr = app.query_one(LearningRateChart)
-        assert lr in charts_on_screen(app) and lr.region.height >= 8
+        lr.redraw_now()
+        await pilot.pause()
+        assert lr in charts_on_screen(app) and plot_rows(lr) >= 4, shown(lr)
+        # Titled with the schedule and its peak, which the rates plotted stay below.
+        assert lr.title == "learning rate (cosine, peak 0.001) by epoch"
         assert len(lr.rates) == 5 and lr.rates[0] > lr.rates[-1]
         await pilot.press("v")
 

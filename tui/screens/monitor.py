@@ -44,6 +44,8 @@ from tui.widgets.progress import RunProgress
 from tui.widgets.stats import RunStats, duration
 
 FIGURES_PER_SECOND = 2
+# Below this many rows the lower area gives rows to the charts.
+SHORT = 30
 TABLES_PER_SECOND = 1
 
 # The lower area's views, in the order ``v`` shows them: each view's widget id.
@@ -100,6 +102,9 @@ class MonitorPane(Pane):
             self.log_event("No run yet: press s to train with the Hyperparameters pane's settings.")
 
     def on_resize(self, event: Resize) -> None:
+        # A short terminal (80x24) gives the charts the rows: the lower area takes 7
+        # (the confusion matrix scrolls), leaving each chart 8 rows of plot.
+        self.query_one("#details").styles.height = 12 if event.size.height >= SHORT else 7
         wide = event.size.width >= WIDE
         if wide != self._wide:
             self._wide = wide
@@ -220,6 +225,9 @@ class MonitorPane(Pane):
         progress.batches = event.batches_per_epoch
         for chart in self._charts():
             chart.set_epochs(progress.epochs)
+        self.query_one(LearningRateChart).set_schedule(
+            str(event.config.get("schedule", "?")), float(event.config.get("lr", math.nan))
+        )
         self.stats.device = event.device
         # The run's training time so far: a resumed session starts from its checkpoint's,
         # which is later than the last batch its history logged.

@@ -114,6 +114,13 @@ class LearningRateChart(ThrottledPlot):
         self.epochs: list[float] = []
         self.rates: list[float] = []
 
+    def set_schedule(self, schedule: str, lr: float) -> None:
+        """Name the run's schedule and its peak rate ``lr`` in the title: the rate
+        plotted is the one the schedule set at each logged batch, below the peak on
+        its warm-up and decay."""
+        self.title = f"learning rate ({schedule}, peak {lr:g}) by epoch"
+        self.mark_changed()
+
     def reset(self) -> None:
         self.epochs.clear()
         self.rates.clear()
@@ -134,11 +141,14 @@ def plot_by_batch(plt: Plot, xs: list[float], ys: list[float], columns: int, tot
     points a column of ``columns``; x runs up to ``axis_span`` of ``total`` epochs."""
     if xs:
         end = axis_span(xs[-1], total)
-        xs, ys = downsample(*finite_points(xs, ys), columns, (0.0, end))
+        # From the first point: a run logging every 20 of 36 batches starts past half
+        # of its epoch, and an axis from 0 would leave that half empty.
+        start = xs[0] if xs[0] < end else 0.0
+        xs, ys = downsample(*finite_points(xs, ys), columns, (start, end))
         if xs:
             plt.plot(xs, ys, marker="braille", color="cyan")
             plt.ylim(*nice_bounds(min(ys), max(ys)))
-        plt.xlim(0.0, end)
+        plt.xlim(start, end)
 
 
 SHOWN_WHOLE = 20
