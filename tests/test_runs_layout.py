@@ -128,10 +128,20 @@ def test_fit_columns_gives_way_in_order() -> None:
     ]  # fmt: skip
     narrow = ["mark", "run", "data", "epochs", "best", "test", "f1", "state"]
     assert fit_columns(rows, everything - 17 - 13 - 7).keys == narrow
-    # Then the id's head, down to 16 cells, before the epochs and the test accuracy.
+    # Then the id's head, down to 16 cells, before the epochs and the test accuracy: whole
+    # parts of it (the date, the time), the column as wide as the longest cut id.
     layout = fit_columns(rows, everything - 37 - 10)
-    assert layout.keys == narrow and layout.id_width == id_width - 10
-    assert layout.width(padding=1) == everything - 37 - 10
+    assert layout.keys == narrow and layout.id_width == len("…mlp-baseline-wide-0000")
+    assert layout.width(padding=1) <= everything - 37 - 10
+    assert id_tail("20261203-070756-cnn-a053", 22) == "…070756-cnn-a053"
+    assert id_tail("20261203-070756-cnn-a053", 15) == "…cnn-a053"
+    assert id_tail("20261203-070756-cnn-a053", 24) == "20261203-070756-cnn-a053"
+    assert id_tail("my-experiment_without_dashes", 8) == "…_dashes"  # no part fits whole
+    # The column the runs are sorted by never gives way: others go in its place.
+    by_started = fit_columns(rows, everything - 37, keep="started")
+    assert "started" in by_started.keys and "model" not in by_started.keys
+    assert by_started.width(padding=1) <= everything - 37
+    assert "settings" in fit_columns(rows, 80, keep="settings").keys
     assert fit_columns(rows, everything - 37 - (id_width - 16) - 1).keys == [
         "mark", "run", "data", "best", "test", "f1", "state"
     ]  # fmt: skip

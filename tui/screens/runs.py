@@ -310,6 +310,7 @@ class RunsPane(Pane):
         if self.sort_column != "run" or self.sort_reversed:
             infos = sort_runs(infos, self.sort_column, self.sort_reversed)
         self.shown_infos = infos
+        self.table.sorted_by = self.sort_column
         self.table.show(infos, self.marked)
 
     # --- sorting and filtering ------------------------------------------------------
@@ -450,7 +451,7 @@ class RunsPane(Pane):
         else:
             free = [c for c in PALETTE if c not in self.marked.values()]
             self.marked[info.id] = free[0]
-        self.table.show(self.infos, self.marked)
+        self._show_rows()
         if self.table.cursor_row < self.table.row_count - 1:
             self.table.move_cursor(row=self.table.cursor_row + 1, animate=False)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import on
 from textual.events import Resize, Show
 from textual.widgets import DataTable
 
@@ -35,6 +36,9 @@ STATE_STYLES = {
     "interrupted": "yellow",
 }
 SELECTED_MARK = "●"
+# On the highlighted row, in the first column before the mark: the cursor without colour
+# (NO_COLOR, a plain capture), where the row's shade alone would not tell it.
+CURSOR_MARK = "▶"
 ELLIPSIS = "…"
 
 # (key, header), in the order shown.
@@ -91,7 +95,8 @@ def row_cells(info: RunInfo, mark_color: str | None) -> dict[str, str | Text]:
     # The same epoch's macro-averaged F1 on the test split.
     f1 = f"{info.macro_f1:.1%}" if info.macro_f1 is not None else "—"
     return {
-        "mark": Text(SELECTED_MARK, style=f"bold {mark_color}") if mark_color else Text(" "),
+        # Two cells: the cursor's (``RunsTable`` puts ``CURSOR_MARK`` there), the mark.
+        "mark": Text.assemble(" ", (SELECTED_MARK, f"bold {mark_color}") if mark_color else " "),
         "run": plain(info.id),
         "started": plain(started_text(info.started)),
         # A factory of the user's own code shows as its name (``nets.py:tiny``: tiny).
@@ -108,12 +113,19 @@ def row_cells(info: RunInfo, mark_color: str | None) -> dict[str, str | Text]:
 
 
 def id_tail(run_id: str, width: int) -> str:
-    """``run_id`` in at most ``width`` cells: whole if it fits, else ``…`` and its end
-    (``20260101-120000-mlp-abcd`` in 16 -> ``…-120000-mlp-abcd``)."""
-    if run_id.isascii() and run_id.isprintable():  # one cell a character: a slice
-        return run_id if len(run_id) <= width else ELLIPSIS + run_id[len(run_id) - width + 1 :]
+    """``run_id`` in at most ``width`` cells: whole if it fits, else ``…`` and as many of
+    its last ``-``-separated parts as fit, whole (``20260101-120000-mlp-abcd`` in 20 ->
+    ``…120000-mlp-abcd``: the date goes first, never half of it); an end cut by the
+    character only when not even its last part fits (a folder name without ``-``)."""
     if cell_len(run_id) <= width:
         return run_id
+    parts = run_id.split("-")
+    for first in range(1, len(parts)):
+        tail = "-".join(parts[first:])
+        if cell_len(tail) <= width - 1:
+            return ELLIPSIS + tail
+    if run_id.isascii() and run_id.isprintable():  # one cell a character: a slice
+        return ELLIPSIS + run_id[len(run_id) - width + 1 :] if width > 1 else ELLIPSIS
     tail = ""
     for char in reversed(run_id):
         if cell_len(char + tail) > width - 1:
@@ -163,10 +175,13 @@ def fit_columns(
     width: int,
     padding: int = 1,
     widths: Sequence[Mapping[str, int]] | None = None,
+    keep: str | None = None,
 ) -> ColumnLayout:
     """The columns of ``WIDE_COLUMNS`` that fit in ``width`` cells, each as wide as its
-    widest cell (or its header); what gives way follows ``GIVE_WAY``. If even the last
-    layout is too wide it is returned as is (the table then cuts the right-hand columns).
+    widest cell (or its header); what gives way follows ``GIVE_WAY``, except the column
+    ``keep`` (the one the runs are sorted by), which never does. If even the last layout
+    is too wide it is returned as is (the table then cuts the right-hand columns). A cut
+    id column is as wide as its widest cut id (``id_tail`` cuts whole parts).
 
     ``rows``: ``row_cells`` of every run; ``padding``: the table's ``cell_padding``;
     ``widths``: the rows' ``cell_widths`` when already measured.
@@ -189,11 +204,15 @@ def fit_columns(
         excess = layout().width(padding) - width
         if excess <= 0:
             break
+        if step == keep:
+            continue
         if step in shown:
             shown.remove(step)
             continue
         floor = shortest_tail(ids) if step == "id-shortest" else max(shortest_tail(ids), ID_TAIL)
         id_width = max(cell_len("run"), min(id_width, max(floor, id_width - excess)))
+    if id_width < natural["run"]:
+        id_width = max([cell_len("run"), *(cell_len(id_tail(i, id_width)) for i in ids)])
     return layout()
 
 
@@ -283,7 +302,9 @@ def filter_runs(
 
 
 def _look(cell: str | Text | None) -> tuple[str, str]:
-    return (str(cell), str(cell.style) if isinstance(cell, Text) else "")
+    if isinstance(cell, Text):
+        return (str(cell), f"{cell.style} {cell.spans}")
+    return (str(cell), "")
 
 
 class RunsTable(DataTable):
@@ -315,6 +336,9 @@ class RunsTable(DataTable):
         self._made = {}
         self._fill_turn = 0  # a newer fill ends the chunks of an older one
         self._wanted: str | None = None  # the run to put the cursor on once its row is in
+        self._cursor_id: str | None = None  # the run whose row shows CURSOR_MARK
+        self.sorted_by: str | None = None
+        """The column the runs are sorted by: it never gives way to the width."""
 
     @property
     def columns_shown(self) -> list[tuple[str, str]]:
@@ -389,6 +413,7 @@ class RunsTable(DataTable):
             max(width, 0),
             self.cell_padding,
             widths=[widths for _, widths in made],
+            keep=self.sorted_by,
         )
 
     def _refit(self) -> None:
@@ -433,15 +458,38 @@ class RunsTable(DataTable):
                 self._shown[info.id] = cells
             if not filling and self.filling:
                 self._add_rows(self._fill_turn, keep)
+            self._mark_cursor()
             return
         self._fill(infos, keep)
 
     def _shown_cells(self, info: RunInfo) -> dict[str, str | Text]:
-        """``row_cells`` with the id cut to the column's width."""
+        """``row_cells`` with the id cut to the column's width, and ``CURSOR_MARK`` on
+        the highlighted run's row."""
         cells = dict(self._cells(info))
         if self._layout is not None:
             cells["run"] = plain(id_tail(info.id, self._layout.id_width))
+        if info.id == self._cursor_id:
+            mark = cells["mark"]
+            assert isinstance(mark, Text)
+            cells["mark"] = Text.assemble((CURSOR_MARK, "bold"), mark[1:])
         return cells
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._mark_cursor()  # the message goes on to the pane
+
+    def _mark_cursor(self) -> None:
+        """Move ``CURSOR_MARK`` to the highlighted run's row."""
+        info = self.highlighted
+        old, self._cursor_id = self._cursor_id, info.id if info is not None else None
+        for run_id in (old, self._cursor_id):
+            made = self._shown_from.get(run_id) if run_id is not None else None
+            if run_id is None or made is None or run_id not in self._shown:
+                continue
+            mark = self._shown_cells(made[0])["mark"]
+            if _look(mark) != _look(self._shown[run_id].get("mark")):
+                self.update_cell(run_id, "mark", mark)
+                self._shown[run_id]["mark"] = mark
 
     def _fill(self, infos: Sequence[RunInfo], keep: str | None, columns: bool = False) -> None:
         self.infos = list(infos)
@@ -475,3 +523,4 @@ class RunsTable(DataTable):
             self.call_after_refresh(self._add_rows, turn, keep)
         else:
             self._wanted = None
+        self._mark_cursor()
