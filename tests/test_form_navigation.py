@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 from pane_helpers import Notifications, shown, wait_for
 from textual import events
+from textual.binding import Binding
 from textual.widgets import Input, Label, Select
 
 from engine.config import TrainConfig
 from engine.data import ImageData
 from tui.app import FmnistApp
-from tui.last_settings import settings_path
-from tui.screens.hyperparams import FieldFinder, HyperparamsPane
+from tui.last_settings import RESTORED_NOTE, settings_path
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import SECTION_BINDINGS, HelpScreen, key_display
+from tui.screens.hyperparams import RESTORED_STATE, FieldFinder, HyperparamsPane
 from tui.widgets.config_form import fields_matching
 
 SIZE = (80, 24)
@@ -57,13 +60,16 @@ async def test_form_by_keyboard(
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     config = TrainConfig(epochs=1, batch_size=64, device="cpu", runs_dir=str(tmp_path / "runs"))
-    app = FmnistApp(config, data=small)
+    app = FmnistApp(config, data=small, notes=[RESTORED_NOTE])
     app.image_mode = "blocks"
     notes = Notifications()
     async with app.run_test(size=SIZE, message_hook=notes) as pilot:
         pane = app.query_one(HyperparamsPane)
+        # Settings restored at launch are announced, and named beside the presets.
+        assert [n.severity for n in notes.shown if n.message == RESTORED_NOTE] == ["information"]
         await pilot.press("2")
         await wait_for(pilot, lambda: focused_id(app) == "config-form")
+        assert shown(app.query_one("#preset-state")).strip() == RESTORED_STATE
 
         # / opens the finder; part of a name and enter go to that field.
         await pilot.press("slash")
@@ -99,6 +105,8 @@ async def test_form_by_keyboard(
         assert row_unused(app, "conv_channels")  # mlp
         assert row_unused(app, "step_size") and row_unused(app, "gamma")  # cosine
         assert not row_unused(app, "label_smoothing")
+        # ... in text too (NO_COLOR): "·" where a used field has nothing.
+        assert label(app, "momentum") == "· Momentum" and label(app, "loss") == "Loss"
         app.query_one("#field-momentum").focus()
         await pilot.pause()
         assert "Not used now: adamw does not use momentum" in words(app, "#field-help")
@@ -109,6 +117,8 @@ async def test_form_by_keyboard(
         assert "Not used now" not in words(app, "#field-help")  # help follows
         assert row_unused(app, "label_smoothing") and not row_unused(app, "step_size")
         assert row_unused(app, "beta1")
+        assert label(app, "label_smoothing").startswith("·")
+        assert not label(app, "step_size").startswith("·")
 
         # A bad value the model does not depend on leaves the model summary up.
         await wait_for(pilot, lambda: pane.summary_view.summary is not None)
@@ -143,8 +153,37 @@ async def test_form_by_keyboard(
         await wait_for(pilot, lambda: "fast (changed)" in shown(app.query_one("#preset-state")))
         assert app.query_one("#preset", Select).is_blank()
 
-        # ctrl+r: the training settings back to the defaults; where things are stays.
+        # Editing keys keep their order with the characters around them when they
+        # arrive in one burst (as a terminal delivers "backspace 8"), in a field and in
+        # the finder.
+        epochs = app.query_one("#field-epochs", Input)
+        epochs.value = "67"
+        await pilot.press("end")
+        for key in ("backspace", "8", "backspace", "backspace", "9", "left", "1"):
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await wait_for(pilot, lambda: epochs.value == "19")
+
+        # The go-to box finds the preset selector too.
+        await pilot.press("escape", "slash")
+        await wait_for(pilot, lambda: isinstance(app.screen, FieldFinder))
+        for key in ("p", "r", "e", "x", "backspace", "s"):
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        finder = app.screen.query_one("#finder-input", Input)
+        await wait_for(pilot, lambda: finder.value == "pres")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: focused_id(app) == "preset")
+
+        # ctrl+r asks first; n keeps the form as it is, y brings back the defaults
+        # (the training settings; where things are stays).
+        app.query_one("#field-epochs").focus()
+        await pilot.press("escape", "ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert epochs.value == "19"
         await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
         await wait_for(pilot, lambda: app.config.epochs == TrainConfig().epochs)
         assert app.config.runs_dir == str(tmp_path / "runs")
         assert not shown(app.query_one("#preset-state")).strip()
@@ -157,3 +196,18 @@ async def test_form_by_keyboard(
         await wait_for(pilot, settings_path().exists)
         saved = json.loads(settings_path().read_text())["settings"]
         assert saved["epochs"] == 1 and saved["runs_dir"] == str(tmp_path / "runs")
+
+        # ? lists every key the panes bind, the Monitor's v among them.
+        await wait_for(pilot, lambda: app.screen is app.screen_stack[0])
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = shown(app.screen.query_one("#help-text"))
+        for title, classes in SECTION_BINDINGS.items():
+            section = text.split(f"\n{title}", 1)[1]
+            for cls in classes:
+                for binding in cls.BINDINGS:
+                    assert isinstance(binding, Binding)
+                    for key in binding.key.split(","):
+                        assert key_display(key) in section, (title, key)
+        for written in ("v ", "/, ctrl+g", "ctrl+r", "<, >", "preset"):
+            assert written in text

@@ -11,7 +11,13 @@ import pytest
 from engine.config import TrainConfig
 from tui.cli import build_parser
 from tui.flags import config_from_args
-from tui.last_settings import read_last_settings, save_last_settings, settings_path, startup_config
+from tui.last_settings import (
+    RESTORED_NOTE,
+    read_last_settings,
+    save_last_settings,
+    settings_path,
+    startup_config,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +45,8 @@ def test_precedence_defaults_last_preset_config_flags(tmp_path: Path) -> None:
     data.mkdir()
     save_last_settings(TrainConfig(lr=0.05, epochs=7, data_dir=str(data), batch_size=32))
     config, notes = launch()
-    assert (config.lr, config.epochs, config.data_dir, notes) == (0.05, 7, str(data), [])
+    assert (config.lr, config.epochs, config.data_dir) == (0.05, 7, str(data))
+    assert notes == [RESTORED_NOTE]  # said at launch, so the user knows where they came from
     # A preset's training settings win over the last ones; where the data is stays.
     config, _ = launch("--preset", "tutorial")
     assert (config.lr, config.batch_size, config.data_dir) == (1e-3, 64, str(data))

@@ -233,8 +233,12 @@ class FmnistApp(RunActions):
         self.show_run_state(RunState.IDLE)
         for note in self._notes:
             restored = note == RESTORED_NOTE  # news, not a problem
-            severity = "information" if restored else "warning"
-            self.notify(note, title="Last settings", severity=severity, timeout=12)
+            self.notify(
+                note,
+                title="Last settings",
+                severity="information" if restored else "warning",
+                timeout=12,
+            )
             if restored:
                 self.query_one(HyperparamsPane).show_restored()
         if self._search is not None:

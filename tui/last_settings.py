@@ -26,6 +26,8 @@ FILE_NAME = "last-settings.json"
 PATH_FIELDS = (*ABSOLUTE_PATH_FIELDS, "runs_dir")
 # A preset sets how to train, never where: these groups keep the values already set.
 KEPT_BY_PRESETS = ("system", "data")
+# The note that says the form starts from the last run's settings (not a problem).
+RESTORED_NOTE = "Restored the last run's settings (ctrl+r on Hyperparameters: defaults)"
 
 
 def settings_path() -> Path:
@@ -113,8 +115,11 @@ def startup_config(
 ) -> tuple[TrainConfig, list[str]]:
     """The config the app starts from before ``--config`` and flags: the last settings
     (or the defaults), with ``preset_name``'s training settings over them when given;
-    and the notes ``read_last_settings`` gave."""
+    and notes for the user: ``RESTORED_NOTE`` first when the last settings were restored,
+    then those ``read_last_settings`` gave."""
     config, notes = read_last_settings(path)
+    if config is not None:
+        notes = [RESTORED_NOTE, *notes]
     base = config or TrainConfig()
     if preset_name:
         base = with_preset(preset_name, base)

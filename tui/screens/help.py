@@ -1,17 +1,31 @@
-"""``HelpScreen``: every key of the app, by pane."""
+"""``HelpScreen``: every key of the app, by pane.
+
+Each pane's section is written out below (``SECTIONS``), and completed from the pane's
+own ``BINDINGS`` (``SECTION_BINDINGS``): a key bound there but not described here is
+listed with its binding's description, so the help cannot miss a key."""
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import VerticalScroll
+from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from tui.screens.data import DataPane
+from tui.screens.hyperparams import HyperparamsPane
+from tui.screens.inspect import InspectPane
+from tui.screens.monitor import MonitorPane
+from tui.screens.runs import RunsPane
+from tui.screens.search import SearchPane
+from tui.widgets.config_form import ConfigForm
 
 INTRO = "Look at the data, set the hyperparameters, train and watch, all by keyboard."
 
@@ -35,7 +49,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("arrows", "select an image"),
             ("z, enter", "zoom the selected image"),
             ("r", "reshuffle the samples"),
-            ("n, b", "next, previous page"),
+            ("n, b (pgdn, pgup)", "next, previous page"),
             ("f, F", "filter by the next, previous class"),
             ("t", "switch between the train and test split"),
             ("a", "preview the training augmentation (flip and crop)"),
@@ -47,8 +61,17 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("tab, shift+tab", "move between fields"),
             ("escape", "leave a field, so the keys above work again"),
+            ("enter", "back into the field left (tab and shift+tab carry on from it)"),
+            ("/, ctrl+g", 'go to a field by part of its name; "preset": the presets'),
             ("ctrl+t", "search this field: a range (1e-4..0.1 log) or values (64, 128)"),
             ("ctrl+s, ctrl+o", "save, load the settings and the search (JSON, or TOML)"),
+            ("ctrl+r", "every training setting back to its default (asks first)"),
+        ],
+    ),
+    (
+        "Monitor",
+        [
+            ("v", "the lower area's next view: confusion matrix, per-class, log, learning rate"),
         ],
     ),
     (
@@ -61,6 +84,9 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("i", "inspect the run's predictions"),
             ("d", "delete the run (asks first; not while it trains)"),
             ("e", "export its best model (state_dict, ONNX, pt2, TorchScript) or metrics.csv"),
+            ("<, >", "sort by the previous, next column"),
+            ("-", "reverse the sort"),
+            ("/", "filter by words, or state:NAME"),
         ],
     ),
     (
@@ -68,8 +94,11 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("n, b (→, ←)", "next, previous test image"),
             ("m", "mistakes only, or every image"),
+            ("o", "dataset order, or the most confident answers first"),
+            ("g", "the mistakes as a grid of thumbnails (enter opens one); again: back"),
             ("c", "confusion matrix: arrows pick a cell, enter browses it"),
             ("r", "inspect another run"),
+            ("escape", "back from the grid or the matrix"),
         ],
     ),
     (
@@ -86,6 +115,59 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     ),
 ]
 
+# The classes whose BINDINGS each section covers.
+SECTION_BINDINGS: dict[str, tuple[type[DOMNode], ...]] = {
+    "Data": (DataPane,),
+    "Hyperparameters": (HyperparamsPane, ConfigForm),
+    "Monitor": (MonitorPane,),
+    "Runs": (RunsPane,),
+    "Inspect": (InspectPane,),
+    "Search": (SearchPane,),
+}
+
+# Textual's key names, as the help writes them.
+KEY_DISPLAY = {
+    "slash": "/",
+    "question_mark": "?",
+    "greater_than_sign": ">",
+    "less_than_sign": "<",
+    "minus": "-",
+    "right": "→",
+    "left": "←",
+    "up": "↑",
+    "down": "↓",
+    "pagedown": "pgdn",
+    "pageup": "pgup",
+}
+
+
+def key_display(key: str) -> str:
+    """Textual's name of a key (``greater_than_sign``) as the help writes it (``>``)."""
+    return KEY_DISPLAY.get(key, key)
+
+
+def _keys_written(keys: str) -> set[str]:
+    """The keys a help row's first column names ("n, b (→, ←)": n, b, →, ←)."""
+    return {k for k in re.split(r"[,()\s]+", keys) if k}
+
+
+def section_keys(title: str) -> list[tuple[str, str]]:
+    """Section ``title``'s rows (keys, what they do): the written ones, then each key
+    its classes bind (``SECTION_BINDINGS``) that no row names yet, with the binding's
+    description. Keys written under "Everywhere" count as named."""
+    written = dict(SECTIONS)
+    rows = list(written.get(title, []))
+    named = set().union(*(_keys_written(keys) for keys, _ in rows + written["Everywhere"]))
+    extra: dict[str, list[str]] = {}  # description -> its keys not named
+    for cls in SECTION_BINDINGS.get(title, ()):
+        for key, bindings in BindingsMap(cls.BINDINGS).key_to_bindings.items():
+            shown = key_display(key)
+            if shown not in named and bindings[0].description:
+                extra.setdefault(bindings[0].description.lower(), []).append(shown)
+                named.add(shown)
+    return rows + [(", ".join(keys), does) for does, keys in extra.items()]
+
+
 NOTES = (
     "A bad value shows the reason under its field; Start waits until it is fixed. "
     "The model summary follows the form. The Monitor shows the run's progress, "
@@ -99,7 +181,8 @@ def help_text(panes: list[tuple[str, str]]) -> Group:
     """The help, with ``panes`` (key, title) listed first."""
     parts: list[Text | Table] = [Text("fmnist-tui", style="bold"), Text(INTRO), Text()]
     pane_keys = [(key, f"the {title} pane") for key, title in panes]
-    for title, keys in SECTIONS:
+    for title, _ in SECTIONS:
+        keys = section_keys(title)
         if title == "Everywhere":
             keys = pane_keys + keys
         table = Table.grid(padding=(0, 2))

@@ -1,9 +1,10 @@
 """The Hyperparameters pane: the config form, presets, the model summary, Start, and the
 fields marked for a hyperparameter search (ctrl+t) with the space they make.
 
-``/`` (or ctrl+g) goes to a field by part of its name; ``s`` with a bad field names it
-and puts the cursor there; a run's start saves the settings the next launch restores
-(``tui.last_settings``); ctrl+r brings back the defaults."""
+``/`` (or ctrl+g) goes to a field, or to the preset selector, by part of its name; ``s``
+with a bad field names it and puts the cursor there; a run's start saves the settings
+the next launch restores (``tui.last_settings``), and the side column says when the form
+holds them; ctrl+r brings back the defaults, after asking."""
 
 from __future__ import annotations
 
@@ -22,14 +23,40 @@ from engine.config import PRESET_HELP, PRESETS, TrainConfig
 from engine.fields import field_label
 from engine.search_space import SEARCHABLE, SearchSpace, search_text
 from tui.last_settings import save_last_settings, settings_path, with_preset
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.pane import Pane
-from tui.widgets.config_form import SEARCH_SYNTAX, ConfigForm, field_of, fields_matching
+from tui.widgets.config_form import (
+    SEARCH_SYNTAX,
+    ConfigForm,
+    OrderedInput,
+    field_of,
+    fields_matching,
+)
 from tui.widgets.model_summary import ModelSummaryView
 
-__all__ = ["FieldFinder", "HyperparamsPane", "with_preset"]
+__all__ = ["PRESET_ENTRY", "FieldFinder", "HyperparamsPane", "finder_matches", "with_preset"]
 
 # Matches the field finder lists at most.
 FINDER_ROWS = 8
+# The finder's entry for the preset selector (not a setting, but reached the same way).
+PRESET_ENTRY = "preset"
+# What the side column says while the form holds the settings restored at launch.
+RESTORED_STATE = "Settings of the last run"
+
+
+def finder_matches(text: str) -> list[str]:
+    """What the field finder offers for ``text``: the settings ``fields_matching`` finds,
+    and ``PRESET_ENTRY`` when "preset" holds the text (first when it starts with it)."""
+    found = fields_matching(text)
+    wanted = text.strip().lower()
+    if wanted and PRESET_ENTRY.startswith(wanted):
+        return [PRESET_ENTRY, *found]
+    return [*found, PRESET_ENTRY] if wanted in PRESET_ENTRY else found
+
+
+def finder_label(name: str) -> str:
+    """An entry's name in words, as the finder lists it."""
+    return "Preset" if name == PRESET_ENTRY else field_label(name)
 
 
 class FieldFinder(ModalScreen[str | None]):
@@ -44,13 +71,15 @@ class FieldFinder(ModalScreen[str | None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.matches: list[str] = fields_matching("")
+        self.matches: list[str] = finder_matches("")
         self.chosen = 0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="finder"):
             yield Label("Go to field: type part of its name (enter: go, escape: stay)")
-            yield Input(placeholder="e.g. epo, decay, smooth", id="finder-input", compact=True)
+            yield OrderedInput(
+                placeholder="e.g. epo, decay, smooth", id="finder-input", compact=True
+            )
             yield Static("", id="finder-matches", markup=False)
 
     def on_mount(self) -> None:
@@ -59,7 +88,7 @@ class FieldFinder(ModalScreen[str | None]):
     def _show(self) -> None:
         shown = self.matches[:FINDER_ROWS]
         lines = [
-            f"{'▶' if i == self.chosen else ' '} {field_label(name):<17}{name}"
+            f"{'▶' if i == self.chosen else ' '} {finder_label(name):<17}{name}"
             for i, name in enumerate(shown)
         ]
         more = len(self.matches) - len(shown)
@@ -72,7 +101,7 @@ class FieldFinder(ModalScreen[str | None]):
     @on(Input.Changed, "#finder-input")
     def _typed(self, event: Input.Changed) -> None:
         event.stop()
-        self.matches, self.chosen = fields_matching(event.value), 0
+        self.matches, self.chosen = finder_matches(event.value), 0
         self._show()
 
     @on(Input.Submitted, "#finder-input")
@@ -105,6 +134,8 @@ class HyperparamsPane(Pane):
         super().__init__(id=id)
         self.config = config
         self.preset: str | None = None  # the preset applied last, if any
+        self.restored = False  # the form holds the last run's settings, unchanged
+        self._restored_texts: dict[str, str] = {}  # those settings, as the form shows them
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="hp-body"):
@@ -157,8 +188,17 @@ class HyperparamsPane(Pane):
         self._show_preset(name)
         self.notify(f"Preset {name} applied", timeout=3)
 
+    def show_restored(self) -> None:
+        """Say in the side column that the form holds the settings restored from the
+        last run, until a field, a preset or the defaults change them."""
+        self._show_preset(None)
+        self.restored, self._restored_texts = True, self.form.texts()
+        state = self.query_one("#preset-state", Static)
+        state.update(RESTORED_STATE)
+        state.set_class(True, "-shown")
+
     def _show_preset(self, name: str | None, *, changed: bool = False) -> None:
-        self.preset = name
+        self.preset, self.restored = name, False
         select = self.query_one("#preset", Select)
         with self.prevent(Select.Changed):
             if name is None or changed:
@@ -203,6 +243,8 @@ class HyperparamsPane(Pane):
     def _form_changed(self, event: ConfigForm.Changed) -> None:
         if event.edited and self.preset is not None:
             self._show_preset(self.preset, changed=True)
+        elif event.edited and self.restored and self.form.texts() != self._restored_texts:
+            self._show_preset(None)
         problems = self.query_one("#hp-problems", Static)
         if event.problems:
             count = len(event.problems)
@@ -272,16 +314,31 @@ class HyperparamsPane(Pane):
         """Ask for part of a field's name, then put the cursor in that field."""
 
         def go(name: str | None) -> None:
-            if name is not None:
+            if name == PRESET_ENTRY:
+                self.query_one("#preset", Select).focus()
+            elif name is not None:
                 self.form.focus_field(name)
 
         self.app.push_screen(FieldFinder(), go)
 
     def action_defaults(self) -> None:
-        """Every training setting back to its default; the system and data fields (where
-        the data and runs are) stay."""
-        self.load_config(with_preset("default", self.form.config or self.config))
-        self.notify("Defaults restored (the system and data fields kept)", timeout=4)
+        """Ask, then put every training setting back to its default; the system and data
+        fields (where the data and runs are) stay."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.load_config(with_preset("default", self.form.config or self.config))
+                self.notify("Defaults restored (the system and data fields kept)", timeout=4)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Put every training setting back to its default? The system and data "
+                "fields stay; the form's other values are lost.",
+                "Defaults",
+                "Keep",
+            ),
+            answered,
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "start":

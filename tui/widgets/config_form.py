@@ -9,7 +9,12 @@ shown under its field.
 Each row's label says the setting in words (``field_label``); the row being edited (or
 left last) is marked ``▶``, and a flag reads ``[x] on`` or ``[ ] off``, so focus and state
 show in every colour mode. A setting the others make pointless (``unused_reason``:
-momentum with adam, another schedule's fields) is dimmed, and says why when focused.
+momentum with adam, another schedule's fields) is dimmed and marked ``·`` (readable
+without colour), and says why when focused.
+
+The text editors are ``OrderedInput``: their editing keys (backspace, arrows, ctrl+k)
+keep their order with the characters typed around them, even when a terminal delivers
+them in one burst.
 Escape leaves a field for the pane's keys; tab, shift+tab and enter then carry on from
 the field left, and ``focus_field`` jumps to a field by name.
 
@@ -28,10 +33,10 @@ from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult, RenderResult
-from textual.binding import Binding, BindingType
+from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
-from textual.events import DescendantFocus
+from textual.events import DescendantFocus, Key
 from textual.geometry import Size
 from textual.message import Message
 from textual.validation import ValidationResult, Validator
@@ -77,6 +82,8 @@ SEARCH_MARK = " ~"
 SEARCH_LABEL = "    ~ search"
 # The mark of the row being edited, or left last (where tab carries on).
 CURRENT_MARK = "▶ "
+# The mark of a row that has no effect now (its reason shows in the help on focus).
+UNUSED_MARK = "· "
 SEARCH_SYNTAX = "low..high (log after it for a log scale), or values a, b, c"
 SEARCH_SOURCE = "search"
 
@@ -121,6 +128,28 @@ def fields_matching(text: str) -> list[str]:
         n for n in found if n.startswith(wanted) or field_label(n).lower().startswith(text.lower())
     ]
     return first + [n for n in found if n not in first]
+
+
+class OrderedInput(Input):
+    """An ``Input`` whose own keys (backspace, delete, arrows, home, ctrl+k, ...) act in
+    the order they were typed.
+
+    Textual's ``Input`` inserts a typed character as soon as the key reaches it, but
+    runs a bound key only after the key has bubbled up to the app; so with keys that
+    arrive together ("backspace 8" in one read from the terminal) the character went in
+    first and the backspace then deleted it (Textual issue #6605). Here the input's
+    own bindings run as the key reaches it, like the characters."""
+
+    _OWN_KEYS: ClassVar[BindingsMap] = BindingsMap(Input.BINDINGS)
+
+    async def on_key(self, event: Key) -> None:
+        if event.is_printable:
+            return  # Input's own handler inserts it
+        bindings = self._OWN_KEYS.key_to_bindings.get(event.key)
+        if not bindings:
+            return  # not an editing key: it goes on to the form, the pane, the app
+        event.stop()
+        await self.run_action(bindings[0].action)
 
 
 class FlagSwitch(Switch):
@@ -234,7 +263,7 @@ class ConfigForm(VerticalScroll):
                 id=widget_id,
                 classes="form-editor",
             )
-        return Input(
+        return OrderedInput(
             field_text(spec, value),
             validators=[FieldValidator(spec.name)],
             validate_on=["changed", "blur"],
@@ -244,7 +273,12 @@ class ConfigForm(VerticalScroll):
         )
 
     def _label_text(self, name: str) -> str:
-        mark = CURRENT_MARK if name == self.current else " " * len(CURRENT_MARK)
+        if name == self.current:
+            mark = CURRENT_MARK
+        elif name in self.unused:
+            mark = UNUSED_MARK
+        else:
+            mark = " " * len(CURRENT_MARK)
         return mark + field_label(name) + (SEARCH_MARK if name in self._search else "")
 
     def _show_label(self, name: str) -> None:
@@ -328,7 +362,8 @@ class ConfigForm(VerticalScroll):
             error.set_class(bool(own), "-shown")
             self.editor(spec.name).set_class(bool(own), "-problem")
         unused = {n: why for n in FIELDS if (why := unused_reason(n, texts)) is not None}
-        for name in set(unused) ^ set(self.unused):
+        changed = set(unused) ^ set(self.unused)
+        for name in changed:
             self.query_one(f"#row-{name}").set_class(name in unused, "-unused")
         if self.current is not None and unused.get(self.current) != self.unused.get(self.current):
             focused = self.app.focused
@@ -337,6 +372,8 @@ class ConfigForm(VerticalScroll):
                     self.FieldFocused(FIELDS[self.current], unused=unused.get(self.current))
                 )
         self.unused = unused
+        for name in changed:  # the label's mark follows
+            self._show_label(name)
         self.config, self.problems = config, problems
         self.post_message(self.Changed(self, config, problems, edited))
 
@@ -491,7 +528,7 @@ class ConfigForm(VerticalScroll):
     def _search_row(self, name: str, text: str) -> tuple[Widget, Widget]:
         row = Horizontal(
             Label(SEARCH_LABEL, classes="form-label search-label"),
-            Input(
+            OrderedInput(
                 text,
                 placeholder="1e-4..0.1 log  or  64, 128",
                 compact=True,
