@@ -23,6 +23,7 @@ import socket
 import stat
 import sys
 import threading
+import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -713,7 +714,8 @@ class RunListing:
     listing; the counters may be read from any thread.
 
     ``reads``: folders read on the last pass; ``passes``: passes begun;
-    ``in_flight`` / ``most_in_flight``: passes running now / at most at once.
+    ``in_flight`` / ``most_in_flight``: passes running now / at most at once;
+    ``last_seconds``: the wall time of the last pass run to its end.
     """
 
     def __init__(self, runs_dir: str | Path) -> None:
@@ -724,6 +726,7 @@ class RunListing:
         self.passes = 0
         self.in_flight = 0
         self.most_in_flight = 0
+        self.last_seconds = 0.0
 
     def batches(self, first: int = 50, size: int = 1000) -> Generator[list[RunInfo], None, None]:
         """Every run, newest first (by id), as growing lists: the first ``first`` runs,
@@ -734,6 +737,7 @@ class RunListing:
             self.passes += 1
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        start = time.perf_counter()
         try:
             self.reads = 0
             names = self._names()
@@ -750,6 +754,7 @@ class RunListing:
                     yield list(infos)
                     step = len(infos) + size
             self._cache = cache
+            self.last_seconds = time.perf_counter() - start
             yield infos
         finally:
             with self._lock:

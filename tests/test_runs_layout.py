@@ -8,6 +8,7 @@ columns are wider than either terminal; what is checked is what the table draws.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from pane_helpers import make_app, shown, wait_for
@@ -17,8 +18,17 @@ from textual.pilot import Pilot
 from engine.config import TrainConfig
 from engine.runs import RunInfo
 from helpers import synthetic
-from tui.screens.runs import HINT
-from tui.widgets.runs_table import WIDE_COLUMNS, RunsTable, fit_columns, id_tail, row_cells
+from tui.screens.runs import HINT, RunsPane
+from tui.widgets.curve_overlay import CurveOverlay
+from tui.widgets.runs_table import (
+    CURSOR_MARK,
+    SORT_COLUMNS,
+    WIDE_COLUMNS,
+    RunsTable,
+    fit_columns,
+    id_tail,
+    row_cells,
+)
 
 STATES = ("finished", "interrupted", "failed")
 
@@ -98,6 +108,21 @@ def check_cursor_in_view(table: RunsTable) -> None:
     highlighted = table.highlighted
     assert highlighted is not None
     assert str(table.get_row(highlighted.id)[1]) in rows[row]
+    # The cursor's row is told by a mark, not by its shade alone (NO_COLOR).
+    assert rows[row].lstrip().startswith(CURSOR_MARK), rows[row]
+    assert [r for r, line in rows.items() if CURSOR_MARK in line] == [row]
+
+
+def check_chart(chart: CurveOverlay) -> None:
+    """Two y labels or more, none on the title's row; whole epochs on the x axis."""
+    lines = shown(chart).splitlines()
+    y_labels = [m.group(1) for line in lines if (m := re.match(r"\s*(-?[\d.]+)┤", line))]
+    assert len(y_labels) >= 2, lines
+    # The title's row: no number standing alone before it (the title's id starts "1209…").
+    assert "┤" not in lines[0] and not re.match(r"\s*-?[\d.]+\s", lines[0]), lines[0]
+    bottom = next(n for n, line in enumerate(lines) if "└" in line)
+    x_labels = lines[bottom + 1].split()
+    assert len(x_labels) >= 2 and all(label.isdigit() for label in x_labels), x_labels
 
 
 def test_fit_columns_gives_way_in_order() -> None:
@@ -202,3 +227,17 @@ async def test_columns_fit_and_the_highlighted_row_stays_in_view(tmp_path: Path)
         await pilot.pause()
         check_fits(table)
         check_cursor_in_view(table)
+        await wait_for(pilot, lambda: app.query_one("#runs-loss", CurveOverlay).series)
+        check_chart(app.query_one("#runs-loss", CurveOverlay))
+
+        # Sorted by any column at 80 columns, that column shows; cut ids lose whole parts.
+        pane = app.query_one(RunsPane)
+        for _ in SORT_COLUMNS:
+            await pilot.press("greater_than_sign")
+            await pilot.pause()
+            keys = [k for k, _ in table.columns_shown]
+            assert pane.sort_column in keys and table.max_scroll_x == 0, keys
+            for info in table.infos:
+                cut = str(table.get_row(info.id)[1])
+                assert cut == info.id or info.id.endswith("-" + cut.removeprefix("…")), cut
+            check_cursor_in_view(table)

@@ -21,7 +21,7 @@ from engine.runs import RunListing, data_size
 from helpers import synthetic
 from tui.run_curves import differing_settings, short_id
 from tui.screens.runs import RunsPane
-from tui.widgets.curve_overlay import CurveOverlay, round_ticks
+from tui.widgets.curve_overlay import CurveOverlay, enclosing_ticks, round_ticks
 from tui.widgets.model_summary import ModelSummaryView
 from tui.widgets.runs_table import RunsTable
 
@@ -57,6 +57,12 @@ def test_round_ticks_and_data_sizes() -> None:
     assert round_ticks(1, 3, 4) == [1, 2, 3]
     assert round_ticks(83.2, 84.9, 5) == [83.5, 84, 84.5]
     assert round_ticks(2, 2) == [2]
+    assert round_ticks(1, 2, 5, integer=True) == [1, 2]  # epochs: never 1.5
+    assert round_ticks(0, 30, 4, integer=True) == [0, 10, 20, 30]
+    # A fitted range widened to round ends: a label on its bottom and top rows.
+    assert enclosing_ticks(0.31, 2.9, 2) == [0, 5]
+    assert enclosing_ticks(0.31, 2.9, 4) == [0, 1, 2, 3]
+    assert enclosing_ticks(83.2, 84.9, 5) == [83, 83.5, 84, 84.5, 85]
     assert [data_size(TrainConfig(train_subset=n)) for n in (0, 800, 1500, 5000)] == [
         "all", "800", "1.5k", "5k"
     ]  # fmt: skip
@@ -72,6 +78,7 @@ def test_listing_reads_only_what_changed(tmp_path: Path) -> None:
     listing = RunListing(runs)
     first = {i.id: i for i in listing.read()}
     assert list(first) == [FAILED, QUICK, STOPPED, FULL] and listing.reads == 4
+    assert listing.last_seconds > 0  # the pane waits five times as long before the next
     again = {i.id: i for i in listing.read()}
     assert listing.reads == 0 and all(again[k] is first[k] for k in first)
     status = runs / QUICK / "status.json"

@@ -1,6 +1,7 @@
 """The Runs pane: every run under the runs folder, their curves, and what to do with them.
 
-The table is read again every ``REFRESH_SECONDS`` while the pane is shown, in a
+The table is read again every ``REFRESH_SECONDS`` while the pane is shown (or five
+times as long as the last listing took, on a folder of thousands of runs), in a
 thread worker (status files and locks are I/O), incrementally (``RunListing``: only the
 folders that changed are read again) and one listing at a time: a refresh asked for
 while one runs is made once it ends. The first screenful of runs is posted before the
@@ -47,6 +48,9 @@ from tui.widgets.runs_table import (
 )
 
 REFRESH_SECONDS = 2.0
+# The next refresh waits at least this many times as long as the last listing took, so
+# that reading a runs folder of thousands of runs never takes most of the CPU.
+REFRESH_SHARE = 5.0
 # One colour per compared run: the table's mark and the curves share it.
 PALETTE = ("cyan", "magenta", "yellow", "green", "red", "blue")
 HINT = (
@@ -170,7 +174,7 @@ class RunsPane(Pane):
         yield Static("", id="runs-diff")
 
     def on_mount(self) -> None:
-        self.set_interval(REFRESH_SECONDS, self._tick)
+        self._timer = self.set_timer(REFRESH_SECONDS, self._tick)
         self.query_one("#runs-filter").display = False
         self._show_hint()
 
@@ -197,10 +201,20 @@ class RunsPane(Pane):
     def _tick(self) -> None:
         if self.display and self.is_on_screen:
             self.refresh_runs()
+        if not self._listing_busy:
+            self._timer = self.set_timer(self.refresh_seconds, self._tick)
+        # else: _listed sets the next one once the listing ends
+
+    @property
+    def refresh_seconds(self) -> float:
+        """Seconds to the next refresh while shown: ``REFRESH_SECONDS``, or
+        ``REFRESH_SHARE`` times the last listing's wall time when that is longer."""
+        return max(REFRESH_SECONDS, REFRESH_SHARE * self.listing.last_seconds)
 
     def watch_runs_dir(self) -> None:
         # Settings loaded from the command palette can change it while the pane shows.
-        self._tick()
+        if self.display and self.is_on_screen:
+            self.refresh_runs()
 
     def refresh_runs(self) -> None:
         """Read the runs again; while a listing runs, once more after it (never two
@@ -242,6 +256,8 @@ class RunsPane(Pane):
     def _listed(self, message: Listed) -> None:
         if message.done:
             self._listing_busy = False
+            self._timer.stop()
+            self._timer = self.set_timer(self.refresh_seconds, self._tick)
             if self._list_again:
                 self._list_again = False
                 self.refresh_runs()

@@ -17,16 +17,18 @@ from tui.throttle import downsample
 from tui.widgets.lean import LeanLines
 
 
-def round_ticks(low: float, high: float, most: int = 5) -> list[float]:
+def round_ticks(low: float, high: float, most: int = 5, integer: bool = False) -> list[float]:
     """Evenly spaced round values inside ``[low, high]``, a step of 1, 2 or 5 times a
     power of ten apart (0.1, 0.2, 0.5, 1, 2, 5, 10, ...): at most ``most`` (at least 2)
     where a step gives two or more, else the fewest over two a smaller step gives (a
     narrow range between round values: 78-84 in 3 gives 78, 80, 82, 84); [low] when
-    the range is empty or not finite."""
+    the range is empty or not finite. ``integer``: a step of 1 or more (epochs)."""
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return [low]
     most = max(most, 2)
     power = 10.0 ** math.floor(math.log10((high - low) / most))
+    if integer:
+        power = max(power, 1.0)
     ticks: list[float] = []
     for factor in (1, 2, 5, 10, 20, 50):
         step = factor * power
@@ -40,6 +42,26 @@ def round_ticks(low: float, high: float, most: int = 5) -> list[float]:
         if len(ticks) <= most:
             break
     return ticks
+
+
+def enclosing_ticks(low: float, high: float, most: int) -> list[float]:
+    """Round ticks (a step of 1, 2 or 5 times a power of ten) from one at or below ``low``
+    to one at or above ``high``: at most ``most`` of them (at least 2), so that a chart
+    whose y range runs from the first to the last shows a label at its bottom and its top
+    row. ``[low]`` when the range is empty or not finite."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return [low]
+    most = max(most, 2)
+    power = 10.0 ** math.floor(math.log10((high - low) / most))
+    while True:
+        for factor in (1, 2, 5):
+            step = factor * power
+            first = math.floor(low / step + 1e-9)
+            last = math.ceil(high / step - 1e-9)
+            if last - first + 1 <= most:
+                digits = max(0, -math.floor(math.log10(step)))
+                return [round(n * step, digits) for n in range(first, last + 1)]
+        power *= 10
 
 
 def tick_label(value: float) -> str:
@@ -109,8 +131,8 @@ class CurveOverlay(LeanLines, PlotextPlot):
         plt.title(title)
         plt.xlabel(self.xlabel)
         low, high = self.ylim or self._room_for_legend()
+        low, high = self._ticks(low, high)
         plt.ylim(low, high)
-        self._ticks(low, high)
         columns = max(self.size.width, 10)
         for s in self.series:
             if not len(s.xs):
@@ -123,20 +145,38 @@ class CurveOverlay(LeanLines, PlotextPlot):
                 plt.plot(xs, ys, marker=s.marker, color=s.color, label=s.label or None)
         self.refresh()
 
-    def _ticks(self, low: float | None, high: float | None) -> None:
-        """Round ticks on both axes, as many as the size leaves room for."""
+    def _ticks(self, low: float | None, high: float | None) -> tuple[float | None, float | None]:
+        """Round ticks on both axes, as many as the size leaves room for; the y range
+        to show. A range fitted to the points (no ``ylim`` given) is widened to round
+        ticks at its bottom and top rows, so two labels or more always show, inside
+        the frame (never on the title's row). Epochs are whole: the epoch axis has
+        whole ticks, its range from a whole epoch to a whole epoch."""
         xs = [float(x) for s in self.series for x in s.xs]
         ys = [float(y) for s in self.series for y in s.ys]
         if not xs:
-            return
-        x_ticks = round_ticks(min(xs), max(xs), max(self.size.width // 12, 2))
+            return low, high
+        epochs = self.xlabel == "epoch"
+        x_low, x_high = min(xs), max(xs)
+        if epochs and x_high > x_low:
+            x_low, x_high = math.floor(x_low), math.ceil(x_high)
+            self.plt.xlim(x_low, x_high)
+        spacing = 8 if epochs else 12  # cells a label: an epoch's is short
+        x_ticks = round_ticks(x_low, x_high, max(self.size.width // spacing, 2), integer=epochs)
         if len(x_ticks) > 1:
             self.plt.xticks(x_ticks, [tick_label(t) for t in x_ticks])
-        y_low = low if low is not None else min(ys)
-        y_high = high if high is not None else max(ys)
-        y_ticks = round_ticks(y_low, y_high, max((self.size.height - 4) // 2, 2))
+        rows = self.size.height - 5  # less the title, the frame, the x ticks and label
+        most = max(rows // 2 + 1, 2)
+        if self.ylim is None:
+            y_ticks = enclosing_ticks(
+                low if low is not None else min(ys), high if high is not None else max(ys), most
+            )
+            if len(y_ticks) > 1:
+                low, high = y_ticks[0], y_ticks[-1]
+        else:
+            y_ticks = round_ticks(self.ylim[0], self.ylim[1], most)
         if len(y_ticks) > 1:
             self.plt.yticks(y_ticks, [tick_label(t) for t in y_ticks])
+        return low, high
 
     def _room_for_legend(self) -> tuple[float | None, float | None]:
         """A y range with the legend's rows free above the points (plotext puts the
