@@ -270,5 +270,5 @@ async def test_the_data_pane_shows_colour_images_as_their_luminance(
         assert pane.data.channels == 3
         np.testing.assert_array_equal(pane.data.test.images, colours.pixels[TRAIN:])
         for tile in pane.grid.tiles:
-            index = int(tile.label.rsplit("#", 1)[1])
+            index = int(tile.label.split()[0].removeprefix("#").replace(",", ""))  # "#50 name"
             np.testing.assert_array_equal(tile.pixels, luminance(colours.pixels[index]))
