@@ -85,11 +85,25 @@ async def test_a_subset_run_sorted_by_confidence_and_its_mistakes_as_a_grid(
         assert pane.current_index == int(pane.indices[1])
         assert "✗ wrong" in shown(app.query_one("#inspect-caption"))
 
+        # c shows the matrix with its hint; escape goes back and the hint with it.
+        await pilot.press("c")
+        hint = app.query_one("#inspect-status")
+        assert "enter: browse its images" in shown(hint)
+        await pilot.press("escape")
+        assert "enter: browse its images" not in shown(hint)
+        assert "c: matrix" in shown(hint)
 
-def info(run_id: str, state: RunState, best: float | None, epochs: tuple[int, int]) -> RunInfo:
+
+def info(
+    run_id: str,
+    state: RunState,
+    best: float | None,
+    epochs: tuple[int, int],
+    config: TrainConfig | None = None,
+) -> RunInfo:
     done, planned = epochs
     path = Path("runs") / run_id
-    return RunInfo(run_id, path, "", state, None, done, planned, best, "", True)
+    return RunInfo(run_id, path, "", state, config, done, planned, best, "", True)
 
 
 async def test_run_picker_lines_its_columns_up(tmp_path: Path, small: ImageData) -> None:
@@ -97,6 +111,14 @@ async def test_run_picker_lines_its_columns_up(tmp_path: Path, small: ImageData)
         info("20260101-120000-mlp-0001", RunState.FINISHED, 0.9037, (20, 20)),
         info("20260101-120500-cnn-lr-sweep-wide-00ff", RunState.INTERRUPTED, 0.5, (3, 12)),
         info("x", RunState.FAILED, None, (0, 1)),
+        # The test images Inspect shows (1,000), not the training subset (5,000).
+        info(
+            "subset-0002",
+            RunState.FINISHED,
+            0.8,
+            (1, 1),
+            TrainConfig(train_subset=5000, test_subset=1000),
+        ),
     ]
     app = make_app(tmp_path / "runs", small)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -121,7 +143,12 @@ async def test_run_picker_lines_its_columns_up(tmp_path: Path, small: ImageData)
             # Header and rows on one screen line each, every column starting where its
             # heading does (names left-aligned, figures right-aligned to the heading's end).
             left = options.region.x - heading.region.x
-            columns = {word: header.index(word) for word in ("state", "epochs", "best")}
+            columns = {word: header.index(word) for word in ("state", "epochs", "best", "test")}
+            strips = options.render_lines(Region(0, 0, *options.outer_size))
+            subset = next(strip.text for strip in strips if "subset-0002" in strip.text)
+            row = (" " * left + subset).rstrip(" │▁▇█▊▎▌▐▔")
+            assert "5,000" not in row and row.endswith("1,000")
+            assert len(row) == columns["test"] + len("test")
             states = ("finished", "interrupted", "failed")
             for line, state in zip(lines, states, strict=True):
                 row = " " * left + line

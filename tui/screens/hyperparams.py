@@ -76,7 +76,7 @@ class FieldFinder(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="finder"):
-            yield Label("Go to field: type part of its name (enter: go, escape: stay)")
+            yield Label("Go to field: type part of a name (enter: go, esc: stay)")
             yield OrderedInput(
                 placeholder="e.g. epo, decay, smooth", id="finder-input", compact=True
             )

@@ -548,6 +548,7 @@ class InspectPane(Pane, can_focus=True):
         if switcher.current == "inspect-confusion":
             switcher.current = "inspect-image-view"
             self.focus()
+            self._show_image()  # the single image's hint, not the matrix's, from now
         else:
             switcher.current = "inspect-confusion"
             self.query_one(ConfusionPicker).focus()

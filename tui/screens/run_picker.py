@@ -1,7 +1,7 @@
 """``RunPicker``: choose one run from a list (the Inspect pane's other runs).
 
 The runs are shown as a table of fixed-width columns (run, state, epochs, best accuracy,
-training images), under a header line: each column starts at the same place on every
+test images: those Inspect shows), under a header line: each column starts at the same place on every
 line. A run id too long for the dialog keeps its end, where ids differ.
 """
 
@@ -24,7 +24,7 @@ from textual.widgets.option_list import Option
 from engine.runs import RunInfo
 from tui.output import printable
 
-HEADINGS = ("run", "state", "epochs", "best", "images")
+HEADINGS = ("run", "state", "epochs", "best", "test")
 COLUMN_GAP = 2
 # The id column's narrowest, when the dialog is narrow.
 MIN_ID_WIDTH = 12
@@ -37,9 +37,9 @@ BOX_FRAME = 2 + 4 + 2 + 2 + 2
 def run_cells(info: RunInfo) -> tuple[str, ...]:
     """One run's cells under ``HEADINGS``: its id, state, epochs done of planned, best
     accuracy (a percentage with one decimal, "-" before the first epoch) and how many
-    training images it used ("all", or a subset's size)."""
+    test images it was evaluated on, the ones Inspect shows ("all", or a subset's size)."""
     best = f"{info.best_accuracy:.1%}" if info.best_accuracy is not None else "-"
-    subset = info.config.train_subset if info.config is not None else 0
+    subset = info.config.test_subset if info.config is not None else 0
     images = f"{subset:,}" if subset else "all"
     return (
         printable(info.id),

@@ -78,6 +78,29 @@ class Series:
     marker: str = "braille"
 
 
+# A character a run where several labelled series share one marker (runs compared): each
+# curve and its legend entry read apart without colour (NO_COLOR), not by shade alone.
+RUN_MARKS = ("•", "x", "+", "o", "◆", "*", "#", "@")
+
+
+def distinct_marks(series: Sequence[Series]) -> list[str]:
+    """The marker each series is drawn with: its own, except where two labelled series
+    or more share one (the runs of a comparison), which get a character each from
+    ``RUN_MARKS`` in order, so their curves and legend entries differ by more than
+    colour. Unlabelled series keep their marker."""
+    labelled = [s.marker for s in series if s.label]
+    shared = {m for m in labelled if labelled.count(m) > 1}
+    marks: list[str] = []
+    given = 0
+    for s in series:
+        if s.label and s.marker in shared:
+            marks.append(RUN_MARKS[given % len(RUN_MARKS)])
+            given += 1
+        else:
+            marks.append(s.marker)
+    return marks
+
+
 class CurveOverlay(LeanLines, PlotextPlot):
     """Plots every ``Series`` given to ``show``; a placeholder line when there are none."""
 
@@ -134,15 +157,16 @@ class CurveOverlay(LeanLines, PlotextPlot):
         low, high = self._ticks(low, high)
         plt.ylim(low, high)
         columns = max(self.size.width, 10)
-        for s in self.series:
+        for s, mark in zip(self.series, distinct_marks(self.series), strict=True):
             if not len(s.xs):
                 continue
             xs, ys = downsample(list(s.xs), list(s.ys), columns)
             if len(xs) == 1:
                 # plotext draws nothing of a one-point line: show the point itself.
-                plt.scatter(xs, ys, marker="dot", color=s.color, label=s.label or None)
+                dot = "dot" if mark == s.marker else mark
+                plt.scatter(xs, ys, marker=dot, color=s.color, label=s.label or None)
             else:
-                plt.plot(xs, ys, marker=s.marker, color=s.color, label=s.label or None)
+                plt.plot(xs, ys, marker=mark, color=s.color, label=s.label or None)
         self.refresh()
 
     def _ticks(self, low: float | None, high: float | None) -> tuple[float | None, float | None]:
