@@ -30,7 +30,7 @@ from tui.widgets.charts import (
     ThrottledPlot,
 )
 from tui.widgets.event_log import EventLog, wrap_entry
-from tui.widgets.stats import RunStats, fitted_line
+from tui.widgets.stats import RunStats, TrainingRate, fitted_line
 
 RUN_ID = "20260101-120000-mlp-abcd"
 # A run folder as deep as a user's can be: longer than the log is wide at 80 columns.
@@ -246,3 +246,19 @@ def test_figures_give_way_in_order_until_the_line_fits() -> None:
     assert fitted_line(figures, ("b", "a"), 8) == "a · cccc"
     # Nothing left to give: the line as short as it gets, longer than the width.
     assert fitted_line(figures, ("b", "a"), 3) == "a · cccc"
+
+
+def test_samples_per_second_is_over_training_time_not_one_window() -> None:
+    # Fixed events: windows of 1,000 samples/s for 2 s and 3,000/s for 1 s are 5,000
+    # samples in 3 s; a pause (training time stands still) adds nothing.
+    rate = TrainingRate()
+    assert rate.add(1, 10.0, 800.0) == 800.0  # the epoch's first window: its own figure
+    assert rate.add(1, 12.0, 1000.0) == 1000.0
+    assert rate.add(1, 13.0, 3000.0) == 5000 / 3
+    # After the epoch: its figure, and the next epoch starts afresh after evaluation.
+    assert rate.end_epoch(1600.0, 4.0) == 1600.0
+    assert rate.add(2, 20.0, 900.0) == 900.0
+    assert rate.add(2, 21.0, 1100.0) == 1100.0
+    assert rate.end_epoch(1000.0, 2.0) == 1000.0
+    # The run's figure: (1,600 x 4 + 1,000 x 2) samples over 6 s.
+    assert rate.finish() == 8400 / 6

@@ -41,7 +41,7 @@ from tui.widgets.class_scores import ClassScoresTable
 from tui.widgets.confusion import CONFUSION_TITLE, ConfusionTable
 from tui.widgets.event_log import EventLog
 from tui.widgets.progress import RunProgress
-from tui.widgets.stats import RunStats, duration
+from tui.widgets.stats import RunStats, TrainingRate, duration
 
 FIGURES_PER_SECOND = 2
 # Below this many rows the lower area gives rows to the charts.
@@ -74,6 +74,7 @@ class MonitorPane(Pane):
         self.classes_names: list[str] = []
         self._figures_changed = False
         self._latest_epoch: EpochEnd | None = None  # waiting to be shown in the tables
+        self.rate = TrainingRate()  # the samples/s figure, over training time only
         self._tables_limiter = RateLimiter(1 / TABLES_PER_SECOND)
         self._started_here = False  # whether the log has said how this run started
         self._validated = False  # whether the run has a validation split, which chooses
@@ -179,6 +180,7 @@ class MonitorPane(Pane):
         progress.state, progress.epoch, progress.epochs = "starting", 0, epochs
         progress.batch_done = progress.batches = 0
         self.stats.clear()
+        self.rate = TrainingRate()
         self._latest_epoch = None
         self._started_here = False
         self._figures_changed = True
@@ -286,7 +288,10 @@ class MonitorPane(Pane):
             latest.batches,
         )
         stats = self.stats
-        stats.samples_per_second = latest.samples_per_second
+        for event in events:
+            stats.samples_per_second = self.rate.add(
+                event.epoch, event.elapsed, event.samples_per_second
+            )
         stats.elapsed, stats.eta, stats.lr = latest.elapsed, latest.eta, latest.lr
         self._figures_changed = True
         epochs = [e.epoch - 1 + e.batch / e.batches for e in events]
@@ -310,6 +315,9 @@ class MonitorPane(Pane):
         self._latest_epoch = event
         stats = self.stats
         stats.memory_bytes = event.memory_bytes
+        stats.samples_per_second = self.rate.end_epoch(
+            event.samples_per_second, event.epoch_seconds
+        )
         stats.best_accuracy = event.best_accuracy
         scores = epoch_scores(event)
         stats.macro_epoch = event.epoch
@@ -356,6 +364,7 @@ class MonitorPane(Pane):
         # A stopped run has no time left to estimate: ETA "—".
         finished = event.status == "finished"
         self.stats.elapsed, self.stats.eta = event.elapsed, 0.0 if finished else math.nan
+        self.stats.samples_per_second = self.rate.finish()
         self.set_state("finished" if finished else "stopped")
         epochs = epochs_text(event.epochs_completed)
         if event.status == "finished":

@@ -1,8 +1,8 @@
 """``RunPicker``: choose one run from a list (the Inspect pane's other runs).
 
 The runs are shown as a table of fixed-width columns (run, state, epochs, best accuracy,
-test images: those Inspect shows), under a header line: each column starts at the same place on every
-line. A run id too long for the dialog keeps its end, where ids differ.
+test images: those Inspect shows), under a header line: each column starts at the same
+place on every line. A run id too long for the dialog keeps its end, where ids differ.
 """
 
 from __future__ import annotations

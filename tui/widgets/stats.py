@@ -28,6 +28,52 @@ def size_in_bytes(count: int) -> str:
     return f"{count} B"
 
 
+class TrainingRate:
+    """Samples a second over training time only, from the engine's events: pauses and
+    evaluation are outside it (``BatchEnd.elapsed`` is training time, and an epoch's
+    figure starts after the evaluation before it). Within an epoch, the samples of every
+    logging window since its first (each window's rate times its seconds) over those
+    seconds, not one short window's; at an epoch's end the epoch's own figure; at the
+    run's end (``finish``) its epochs' samples over their seconds."""
+
+    def __init__(self) -> None:
+        self.value = 0.0  # samples/s; 0.0: not known yet
+        self._epoch = -1
+        self._last = math.nan  # the last event's elapsed seconds
+        self._samples = self._seconds = 0.0  # this epoch's, after its first window
+        self._run_samples = self._run_seconds = 0.0
+
+    def add(self, epoch: int, elapsed: float, samples_per_second: float) -> float:
+        """One ``BatchEnd``: its epoch (1-based), training seconds and window's rate."""
+        if epoch != self._epoch or not elapsed > self._last:
+            # An epoch's first window (or a new session's): its own figure for now.
+            self._epoch, self._samples, self._seconds = epoch, 0.0, 0.0
+            self.value = samples_per_second
+        else:
+            seconds = elapsed - self._last
+            self._samples += samples_per_second * seconds
+            self._seconds += seconds
+            self.value = self._samples / self._seconds
+        self._last = elapsed
+        return self.value
+
+    def end_epoch(self, samples_per_second: float, epoch_seconds: float) -> float:
+        """One ``EpochEnd``: the epoch's figure, counted into the run's."""
+        if epoch_seconds > 0 and math.isfinite(samples_per_second):
+            self._run_samples += samples_per_second * epoch_seconds
+            self._run_seconds += epoch_seconds
+        self.value = samples_per_second
+        self._epoch = -1  # the next window follows an evaluation
+        return self.value
+
+    def finish(self) -> float:
+        """The run's figure: its epochs' samples over their training seconds (the last
+        figure when no epoch ended here)."""
+        if self._run_seconds > 0:
+            self.value = self._run_samples / self._run_seconds
+        return self.value
+
+
 class RunStats(ChangedCells, Widget):
     """One line of figures that never wraps; set the attributes, then ``show_figures()``.
 
