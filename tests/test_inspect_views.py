@@ -17,7 +17,8 @@ from engine.state import RunState
 from engine.trainer import Trainer
 from tui.screens.inspect import InspectPane, pair_label
 from tui.screens.run_picker import RunPicker
-from tui.widgets.image_grid import ImageGrid
+from tui.widgets.curve_overlay import Series, distinct_marks
+from tui.widgets.image_grid import ImageGrid, fit_caption
 
 
 async def test_a_subset_run_sorted_by_confidence_and_its_mistakes_as_a_grid(
@@ -160,3 +161,15 @@ async def test_run_picker_lines_its_columns_up(tmp_path: Path, small: ImageData)
             assert "90.4%" in lines[0] and "20/20" in lines[0] and "all" in lines[0]
         # Wide enough at 120x40 for every id whole.
         assert "20260101-120500-cnn-lr-sweep-wide-00ff" in lines[1]
+
+
+def test_captions_cut_alike_and_compared_runs_marked_apart() -> None:
+    # Captions of one class cut at the same place whatever their index's length.
+    assert fit_caption("#14,455 T-shirt/top", 16) == "#14,455 T-shirt…"
+    assert fit_caption("#1,640 T-shirt/top", 16) == "#1,640 T-shirt…"
+    assert fit_caption("#1,640 T-shirt/top", 18) == "#1,640 T-shirt/top"
+    # Two runs compared: a mark each, readable without colour; single lines kept.
+    runs = [Series("run-a", [1], [1], "red", "hd"), Series("run-b", [1], [2], "blue", "hd")]
+    assert distinct_marks([Series("", [1], [1], "red"), *runs]) == ["braille", "•", "x"]
+    single = [Series("train", [1], [1], "cyan"), Series("test", [1], [1], "orange", "hd")]
+    assert distinct_marks(single) == ["braille", "hd"]

@@ -27,6 +27,20 @@ GAP = 2  # columns between images, at least
 SMALLEST = 16 / 28
 
 
+def fit_caption(label: str, width: int) -> str:
+    """``label`` in ``width`` cells: whole when it fits; else a class name of two parts
+    ("T-shirt/top") cut at its "/" with "…", so captions that differ in length are cut at
+    the same place ("#14,455 T-shirt…", "#1,640 T-shirt…"); else its start and "…".
+    Labels with "→" (true→predicted pairs) are cut at the end only."""
+    if len(label) <= width:
+        return label
+    if "/" in label and "→" not in label:
+        head = label[: label.index("/")]
+        if len(head) + 1 <= width:
+            return head + "…"
+    return label[: max(width - 1, 0)] + "…"
+
+
 @dataclass(frozen=True)
 class GridLayout:
     """How ``ImageGrid`` lays out its images: ``columns`` x ``rows`` of them, each
@@ -199,7 +213,7 @@ class ImageGrid(Widget, can_focus=True):
         for start in range(0, len(self.tiles), columns):
             cells = []
             for index, tile in enumerate(self.tiles[start : start + columns], start):
-                label = Text(tile.label, no_wrap=True, overflow="ellipsis")
+                label = Text(fit_caption(tile.label, cell_width), no_wrap=True)
                 label.truncate(cell_width, overflow="ellipsis")
                 if index == self.selected:
                     label.stylize(selected_style)
