@@ -93,6 +93,14 @@ async def test_form_by_keyboard(
         await pilot.press("escape", "enter")
         assert focused_id(app) == "field-epochs"
 
+        # In a field / types itself: the footer names ctrl+g for going to a field.
+        footer = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
+        assert "ctrl+g" in footer and "slash" not in footer
+        await pilot.press("escape")
+        footer = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
+        assert "slash" in footer and "ctrl+g" not in footer
+        await pilot.press("enter")
+
         # A flag's state is text: it reads without colour.
         assert shown(app.query_one("#field-augment")).strip() == "[ ] off"
         app.query_one("#field-augment").focus()
@@ -140,9 +148,25 @@ async def test_form_by_keyboard(
         assert "Learning rate (lr)" in said and "'abc'" in said
         assert focused_id(app) == "field-lr"
 
-        # The preset applied stays named, until a field is changed.
+        # The preset applied stays named, until a field is changed; the model summary
+        # follows the preset's model (a cnn's, then the mlp's).
+        app.query_one("#field-model", Select).value = "cnn"
+        await wait_for(
+            pilot,
+            lambda: pane.summary_view.summary is not None and "Conv2d" in shown(pane.summary_view),
+        )
+        cnn_parameters = pane.summary_view.summary.total_parameters
         app.query_one("#preset", Select).value = "fast"
         await wait_for(pilot, lambda: pane.form.config is not None)
+        assert pane.form.config.model == "mlp"
+        await wait_for(
+            pilot,
+            lambda: (
+                pane.summary_view.summary is not None
+                and pane.summary_view.summary.total_parameters != cnn_parameters
+            ),
+        )
+        assert "Conv2d" not in shown(pane.summary_view)
         assert app.query_one("#preset", Select).value == "fast"
         assert lr.value != "abc"
         app.query_one("#field-epochs").focus()
@@ -197,6 +221,10 @@ async def test_form_by_keyboard(
         saved = json.loads(settings_path().read_text())["settings"]
         assert saved["epochs"] == 1 and saved["runs_dir"] == str(tmp_path / "runs")
 
+        # An edit not started as a run is kept too: the form's settings at quit.
+        app.query_one("#field-dropout", Input).value = "0.2"
+        await wait_for(pilot, lambda: app.config.dropout == 0.2)
+
         # ? lists every key the panes bind, the Monitor's v among them.
         await wait_for(pilot, lambda: app.screen is app.screen_stack[0])
         await pilot.press("question_mark")
@@ -211,3 +239,4 @@ async def test_form_by_keyboard(
                         assert key_display(key) in section, (title, key)
         for written in ("v ", "/, ctrl+g", "ctrl+r", "<, >", "preset"):
             assert written in text
+    assert json.loads(settings_path().read_text())["settings"]["dropout"] == 0.2

@@ -10,6 +10,7 @@ UI thread never competes with training for the CPU's OpenMP threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import threading
@@ -37,7 +38,7 @@ from engine.trainer import data_settings
 from tui import messages
 from tui.bridge import EventBridge
 from tui.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from tui.last_settings import RESTORED_NOTE
+from tui.last_settings import RESTORED_NOTE, save_last_settings
 from tui.output import printable
 from tui.palette import app_commands
 from tui.plain import markup
@@ -290,6 +291,11 @@ class FmnistApp(RunActions):
         if self._signals is not None:
             self._signals.restore()
         self.session.stop("interrupt")
+        # The form's settings, when valid, are the next launch's (a bad form keeps the
+        # file as it was); there is no screen left to say a write failed on.
+        if not self.config_problems:
+            with contextlib.suppress(OSError):
+                save_last_settings(self.config)
 
     def notify(
         self,

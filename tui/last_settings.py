@@ -1,4 +1,5 @@
-"""The form's last settings: saved when a run starts, restored at the next launch.
+"""The form's last settings: saved when a run starts and when the app quits (the form
+valid), restored at the next launch.
 
 They live in ``$XDG_CONFIG_HOME/fmnist-tui/last-settings.json`` (``~/.config`` when the
 variable is unset or not an absolute path), written atomically (``engine.files``), with

@@ -3,8 +3,9 @@ fields marked for a hyperparameter search (ctrl+t) with the space they make.
 
 ``/`` (or ctrl+g) goes to a field, or to the preset selector, by part of its name; ``s``
 with a bad field names it and puts the cursor there; a run's start saves the settings
-the next launch restores (``tui.last_settings``), and the side column says when the form
-holds them; ctrl+r brings back the defaults, after asking."""
+the next launch restores (``tui.last_settings``; so does quitting, the form valid), and
+the side column says when the form holds them; ctrl+r brings back the defaults, after
+asking."""
 
 from __future__ import annotations
 
@@ -124,7 +125,10 @@ class HyperparamsPane(Pane):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "start", "Start"),
         Binding("S", "start(True)", "Start detached", show=False),
-        Binding("slash,ctrl+g", "find_field", "Go to field"),
+        # In a field / types itself: the footer then shows ctrl+g (check_action).
+        Binding("slash", "find_field('slash')", "Go to field"),
+        Binding("ctrl+g", "find_field('ctrl+g')", "Go to field"),
+        Binding("ctrl+g", "find_field", "Go to field", show=False),
         Binding("ctrl+s", "app.save_config", "Save"),
         Binding("ctrl+o", "app.load_config", "Load"),
         Binding("ctrl+r", "defaults", "Defaults"),
@@ -310,8 +314,9 @@ class HyperparamsPane(Pane):
             return
         self.apply_preset(str(event.value))
 
-    def action_find_field(self) -> None:
-        """Ask for part of a field's name, then put the cursor in that field."""
+    def action_find_field(self, key: str = "") -> None:
+        """Ask for part of a field's name, then put the cursor in that field (``key``:
+        the key bound, which only decides where the footer shows it)."""
 
         def go(name: str | None) -> None:
             if name == PRESET_ENTRY:
@@ -341,6 +346,10 @@ class HyperparamsPane(Pane):
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "find_field" and parameters:
+            # The footer names the go-to key that works where the cursor is.
+            in_field = isinstance(self.app.focused, Input)
+            return in_field if parameters[0] == "ctrl+g" else not in_field
         if action == "start":
             app_says = self.app.check_action(
                 "start_detached" if parameters and parameters[0] else "start", ()

@@ -375,7 +375,10 @@ class ConfigForm(VerticalScroll):
         for name in changed:  # the label's mark follows
             self._show_label(name)
         self.config, self.problems = config, problems
-        self.post_message(self.Changed(self, config, problems, edited))
+        # Made and posted from the form's own queue: a message made while another
+        # widget's handler runs (the pane's, applying a preset) counts as that widget's,
+        # and Textual stops it there, before the app (which recomputes the summary).
+        self.call_later(lambda: self.post_message(self.Changed(self, config, problems, edited)))
 
     def on_mount(self) -> None:
         self.check()
