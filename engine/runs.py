@@ -191,11 +191,14 @@ class Run:
 
     @classmethod
     def open(cls, ref: str | Path, runs_dir: str | Path = "runs") -> Run:
-        """A run by folder path, by id under ``runs_dir``, or by a unique id prefix.
+        """A run by folder path, by id under ``runs_dir``, or by a unique start or end of
+        an id (``20261203-075411``, ``075411-mlp-de7b``, ``de7b``; a leading ``…`` or
+        ``...``, as a cut id is shown, is dropped).
 
-        An id or prefix names a folder directly inside ``runs_dir``: one holding a path
+        An id, start or end names a folder directly inside ``runs_dir``: one holding a path
         separator or ``..`` is only ever taken as the path it spells, so an id can never
-        reach outside the runs folder. Raises ``CheckpointError`` if there is no such run.
+        reach outside the runs folder. Raises ``CheckpointError`` if there is no such run,
+        or if the text starts or ends several ids (naming a few of them).
         """
         path = Path(ref).expanduser()
         base = Path(runs_dir).expanduser()
@@ -209,14 +212,21 @@ class Run:
             if path.is_dir():
                 raise CheckpointError(f"{path} is not a run folder: it has no config.json")
             raise CheckpointError(f"no run {shown(text)}: no such folder")
-        _refuse_link(base / text, base)
-        matches = [run for run in iter_runs(base) if run.id.startswith(text)]
-        exact = [run for run in matches if run.id == text]
+        part = _uncut(text)
+        if part != text and (not part or part in (".", "..")):
+            raise CheckpointError(f"no run {shown(text)}: give a run id or the end of one")
+        _refuse_link(base / part, base)
+        matches = [r for r in iter_runs(base) if r.id.startswith(part) or r.id.endswith(part)]
+        exact = [run for run in matches if run.id == part]
         if exact or len(matches) == 1:
             return (exact or matches)[0]
         if matches:
             names = ", ".join(r.id for r in matches[:5])
-            raise CheckpointError(f"run {shown(text)} is ambiguous in {base}: {names}")
+            more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+            raise CheckpointError(
+                f"run {shown(text)} is ambiguous in {base}: it could be {names}{more}; "
+                "give more of the id"
+            )
         raise CheckpointError(f"no run {shown(text)} in {base}")
 
     def config(self) -> TrainConfig:
@@ -665,6 +675,14 @@ def _fraction(value: Any) -> float | None:
 def _count(value: Any, default: int) -> int:
     """A count from status.json, which a person may have edited: junk reads as the default."""
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _uncut(text: str) -> str:
+    """``text`` without the leading ``…`` (or ``...``) that marks an id cut to fit."""
+    for mark in ("…", "..."):
+        if text.startswith(mark):
+            return text[len(mark) :]
+    return text
 
 
 def iter_runs(runs_dir: str | Path) -> Iterator[Run]:
