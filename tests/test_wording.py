@@ -165,3 +165,13 @@ def test_train_help_shows_each_settings_bounds(capsys) -> None:
     for spec in bounded:
         assert bounds_text(spec) in described[flag(spec.name)], spec.name
     assert "greater than 0" in described["--lr"]
+
+
+def test_train_help_says_what_an_empty_default_is(capsys) -> None:
+    options = options_of(help_text(capsys, "train"))
+    described = {
+        name.split()[0].rstrip(","): " ".join(text.split()) for name, text in options.items()
+    }
+    assert not [name for name, text in described.items() if "(default: )" in text]
+    assert described["--name"].endswith("(default: none)")
+    assert "(empty: search) (default: empty)" in described["--data-dir"]

@@ -107,6 +107,9 @@ def add_config_flags(
         groups[spec.group] = group
         default = spec.default
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        if shown == "":
+            # The help says what an empty value does, "(empty: search)": point at it.
+            shown = "empty" if "(empty:" in spec.help else "none"
         bounds = bounds_text(spec)
         help_text = f"{spec.help} (default: {shown!s}" + (f"; {bounds})" if bounds else ")")
         help_text = help_text.replace("%", "%%")

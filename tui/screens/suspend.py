@@ -22,7 +22,7 @@ QUESTION = (
     "A run is training in this app; it is paused while you choose. Suspend the app as a "
     "shell does (ctrl+z; `fg` brings it back), the run paused until your return; detach "
     "the run (it saves a checkpoint and trains on in a process of its own) and suspend; "
-    "or stay, the run going on?"
+    "or stay here (the run carries on)?"
 )
 
 
