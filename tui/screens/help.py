@@ -106,7 +106,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("n", "start a search over the form's settings and space, in the background"),
             ("enter, o", "open the highlighted trial's run (the Monitor while it trains)"),
-            ("b", "train the best configuration for the base config's epochs"),
+            ("b", "train the best configuration for the epochs you give (it asks)"),
             ("v, V", "next, previous chart: best so far, each parameter, importance"),
             ("l", "watch another study"),
             ("r", "read the study again now"),
