@@ -175,3 +175,37 @@ def test_train_help_says_what_an_empty_default_is(capsys) -> None:
     assert not [name for name, text in described.items() if "(default: )" in text]
     assert described["--name"].endswith("(default: none)")
     assert "(empty: search) (default: empty)" in described["--data-dir"]
+
+
+def test_runs_table_fits_a_terminal_and_stays_whole_in_a_pipe(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tui.output import fit_columns
+
+    ids = ["20261203-075411-mlp-de7b", "20261203-075943-mlp-b75b"]
+    rows = [["run", "state", "settings"]] + [
+        [i, "finished", "mlp [512-512] relu · " * 5] for i in ids
+    ]
+    fitted = fit_columns(rows, 60, gap="  ")
+    assert [len(line) for line in fitted] == [len(fitted[0]), 60, 60]
+    assert fitted[1].startswith(ids[0] + "  finished  mlp [512") and fitted[1].endswith("…")
+    narrow = fit_columns(rows, 26, gap="  ")  # no room for settings: dropped, ids cut
+    assert narrow[1:] == ["…075411-mlp-de7b  finished", "…075943-mlp-b75b  finished"]
+
+    from engine.runs import Run
+    from helpers import cfg
+
+    runs = Run.create(cfg(tmp_path)).path.parent  # a run of 2 epochs, none trained yet
+    leader, follower = os.openpty()
+    env = {**os.environ, "COLUMNS": "80", "LINES": "24"}
+    command = [sys.executable, "-m", "tui.cli", "runs", "--runs-dir", str(runs)]
+    for stdout, wide in ((follower, False), (subprocess.PIPE, True)):
+        done = subprocess.run(command, stdout=stdout, env=env, timeout=120, check=True)
+        text = os.read(leader, 65536).decode() if stdout == follower else done.stdout.decode()
+        lines = text.splitlines()
+        assert len(lines) == 2 and ("epochs" in lines[-1]) == wide, lines
+        assert all(len(line) <= 80 for line in lines) != wide
+    os.close(leader)
+    os.close(follower)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -25,7 +26,7 @@ from tui.flags import (
     need_terminal,
     usable_runs_dir,
 )
-from tui.output import columns, json_line, printable
+from tui.output import columns, fit_columns, json_line, printable
 
 if TYPE_CHECKING:
     from engine.runs import RunInfo
@@ -72,7 +73,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 settings,
             ]
         )
-    for line in columns(rows, right=frozenset({2, 3, 4}), gap="  "):
+    right = frozenset({2, 3, 4})
+    if sys.stdout.isatty():
+        # On a terminal, one line a run: settings cut (or dropped), then ids cut from
+        # their start ("…075411-mlp-de7b", which any run argument takes). Piped, in full.
+        width = shutil.get_terminal_size().columns
+        lines = fit_columns(rows, width, right=right, gap="  ", cut_left=0)
+    else:
+        lines = columns(rows, right=right, gap="  ")
+    for line in lines:
         print(line)
     return EXIT_OK
 

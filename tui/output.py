@@ -83,6 +83,66 @@ def columns(
     return lines
 
 
+def fit_columns(
+    rows: list[list[str]],
+    width: int,
+    right: frozenset[int] = frozenset(),
+    gap: str = " ",
+    cut_left: int = 0,
+) -> list[str]:
+    """``columns(rows, right, gap)`` fitted to ``width`` terminal cells: the last column
+    cut with ``…`` to the room left of the line (its cells kept whole), or dropped when
+    under 10 cells are left; then, if still too wide, column ``cut_left``'s cells cut from
+    their start to ``…`` and their end (not under 8 cells). Lines that fit are as
+    ``columns`` makes them; a table that cannot fit (``width`` too small) stays wider."""
+    from rich.cells import cell_len
+
+    shown_rows = [[printable(cell) for cell in row] for row in rows]
+    lines = columns(shown_rows, right, gap)
+    if max((cell_len(line) for line in lines), default=0) <= width:
+        return lines
+    heads = columns([row[:-1] for row in shown_rows], right, gap)
+    head_width = max((cell_len(line) for line in heads), default=0)
+    room = width - head_width - cell_len(gap)
+    if room >= 10:
+        return [
+            head + " " * (head_width - cell_len(head)) + gap + _cut_end(row[-1], room)
+            for head, row in zip(heads, shown_rows, strict=True)
+        ]
+    kept = [row[:-1] for row in shown_rows]
+    excess = head_width - width
+    if excess > 0 and kept and cut_left < len(kept[0]):
+        widest = max(cell_len(row[cut_left]) for row in kept if cut_left < len(row))
+        keep = max(8, widest - excess)
+        for row in kept:
+            if cut_left < len(row):
+                row[cut_left] = _cut_start(row[cut_left], keep)
+    return columns(kept, right, gap)
+
+
+def _cut_end(text: str, cells: int) -> str:
+    """``text`` in at most ``cells`` terminal cells: its start and ``…`` when longer."""
+    from rich.cells import cell_len
+
+    if cell_len(text) <= cells:
+        return text
+    while text and cell_len(text) > cells - 1:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def _cut_start(text: str, cells: int) -> str:
+    """``text`` in at most ``cells`` terminal cells: ``…`` and its end when longer (as the
+    Runs pane shows a long run id)."""
+    from rich.cells import cell_len
+
+    if cell_len(text) <= cells:
+        return text
+    while text and cell_len(text) > cells - 1:
+        text = text[1:]
+    return "…" + text
+
+
 class LossyStream(io.TextIOBase):
     """A text stream that carries on without its reader.
 
