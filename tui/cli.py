@@ -98,7 +98,8 @@ def build_parser() -> Parser:
     train.add_argument(
         "--resume",
         metavar="RUN",
-        help="continue a run (folder or id) from its last checkpoint; only --epochs may change",
+        help="continue a run (folder, id or its end) from its last checkpoint; only --epochs "
+        "may change",
     )
     train.add_argument(
         "--allow-data-change",
@@ -127,7 +128,10 @@ def build_parser() -> Parser:
 
     attach = sub.add_parser("attach", help="open the monitor on a run training elsewhere")
     attach.add_argument(
-        "run", metavar="RUN", nargs="?", help="run folder or id (default: the newest running run)"
+        "run",
+        metavar="RUN",
+        nargs="?",
+        help="run folder, id or its end (default: the newest running run)",
     )
     attach.add_argument("--runs-dir", default=None, help="folder of runs (default: runs)")
     attach.add_argument(
@@ -139,7 +143,7 @@ def build_parser() -> Parser:
     export = sub.add_parser(
         "export", help="export a run's model (state_dict, ONNX, pt2, TorchScript) or metrics"
     )
-    export.add_argument("run", metavar="RUN", help="run folder or id")
+    export.add_argument("run", metavar="RUN", help="run folder, id or its end")
     export.add_argument(
         "--which",
         choices=["best", "last"],
@@ -172,7 +176,7 @@ def build_parser() -> Parser:
 
     # Options anywhere among the arguments: `predict RUN --json a.png`.
     predict = sub.add_parser("predict", help="classify images with a trained run", intermixed=True)
-    predict.add_argument("run", metavar="RUN", help="run folder or id")
+    predict.add_argument("run", metavar="RUN", help="run folder, id or its end")
     predict.add_argument(
         "images",
         nargs="*",
