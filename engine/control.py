@@ -229,10 +229,14 @@ class RunControl:
                 self.stop("stop")
         self._seen = request
 
-    def wait_while_paused(self) -> None:
-        """Block until resumed or stopped, looking at the run folder meanwhile."""
+    def wait_while_paused(self, timeout: float | None = None) -> None:
+        """Block until resumed or stopped, looking at the run folder meanwhile; with
+        ``timeout`` (seconds), return after that long at most even if still paused."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while not self._running.wait(self.poll_seconds) and not self._stop.is_set():
             self.poll(force=True)
+            if deadline is not None and time.monotonic() >= deadline:
+                return
 
 
 # The signals that stop training where they can: Ctrl+C, kill, a lost terminal.

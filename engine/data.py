@@ -645,11 +645,12 @@ class DeviceData:
 
         Inputs are float B x C x H x W, C = 1 or 3 (see ``model_input``); targets int64 B labels, or
         float B x classes one-hot rows with ``one_hot``. ``order`` is a permutation of
-        the split on its device; ``augment`` applies only when ``generator`` is given.
+        the split on its device, or a part of one (a data-parallel rank's share); the
+        batches cover it. ``augment`` applies only when ``generator`` is given.
         """
         import torch
 
-        n = len(self)
+        n = len(self) if order is None else len(order)
         held = self.inputs if augment is None or generator is None else None
         for i in range(start * batch_size, n, batch_size):
             if held is not None:

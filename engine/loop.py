@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import os
+
 from engine import optim
 from engine.classification import ClassScores, class_scores
 from engine.config import TrainConfig
@@ -35,7 +37,17 @@ from engine.state import EpochMeters, RunState, TrainState, ranked
 if TYPE_CHECKING:
     import torch
 
+    from engine.distributed import SharedControl, World
     from engine.runs import Run
+
+# On CUDA, ``FMNIST_SYNC_CHECK=1`` trains under ``torch.cuda.set_sync_debug_mode("error")``
+# outside logging steps and epoch ends: a host sync in the hot loop then fails the run.
+SYNC_CHECK_VARIABLE = "FMNIST_SYNC_CHECK"
+# ``FMNIST_DETERMINISTIC=1``: ``torch.use_deterministic_algorithms(True)`` for the run (on
+# CUDA with ``CUBLAS_WORKSPACE_CONFIG=:4096:8``), for bitwise checks of exact resume.
+DETERMINISTIC_VARIABLE = "FMNIST_DETERMINISTIC"
+# Seed offsets of the per-rank random streams (dropout, augmentation) of rank r > 0.
+RANK_SEED_STRIDE = 1_000_003
 
 Emit = Callable[[Event], None]
 
@@ -106,6 +118,26 @@ class Parts:
     precision_reason: str = ""  # why auto chose the precision; "" when not auto
     # The plateau schedule's torch ReduceLROnPlateau (None for the other schedules).
     plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
+    # A data-parallel run's place (None: one process) and the DistributedDataParallel
+    # wrapper the training steps call (``model`` is the module it wraps).
+    world: World | None = None
+    ddp_model: torch.nn.Module | None = None
+    sync_check: bool = False  # FMNIST_SYNC_CHECK on CUDA
+
+    @property
+    def world_size(self) -> int:
+        """Processes training the run together (1 without torch.distributed)."""
+        return self.world.world_size if self.world is not None else 1
+
+    @property
+    def global_batch(self) -> int:
+        """Images per optimiser step over every rank: ``batch_size * world_size``."""
+        return self.config.batch_size * self.world_size
+
+    @property
+    def train_model(self) -> torch.nn.Module:
+        """The module the training steps call: the DDP wrapper, or the model itself."""
+        return self.ddp_model if self.ddp_model is not None else self.model
 
     @property
     def total_steps(self) -> int:
@@ -129,19 +161,38 @@ class Parts:
 
     def capture_rng(self, state: TrainState) -> None:
         """Store every random stream's state in ``state.rng`` (before a checkpoint)."""
+        state.rng.update(self.local_rng())
+        state.rng["shuffle"] = self.shuffle_generator.get_state()
+
+    def local_rng(self) -> dict[str, torch.Tensor]:
+        """This process's own random streams (uint8 CPU tensors): ``torch`` (dropout),
+        ``augment`` and, on CUDA, ``cuda``; each rank of a data-parallel run has its own.
+        (The shuffle is one stream, the same on every rank.)"""
         import torch
 
-        state.rng["torch"] = torch.get_rng_state()
-        state.rng["shuffle"] = self.shuffle_generator.get_state()
-        state.rng["augment"] = self.augment_generator.get_state()
+        streams = {
+            "torch": torch.get_rng_state(),
+            "augment": self.augment_generator.get_state().cpu(),
+        }
         if self.device.type == "cuda":
-            state.rng["cuda"] = torch.cuda.get_rng_state(self.device)
+            streams["cuda"] = torch.cuda.get_rng_state(self.device)
+        return streams
+
+    def set_local_rng(self, streams: dict[str, Any]) -> None:
+        """Set the streams ``local_rng`` returned (a checkpoint's, for this rank)."""
+        import torch
+
+        torch.set_rng_state(streams["torch"])
+        self.augment_generator.set_state(streams["augment"])
+        if self.device.type == "cuda" and "cuda" in streams:
+            torch.cuda.set_rng_state(streams["cuda"], self.device)
 
     def checkpoint_payload(self) -> dict[str, Any]:
         """The checkpoint keys the parts own: config, class names, image shape
         (``[H, W]`` pixels), and the model's, optimiser's and scaler's ``state_dict``, and
-        the plateau schedule's (``plateau``: plain numbers; only with that schedule)."""
-        payload = {
+        the plateau schedule's (``plateau``: plain numbers; only with that schedule), and
+        a data-parallel run's ``world_size`` and ``global_batch``."""
+        payload: dict[str, Any] = {
             "config": self.config.to_dict(),
             "classes": list(self.data.classes),
             "image_shape": list(self.data.image_shape),
@@ -151,6 +202,9 @@ class Parts:
         }
         if self.plateau is not None:
             payload["plateau"] = self.plateau.state_dict()
+        if self.world is not None:  # a single-process run's checkpoint has neither
+            payload["world_size"] = self.world.world_size
+            payload["global_batch"] = self.global_batch
         return payload
 
     def load(self, checkpoint: dict[str, Any], state: TrainState, where: str) -> None:
@@ -166,6 +220,14 @@ class Parts:
         mismatch = weights_mismatch(self.model, checkpoint.get("model"))
         if mismatch:
             raise CheckpointError(f"{where}: cannot resume from this checkpoint: {mismatch}")
+        recorded = checkpoint.get("world_size", 1)
+        if recorded != self.world_size:
+            raise CheckpointError(
+                f"{where}: cannot resume with {_processes(self.world_size)}: the run was "
+                f"trained by {_processes(recorded)} (global batch "
+                f"{checkpoint.get('global_batch', self.config.batch_size)}), and goes on "
+                f"exactly only with as many; resume it with --nproc-per-node {recorded}"
+            )
         try:
             self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -174,11 +236,11 @@ class Parts:
             if self.plateau is not None and isinstance(checkpoint.get("plateau"), dict):
                 self.plateau.load_state_dict(checkpoint["plateau"])
             rng = state.rng
-            torch.set_rng_state(rng["torch"])
             self.shuffle_generator.set_state(rng["shuffle"])
-            self.augment_generator.set_state(rng["augment"])
-            if self.device.type == "cuda" and "cuda" in rng:
-                torch.cuda.set_rng_state(rng["cuda"], self.device)
+            if self.world is not None:
+                self.set_local_rng(checkpoint["rank_rng"][self.world.rank])
+            else:
+                self.set_local_rng(rng)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise CheckpointError(
@@ -186,10 +248,23 @@ class Parts:
             ) from None
 
 
+def _processes(count: object) -> str:
+    return "1 process" if count == 1 else f"{count} processes"
+
+
 def prepare(
-    config: TrainConfig, data: ImageData, *, model_factory: str | None = None
+    config: TrainConfig,
+    data: ImageData,
+    *,
+    model_factory: str | None = None,
+    world: World | None = None,
 ) -> tuple[Parts, TrainState]:
     """Put ``data`` on the config's device and build the model, optimiser and loss.
+
+    With ``world`` (a data-parallel run, ``engine.distributed``) the data goes on the
+    rank's device, whole; the model is wrapped in ``DistributedDataParallel``, and each
+    epoch has ``len(train) // global_batch`` batches (the last partial global batch is
+    dropped). Dropout and augmentation draw from streams of each rank's own.
 
     ``precision = "auto"`` is resolved here, once (``engine.device.resolve_precision``):
     ``parts.config`` holds the result and ``parts.precision_reason`` why. Returns the
@@ -200,10 +275,19 @@ def prepare(
     """
     import torch
 
-    from engine.device import resolve_precision, training_device
+    from engine.device import precision_problem, resolve_precision, training_device
+    from engine.errors import DeviceError
     from engine.models import build_model
 
-    device = training_device(config.device, config.precision)
+    if world is not None:
+        device = world.device
+        problem = precision_problem(config.precision, device)
+        if problem:
+            raise DeviceError(problem)
+    else:
+        device = training_device(config.device, config.precision)
+    if os.environ.get(DETERMINISTIC_VARIABLE) == "1":
+        torch.use_deterministic_algorithms(True)
     precision, precision_reason = resolve_precision(config.precision, device)
     if precision != config.precision:  # auto, resolved once: the run records the result
         config = dataclasses.replace(config, precision=precision)
@@ -222,7 +306,28 @@ def prepare(
             split.hold_inputs()
     torch.manual_seed(config.seed)
     model = build_model(config, data.image_shape, classes, model_factory=model_factory).to(device)
+    rank = world.rank if world is not None else 0
+    if rank:  # the same weights on every rank; dropout streams of its own
+        torch.manual_seed(config.seed + RANK_SEED_STRIDE * rank)
     optimizer = optim.build_optimizer(config, model.parameters())
+    ddp_model = None
+    if world is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        ddp_model = DistributedDataParallel(model, device_ids=ids)
+    global_batch = config.batch_size * (world.world_size if world is not None else 1)
+    batches = (
+        len(train_data) // global_batch
+        if world is not None
+        else train_data.num_batches(config.batch_size)
+    )
+    if batches < 1:
+        raise DeviceError(
+            f"{len(train_data)} training images make no global batch of {global_batch} "
+            f"({world.world_size if world else 1} processes x batch {config.batch_size}); "
+            "use fewer processes or a smaller batch size"
+        )
     parts = Parts(
         config=config,
         device=device,
@@ -235,11 +340,16 @@ def prepare(
         scaler=torch.amp.GradScaler("cuda") if config.precision == "fp16" else None,
         augment=Augment(flip=True, crop_padding=config.crop_padding) if config.augment else None,
         shuffle_generator=torch.Generator().manual_seed(config.seed + 1),
-        augment_generator=torch.Generator(device=device).manual_seed(config.seed + 2),
-        batches_per_epoch=train_data.num_batches(config.batch_size),
+        augment_generator=torch.Generator(device=device).manual_seed(
+            config.seed + 2 + RANK_SEED_STRIDE * rank
+        ),
+        batches_per_epoch=batches,
         val_data=val_data,
         precision_reason=precision_reason,
         plateau=optim.plateau_scheduler(config, optimizer),
+        world=world,
+        ddp_model=ddp_model,
+        sync_check=device.type == "cuda" and os.environ.get(SYNC_CHECK_VARIABLE) == "1",
     )
     state = TrainState()
     state.rng["epoch_start_shuffle"] = parts.shuffle_generator.get_state()
@@ -298,7 +408,7 @@ def train_step(
     config = parts.config
     target = optim.targets(config, labels, parts.data.num_classes)
     with parts.autocast():
-        outputs = parts.model(x)
+        outputs = parts.train_model(x)
         loss = parts.loss_fn(outputs.float(), target)
     parts.optimizer.zero_grad(set_to_none=True)
     scaler = parts.scaler
@@ -324,7 +434,12 @@ def train_step(
 
 
 def train_epoch(
-    parts: Parts, state: TrainState, *, emit: Emit, control: RunControl, clock: Stopwatch
+    parts: Parts,
+    state: TrainState,
+    *,
+    emit: Emit,
+    control: RunControl | SharedControl,
+    clock: Stopwatch,
 ) -> bool:
     """Train epoch ``state.epoch + 1`` from batch ``state.batch`` to its end.
 
@@ -340,6 +455,13 @@ def train_epoch(
     # redraws the same order and continues after the saved batch.
     parts.shuffle_generator.set_state(state.rng["epoch_start_shuffle"])
     order = parts.train_data.permutation(parts.shuffle_generator)
+    world = parts.world
+    if world is not None:  # this rank's share of each global batch
+        from engine.distributed import rank_order
+
+        order = rank_order(
+            order, world_size=world.world_size, rank=world.rank, batch_size=config.batch_size
+        )
     parts.model.train()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
@@ -358,11 +480,29 @@ def train_epoch(
     current_lr = float("nan")
 
     def absorb() -> None:
-        """Fold this stretch of the epoch into the state's meters (one host sync)."""
-        state.meters.loss_sum += float((loss_sum + window_loss).item())
-        state.meters.correct += int(correct.item())
+        """Fold this stretch of the epoch into the state's meters (one host sync; on
+        every rank of a data-parallel run, the sums over all ranks)."""
+        sync_mode("default")
+        if world is not None:
+            totals = torch.stack(
+                [window_loss.double(), correct.double(), torch.tensor(seen, device=device).double()]
+            )
+            world.sum_(totals)
+            tail, right, count = totals.tolist()
+            state.meters.loss_sum += float(loss_sum.item()) + tail / world.world_size
+            state.meters.correct += round(right)
+            state.meters.seen += round(count)
+        else:
+            state.meters.loss_sum += float((loss_sum + window_loss).item())
+            state.meters.correct += int(correct.item())
+            state.meters.seen += seen
         state.meters.grad_norm_sum += float(grad_norm_sum.item())
-        state.meters.seen += seen
+
+    def sync_mode(mode: str) -> None:
+        if parts.sync_check:
+            torch.cuda.set_sync_debug_mode(mode)
+
+    sync_mode("error")
 
     while True:
         # Checked before the next batch is drawn: drawing one advances the
@@ -400,6 +540,9 @@ def train_epoch(
         state.step += 1
         if not log_now:
             continue
+        sync_mode("default")
+        if world is not None:  # the mean over every rank's share of the window
+            world.sum_(window_loss).div_(world.world_size)
         loss_sum += window_loss
         mean_loss = window_loss.item() / window_batches  # the periodic host sync
         if not math.isfinite(mean_loss):
@@ -422,7 +565,7 @@ def train_epoch(
                 step=state.step,
                 loss=mean_loss,
                 smoothed_loss=state.smoothed_loss,
-                samples_per_second=window_samples / window_seconds,
+                samples_per_second=window_samples * parts.world_size / window_seconds,
                 lr=lr,
                 elapsed=now,
                 eta=(parts.total_steps - state.step) * window_seconds / window_batches,
@@ -432,6 +575,7 @@ def train_epoch(
         window_loss.zero_()
         window_batches = window_samples = 0
         window_start = now
+        sync_mode("error")
 
 
 def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batches: int) -> EpochEnd:
@@ -469,7 +613,7 @@ def close_epoch(parts: Parts, state: TrainState, *, epoch_seconds: float, batche
         confusion_matrix=evaluation.confusion_matrix,
         lr=parts.learning_rate(last_step),
         grad_norm=meters.grad_norm_sum / max(meters.grad_norms, 1),
-        samples_per_second=min(batches * config.batch_size, len(parts.train_data))
+        samples_per_second=min(batches * parts.global_batch, len(parts.train_data))
         / max(epoch_seconds, 1e-9),
         epoch_seconds=epoch_seconds,
         memory_bytes=memory_in_use(parts.device),

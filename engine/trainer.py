@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     import torch
 
     from engine.check import DataCheck
+    from engine.distributed import SharedControl, World
     from engine.inference import Prediction
 
 __all__ = ["CONTROL_POLL_SECONDS", "Evaluation", "FitResult", "Trainer", "learning_rate"]
@@ -241,6 +242,10 @@ class Trainer:
     ``model_factory`` names it too (the ``--model`` flag); otherwise the constructor
     raises ``ModelError`` (``engine.own_model``).
     ``pause()``, ``resume_training()`` and ``stop()`` may be called from any thread.
+
+    ``world`` makes this process one rank of a data-parallel run (``engine.distributed``,
+    launched by torchrun): rank 0 records the run as above, the other ranks train beside
+    it and write nothing (they read a resumed run's folder); every rank calls ``fit()``.
     """
 
     def __init__(
@@ -252,7 +257,11 @@ class Trainer:
         run: Run | None = None,
         listeners: tuple[Listener, ...] = (),
         model_factory: str | None = None,
+        world: World | None = None,
     ) -> None:
+        self.world = world
+        # Rank 0 of a data-parallel run (or the one process) writes the run folder.
+        self._main = world is None or world.is_main
         # A new run records where its data is absolutely: it resumes from any folder.
         self.config = config if run is not None else config.with_absolute_paths()
         if self.config.model not in MODELS:
@@ -266,7 +275,8 @@ class Trainer:
         self.parts: Parts | None = None
         self.state = TrainState()
         self._data = data
-        self._record = record
+        self._record = record and self._main
+        self._shared: SharedControl | None = None
         self._resuming = False
         self._extended = False  # resumed with a new total of epochs (Trainer.resume's epochs)
         self._listeners: list[Listener] = list(listeners)
@@ -291,6 +301,7 @@ class Trainer:
         listeners: tuple[Listener, ...] = (),
         allow_data_change: bool = False,
         model_factory: str | None = None,
+        world: World | None = None,
     ) -> Trainer:
         """Continue a run from its last checkpoint; ``epochs`` may extend it (a new total).
 
@@ -311,7 +322,14 @@ class Trainer:
         config = run.config()
         if epochs is not None:
             config = TrainConfig.from_dict({"epochs": epochs}, base=config)
-        trainer = cls(config, data=data, run=run, listeners=listeners, model_factory=model_factory)
+        trainer = cls(
+            config,
+            data=data,
+            run=run,
+            listeners=listeners,
+            model_factory=model_factory,
+            world=world,
+        )
         trainer._resuming = True
         trainer._extended = epochs is not None
         trainer._allow_data_change = allow_data_change
@@ -364,9 +382,10 @@ class Trainer:
         import torch
 
         run = self.run
-        if run is not None:
+        main = self._main  # other ranks only read the run's folder
+        if run is not None and main:
             run.acquire()
-        recorder = RunRecorder(run) if run is not None else None
+        recorder = RunRecorder(run) if run is not None and main else None
         try:
             if self._resuming and run is not None and not run.has_checkpoint():
                 raise CheckpointError(
@@ -376,7 +395,7 @@ class Trainer:
                 )
             requested = self.config.precision
             parts = self._ready_parts()
-            if run is not None and parts.config.precision != requested:
+            if run is not None and main and parts.config.precision != requested:
                 # A folder made beforehand (a detached run) records what auto chose.
                 try:
                     run.write_config(parts.config)
@@ -384,19 +403,19 @@ class Trainer:
                     raise CheckpointError(
                         f"cannot record the precision in {run.config_path}: {exc.strerror or exc}"
                     ) from None
-            if self._resuming and run is not None and recorder is not None:
+            if self._resuming and run is not None:
                 self._restore(run, parts, recorder)
         except BaseException as exc:
             if recorder is not None and not self._resuming and isinstance(exc, Exception):
                 recorder.fail(_reason(exc))
-            if run is not None:
+            if run is not None and main:
                 run.release()
             raise
         if run is None and self._record:
             self.run = run = Run.create(self.config)
             run.acquire()
             recorder = RunRecorder(run)
-        if run is not None and self._model_source is not None:
+        if run is not None and main and self._model_source is not None:
             try:
                 own_model.record_source(run.path, self._model_source, epoch=self.state.epoch)
             except OSError as exc:
@@ -404,11 +423,15 @@ class Trainer:
                 raise CheckpointError(
                     f"cannot write {run.path / own_model.SOURCE_FILE}: {exc.strerror or exc}"
                 ) from None
-        if run is not None:
+        if run is not None and main:
             self.control.watch(run)
         if recorder is not None:  # status.json gets the data's identity with the start
             recorder.pending.update(self._status_fields)
-        board = self._open_tensorboard(run, recorder)
+            if self.world is not None:  # and a data-parallel run's shape
+                recorder.pending.update(
+                    world_size=parts.world_size, global_batch=parts.global_batch
+                )
+        board = self._open_tensorboard(run if main else None, recorder)
 
         def emit(event: Event) -> None:
             if recorder is not None:
@@ -440,7 +463,7 @@ class Trainer:
         finally:
             if board is not None:
                 board.close()
-            if run is not None:
+            if run is not None and main:
                 run.release()
 
     def _open_tensorboard(
@@ -464,15 +487,17 @@ class Trainer:
             raise
         return self.tensorboard
 
-    def _restore(self, run: Run, parts: Parts, recorder: RunRecorder) -> None:
-        """Load the last checkpoint into ``parts`` and ``self.state``; cut the log to match.
+    def _restore(self, run: Run, parts: Parts, recorder: RunRecorder | None) -> None:
+        """Load the last checkpoint into ``parts`` and ``self.state``; cut the log to match
+        (``recorder``: None on a rank that does not record, which changes nothing).
 
         Nothing in the folder changes unless the checkpoint is the run's own and loads.
         """
         checkpoint = self._resume_checkpoint or run.load_checkpoint("last")
         self.state = TrainState.from_checkpoint(checkpoint, str(run.last_path))
         try:
-            recorder.check_resume(checkpoint, self.state, self.config)
+            if recorder is not None:
+                recorder.check_resume(checkpoint, self.state, self.config)
             parts.load(checkpoint, self.state, str(run.last_path))
         except CheckpointError as exc:  # say what is left to use
             from engine.inference import best_checkpoint_note
@@ -482,12 +507,28 @@ class Trainer:
             change = own_model.source_change(run.path, run.id, source) if source else ""
             likely = f"; {change}, the likely cause" if change else ""
             raise CheckpointError(f"{exc}{likely}; nothing was changed; {note}") from None
-        self._notes += recorder.resume(self.state, self.config, checkpoint)
+        if recorder is not None:
+            self._notes += recorder.resume(self.state, self.config, checkpoint)
         self.history = run.read_metrics().epochs
 
     def _train(self, parts: Parts, emit: Emit, recorder: RunRecorder | None) -> FitResult:
         state = self.state
-        emit(run_started(parts, state, self.run, resumed=self._resuming, notes=self._notes))
+        notes = list(self._notes)
+        control: RunControl | SharedControl = self.control
+        if self.world is not None:
+            from engine.distributed import SharedControl
+
+            control = self._shared = SharedControl(self.control, self.world)
+            left_out = len(parts.train_data) - parts.batches_per_epoch * parts.global_batch
+            notes.append(
+                self.world.describe(self.config.batch_size)
+                + (
+                    f"; each epoch leaves out {left_out} images (a partial global batch)"
+                    if left_out
+                    else ""
+                )
+            )
+        emit(run_started(parts, state, self.run, resumed=self._resuming, notes=notes))
         session = _Session(parts, state, emit, recorder, Stopwatch(state.elapsed))
         clock = session.clock
         if not self._resuming:
@@ -498,7 +539,7 @@ class Trainer:
             state.early_stopping = replace(state.early_stopping, wait=0, reason="")
         while state.epoch < self.config.epochs and not state.early_stopping.reason:
             started, start_batch = clock.seconds, state.batch
-            if not train_epoch(parts, state, emit=emit, control=self.control, clock=clock):
+            if not train_epoch(parts, state, emit=emit, control=control, clock=clock):
                 return self._end(session, RunState.STOPPED)
             event = close_epoch(
                 parts,
@@ -512,12 +553,16 @@ class Trainer:
         return self._end(session, RunState.FINISHED)
 
     def _checkpoint(self, session: _Session, reason: str, *, best: bool = False) -> None:
-        recorder, state = session.recorder, session.state
+        recorder, state, parts = session.recorder, session.state, session.parts
+        # Every rank's own random streams, gathered on rank 0 (all ranks take part).
+        ranks = parts.world.gather(parts.local_rng()) if parts.world is not None else None
         if recorder is None:
             return
         state.elapsed = session.clock.seconds
-        session.parts.capture_rng(state)
-        payload = session.parts.checkpoint_payload()
+        parts.capture_rng(state)
+        payload = parts.checkpoint_payload()
+        if ranks is not None:
+            payload["rank_rng"] = ranks
         if self._identity is not None:  # what a resume holds the data against
             payload["data"] = self._identity
         session.emit(
@@ -528,7 +573,8 @@ class Trainer:
 
     def _end(self, session: _Session, status: RunState) -> FitResult:
         stopped = status == RunState.STOPPED
-        reason = self.control.stop_reason if stopped else session.state.early_stopping.reason
+        control = self._shared or self.control
+        reason = control.stop_reason if stopped else session.state.early_stopping.reason
         if stopped:
             self._checkpoint(session, reason)
         epochs, best = session.state.epoch, session.state.best_accuracy
@@ -574,7 +620,9 @@ class Trainer:
                 if self._resuming and self.run is not None:
                     note = own_model.source_note(self.run.path, self.run.id, self._model_source)
                     self._notes += [note] if note else []
-            self.parts, self.state = prepare(self.config, data, model_factory=self._model_factory)
+            self.parts, self.state = prepare(
+                self.config, data, model_factory=self._model_factory, world=self.world
+            )
             # precision auto is resolved once, in prepare: the run records the result.
             self.config = self.parts.config
         return self.parts
