@@ -1,4 +1,5 @@
-"""Choosing the device to train on: ``auto`` picks cuda, then mps, then cpu."""
+"""Choosing the device to train on: ``auto`` picks cuda (the GPU with the most free
+memory), then mps, then cpu."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from engine.fields import DEVICE_PATTERN, shown
 
 if TYPE_CHECKING:
     import torch
+
+    from engine.gpu import GpuTelemetry
 
 
 def available_devices() -> list[str]:
@@ -41,7 +44,9 @@ def select_device(spec: str = "auto") -> torch.device:
         )
     available = available_devices()
     if spec == "auto":
-        return torch.device(available[0] if available[0] != "cuda:0" else "cuda")
+        if available[0] == "cuda:0":
+            return torch.device(auto_cuda(torch.cuda.device_count()))
+        return torch.device(available[0])
     if spec == "cpu":
         return torch.device("cpu")
     if spec == "mps":
@@ -56,6 +61,23 @@ def select_device(spec: str = "auto") -> torch.device:
     if index >= torch.cuda.device_count():
         raise DeviceError(f"{spec} does not exist; available: {', '.join(available)}")
     return torch.device(spec)
+
+
+def auto_cuda(device_count: int, telemetry: GpuTelemetry | None = None) -> str:
+    """The CUDA device ``auto`` means among ``device_count`` visible GPUs: ``cuda:N`` for
+    the one with the most free memory (``telemetry``'s NVML figures, a fresh
+    ``GpuTelemetry`` when None; ``engine.gpu.most_free_cuda``), or ``cuda`` (the current
+    device, cuda:0) where NVML is absent, reports no free memory or names no such index."""
+    from engine.gpu import GpuTelemetry, most_free_cuda
+
+    own = telemetry is None
+    source = GpuTelemetry() if telemetry is None else telemetry
+    try:
+        index = most_free_cuda(source.read().gpus)
+    finally:
+        if own:
+            source.close()
+    return "cuda" if index is None or index >= device_count else f"cuda:{index}"
 
 
 def describe_device(device: torch.device) -> str:
