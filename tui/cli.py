@@ -41,6 +41,7 @@ from tui.flags import (
     need_terminal,
     runs_dir,
 )
+from tui.gpus_cli import add_gpus_parser, cmd_gpus
 from tui.output import (
     LossyStream,
     json_line,
@@ -139,6 +140,7 @@ def build_parser() -> Parser:
     )
 
     add_search_parser(sub)
+    add_gpus_parser(sub)
 
     export = sub.add_parser(
         "export", help="export a run's model (state_dict, ONNX, pt2, TorchScript) or metrics"
@@ -472,6 +474,7 @@ COMMANDS = {
     "attach": attach_command,
     "search": cmd_search,
     "export": cmd_export,
+    "gpus": cmd_gpus,
     None: cmd_app,
 }
 
