@@ -313,6 +313,16 @@ class TrainConfig:
         "system",
         choices=PRECISIONS,
     )
+    nproc_per_node: int = setting(
+        1,
+        "processes training the run together, one per GPU (DistributedDataParallel, "
+        "launched by torchrun); batch_size is each one's; device must then be auto, cuda "
+        "or cpu",
+        "int",
+        "system",
+        low=1,
+        high=64,
+    )
     tensorboard: str = setting(
         "",
         "folder for TensorBoard event files, written as the run goes (empty: off; "
@@ -418,6 +428,11 @@ class TrainConfig:
                 f"precision: fp16 needs a cuda device (got device {self.device}); "
                 "use bf16 or fp32 here"
             )
+        from engine.distributed import device_problem
+
+        spread = device_problem(self.device, self.nproc_per_node)
+        if spread:
+            problems.append(f"nproc_per_node: {spread}")
         needs = {
             # custom_images too, unless the CSV holds pixels: the loader says so.
             "custom": ("custom_csv",),

@@ -28,6 +28,7 @@ from engine import files
 from engine.config import TrainConfig
 from engine.control import stop_on_signals
 from engine.device import training_device
+from engine.distributed import join, leave, torchrun_world_size
 from engine.environment import launched_as
 from engine.errors import CheckpointError, EngineError, TrainingError
 from engine.events import Event
@@ -125,7 +126,8 @@ def spawn_detached(
     try:
         while True:
             status = run.read_status()
-            if status.get("pid") == child.pid:
+            # A data-parallel run's status is its rank 0's, the child's child.
+            if child.pid in (status.get("pid"), status.get("launcher_pid")):
                 if status.get("state") == RunState.RUNNING.value:
                     return Detached(run, child.pid)
                 if status.get("state") == RunState.FAILED.value:
@@ -178,6 +180,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(ValueError, TypeError):
             launched_as([str(word) for word in json.loads(args.command)])
     run = Run(Path(args.run_dir))
+    ranked = torchrun_world_size() > 1  # one rank of a data-parallel run
+    if not ranked:
+        try:
+            processes = run.config().nproc_per_node
+        except CheckpointError:
+            processes = 1  # said below, as for any run
+        if processes > 1:  # this process launches the ranks and waits for them
+            return _launch_ranks(run, processes, sys.argv[1:] if argv is None else argv)
+    elif int(os.environ.get("RANK", "0")) != 0:
+        return _other_rank(run, args)
     try:
         run.acquire()
     except CheckpointError as exc:
@@ -197,9 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = run.config()  # first: a run it cannot read is never marked running
         # The pid at once; then what can fail before training (the device, the data,
         # an --epochs out of bounds) fails here, as the parent's answer, not a log line.
-        run.write_status(RunState.STARTING, pid=os.getpid(), reason="")
+        # A rank's parent is the launcher spawn_detached started and waits on.
+        launcher = {"launcher_pid": os.getppid()} if ranked else {}
+        run.write_status(RunState.STARTING, pid=os.getpid(), reason="", **launcher)
         claimed = True
-        training_device(config.device, config.precision)
+        world = join(config.device) if ranked else None
+        if world is None:
+            training_device(config.device, config.precision)
         if args.resume:
             trainer = Trainer.resume(
                 run,
@@ -207,9 +223,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 listeners=(say,),
                 allow_data_change=args.allow_data_change,
                 model_factory=args.model_factory,
+                world=world,
             )
         else:
-            trainer = Trainer(config, run=run, listeners=(say,), model_factory=args.model_factory)
+            trainer = Trainer(
+                config,
+                run=run,
+                listeners=(say,),
+                model_factory=args.model_factory,
+                world=world,
+            )
         # The data, its check and (resuming) its identity against the run's record.
         trainer.prepare_data()
         # Requests written from here on are obeyed, even a stop sent the moment the
@@ -237,8 +260,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.resume and not started.is_set():
             _restore_status(run, before)
         return 2
+    finally:
+        leave()
     interrupted = trainer.control.stop_reason == "interrupt"
     return 130 if result.status == RunState.STOPPED and interrupted else 0
+
+
+def _launch_ranks(run: Run, processes: int, argv: Sequence[str]) -> int:
+    """Start ``processes`` ranks of this same command under torchrun's agent and wait;
+    when one dies, the run's status and log say which (``engine.launch``)."""
+    from engine.launch import launch
+
+    code = launch(run, nproc_per_node=processes, module="engine.detach", args=list(argv))
+    status = run.read_status()
+    if "failed_rank" in status and status.get("state") == RunState.FAILED.value:
+        print(f"training failed: {status.get('reason', '')}", flush=True)
+    return code
+
+
+def _other_rank(run: Run, args: argparse.Namespace) -> int:
+    """A rank other than 0: trains beside rank 0 and writes nothing (rank 0 reports)."""
+    from engine.trainer import Trainer
+
+    try:
+        config = run.config()
+        world = join(config.device)
+        if args.resume:
+            trainer = Trainer.resume(
+                run,
+                epochs=args.epochs,
+                allow_data_change=args.allow_data_change,
+                model_factory=args.model_factory,
+                world=world,
+            )
+        else:
+            trainer = Trainer(config, run=run, model_factory=args.model_factory, world=world)
+        with stop_on_signals(lambda: trainer.stop("interrupt")):
+            trainer.fit()
+    except EngineError:
+        return 1
+    finally:
+        leave()
+    return 0
 
 
 def _restore_status(run: Run, before: dict[str, object]) -> None:

@@ -67,9 +67,9 @@ def device_problem(device: str, nproc_per_node: int) -> str:
     """Why ``device`` cannot be used with ``nproc_per_node`` processes ("" if it can)."""
     if nproc_per_node > 1 and device.strip().lower() not in DEVICES:
         return (
-            f"device {device} cannot be used with nproc_per_node {nproc_per_node}: each "
-            "process takes its own device (cuda:LOCAL_RANK, or the CPU), so device must be "
-            "auto, cuda or cpu"
+            f"device {device} cannot be used by {nproc_per_node} processes: each takes "
+            "a device of its own (cuda:LOCAL_RANK, or the CPU), so device must be auto, "
+            "cuda or cpu"
         )
     return ""
 
@@ -85,7 +85,9 @@ def rank_order(order: torch.Tensor, *, world_size: int, rank: int, batch_size: i
     """
     global_batch = world_size * batch_size
     batches = len(order) // global_batch
-    return order[: batches * global_batch].view(batches, world_size, batch_size)[:, rank].reshape(-1)
+    return (
+        order[: batches * global_batch].view(batches, world_size, batch_size)[:, rank].reshape(-1)
+    )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.config import FIELDS, MODELS, TrainConfig, parse_text
 from engine.errors import ConfigError, EngineError, TrainingError
@@ -50,6 +50,9 @@ from tui.output import (
     reopen_closed_std_streams,
 )
 from tui.search_cli import add_search_parser, attach_command, cmd_search
+
+if TYPE_CHECKING:
+    from engine.trainer import Trainer
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -119,6 +122,8 @@ def build_parser() -> Parser:
         help="train in a background process that outlives this terminal; "
         "watch it with `fmnist-tui attach`",
     )
+    # A rank's run folder, made by the process that launched the ranks (tui.ddp_cli).
+    train.add_argument("--into", metavar="RUN_DIR", help=argparse.SUPPRESS)
 
     check = sub.add_parser(
         "check-data",
@@ -377,31 +382,63 @@ def _check_own_model(model: str, factory: str | None, subject: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from engine.distributed import join, leave, torchrun_world_size
     from engine.runs import Run
     from engine.trainer import Trainer
-    from tui.progress import make_reporter
+    from tui.ddp_cli import launch_train, rank_config
 
     if args.allow_data_change and args.resume is None:
         raise UsageError(
             "--allow-data-change goes with --resume: it lets a run go on when its data "
             "changed since it was trained"
         )
-    if args.detach:
+    ranked = torchrun_world_size() > 1  # this process is one rank of several
+    if args.detach and not ranked:
         if args.resume is not None:
             return _detach(args, None, _resume_epochs(args))
         return _detach(args, config_from_args(args), None)
+    world = None
     if args.resume is not None:
         epochs = _resume_epochs(args)
+        run = Run.open(args.resume, runs_dir(args))
+        if not ranked and run.config().nproc_per_node > 1:
+            return launch_train(args, None, run, epochs)
+        world = join(run.config().device) if ranked else None
         trainer = Trainer.resume(
-            Run.open(args.resume, runs_dir(args)),
+            run,
             epochs=epochs,
             allow_data_change=args.allow_data_change,
             model_factory=model_factory_arg(args),
+            world=world,
         )
         config = trainer.config
+    elif args.into is not None:  # a rank of a run its launcher made
+        run = Run(args.into)
+        config = run.config()
+        world = join(config.device) if ranked else None
+        trainer = Trainer(config, run=run, model_factory=model_factory_arg(args), world=world)
     else:
         config = config_from_args(args)
-        trainer = Trainer(config, model_factory=model_factory_arg(args))
+        if not ranked and config.nproc_per_node > 1:
+            return launch_train(args, config, None, None)
+        world = join(config.device) if ranked else None
+        config = rank_config(config, world) if world is not None else config
+        trainer = Trainer(config, model_factory=model_factory_arg(args), world=world)
+    try:
+        if world is not None and not world.is_main:  # rank 0 prints and records
+            with _stop_on_signals(trainer) as interrupted:
+                result = trainer.fit()
+            return EXIT_INTERRUPTED if result.status == "stopped" and interrupted else EXIT_OK
+        return _train_here(args, trainer, config)
+    finally:
+        if world is not None:
+            leave()
+
+
+def _train_here(args: argparse.Namespace, trainer: Trainer, config: TrainConfig) -> int:
+    """Train with progress on stdout (a bar, plain lines or JSON); the exit code."""
+    from tui.progress import make_reporter
+
     out = sys.stdout
     if isinstance(out, LossyStream):
         # Output that goes away (`| head -1`, a closed or hung-up terminal) is not the

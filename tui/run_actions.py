@@ -200,8 +200,17 @@ class RunActions(App[None]):
 
     @stays_up
     def action_start(self) -> None:
-        """Train with the form's settings in this app's worker thread (``S``: detached)."""
+        """Train with the form's settings in this app's worker thread (``S``: detached).
+
+        A run of several processes (``nproc_per_node > 1``) always trains detached: its
+        ranks are torchrun's workers, and the Monitor follows rank 0's run folder.
+        """
         if self._refuse_start():
+            return
+        if self.config.nproc_per_node > 1:
+            processes = self.config.nproc_per_node
+            self._show_new_run(self.config.epochs, f"Starting {processes} processes (torchrun)…")
+            self._spawn(self.config, None)
             return
         self.session.start(self.config, self._data_for(self.config))
         self._show_new_run(self.config.epochs)
@@ -244,7 +253,7 @@ class RunActions(App[None]):
         info = message.info
         if info.config is None or self._refuse_start() or self._gone(info):
             return
-        if message.detached:
+        if message.detached or info.config.nproc_per_node > 1:
             self._show_new_run(info.epochs, "Resuming the run in a process of its own…")
             self._spawn(Run(info.path), message.epochs)
             return
@@ -375,7 +384,12 @@ class RunActions(App[None]):
         if self._refuse_start():
             return
         run = Run(run_dir)
-        data = self._data_for(run.config())  # CheckpointError (said) if the run is gone
+        config = run.config()  # CheckpointError (said) if the run is gone
+        if config.nproc_per_node > 1:  # its ranks train in processes of their own
+            self._show_new_run(epochs, f"Resuming {run.id} in processes of its own…")
+            self._spawn(run, epochs, True)
+            return
+        data = self._data_for(config)
         self.session.resume(run, data, epochs, allow_data_change=True)
         self._show_new_run(epochs, f"Resuming {run.id} with its data as it is now…")
         self._train()
