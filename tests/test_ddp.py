@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import synthetic
 from lifecycle_helpers import ROOT, wait_until, write_raw_data
 from pane_helpers import wait_for
 
@@ -27,6 +26,7 @@ from engine.events import EpochEnd, RunStarted
 from engine.runs import Run, list_runs
 from engine.state import RunState
 from engine.trainer import Trainer
+from helpers import synthetic
 from tui.app import FmnistApp
 from tui.widgets.charts import EpochChart
 
@@ -205,7 +205,7 @@ def test_a_killed_rank_fails_the_run_naming_it_and_the_run_resumes(
         )
         wait_until(lambda: len(run.read_metrics().epochs) >= 2, "an epoch after", TIMEOUT)
         RemoteControl(run).stop()
-        code, out, err = finish(resumed)
+        code, _out, err = finish(resumed)
     finally:
         with contextlib.suppress(ProcessLookupError):
             resumed.kill()
