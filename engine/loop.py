@@ -17,12 +17,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import os
 
 from engine import optim
 from engine.classification import ClassScores, class_scores
@@ -213,7 +212,6 @@ class Parts:
         Raises ``CheckpointError`` naming ``where`` when they do not fit (another
         architecture, a damaged state), with the first line of torch's reason.
         """
-        import torch
 
         from engine.models import weights_mismatch
 
