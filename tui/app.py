@@ -31,6 +31,7 @@ from textual.worker import get_current_worker
 from engine.config import TrainConfig
 from engine.errors import ConfigError, EngineError
 from engine.events import Event
+from engine.gpu import GpuTelemetry
 from engine.runs import Run, run_info
 from engine.search_space import SearchSpace, read_search_table, write_config
 from engine.state import RunState
@@ -102,6 +103,8 @@ PANES: list[PaneSpec] = [
 AUTOSTART_ENV = "FMNIST_TUI_AUTOSTART"
 # Seconds the form's data fields must rest before their data is loaded (typing a path).
 DATA_RELOAD_DELAY = 0.3
+# Seconds between GPU readings while the Monitor is shown (NVML's own pace is 1/6 s).
+GPU_READ_SECONDS = 1.0
 SUMMARY_FIELDS = ("model", "hidden_sizes", "conv_channels", "activation", "dropout", "loss")
 
 
@@ -157,6 +160,7 @@ class FmnistApp(RunActions):
         model_factory: str | None = None,
         notes: Iterable[str] = (),
         suspend_process: Callable[[], None] | None = None,
+        gpu_telemetry: GpuTelemetry | None = None,
     ) -> None:
         """``attach``: a run folder training in another process, to watch and steer;
         ``study``: a study to watch in the Search pane, which the app opens on;
@@ -167,7 +171,8 @@ class FmnistApp(RunActions):
         to tell the user at once (what became of the last settings restored);
         ``suspend_process``: what ctrl+z calls to stop the process (default: Textual's
         ``action_suspend_process``, a SIGTSTP; the app repaints and goes on when
-        ``app_resume_signal`` is published)."""
+        ``app_resume_signal`` is published); ``gpu_telemetry``: where the Monitor and
+        the form's device field read the GPUs (default: NVML's, ``engine.gpu``)."""
         super().__init__()
         self.model_factory = model_factory
         self.study = study
@@ -208,6 +213,8 @@ class FmnistApp(RunActions):
         self._resume_on_return = False
         # Whether the ctrl+z question paused the run (Stay resumes it).
         self._paused_for_question = False
+        self.gpu_telemetry = gpu_telemetry if gpu_telemetry is not None else GpuTelemetry()
+        self._gpu_timer: Timer | None = None
 
     # --- layout ---------------------------------------------------------------------
 
@@ -232,6 +239,10 @@ class FmnistApp(RunActions):
         # Back from a suspend (ctrl+z, or a SIGTSTP from elsewhere, then `fg`).
         self.app_resume_signal.subscribe(self, self._resumed)
         self.show_run_state(RunState.IDLE)
+        # The GPUs once now (the form's device field, or the log's word that there are
+        # none), then each second while the Monitor shows them.
+        self._read_gpus()
+        self._gpu_timer = self.set_interval(GPU_READ_SECONDS, self._gpus_due)
         for note in self._notes:
             restored = note == RESTORED_NOTE  # news, not a problem
             self.notify(
@@ -290,6 +301,7 @@ class FmnistApp(RunActions):
     def on_unmount(self) -> None:
         if self._signals is not None:
             self._signals.restore()
+        self.gpu_telemetry.close()
         self.session.stop("interrupt")
         # The form's settings, when valid, are the next launch's (a bad form keeps the
         # file as it was); there is no screen left to say a write failed on.
@@ -325,11 +337,30 @@ class FmnistApp(RunActions):
         return str(self.query_one(ContentSwitcher).current)
 
     def action_show_pane(self, pane_id: str) -> None:
+        if pane_id in ("monitor", "hyperparams"):
+            self._read_gpus()
         self.query_one(ContentSwitcher).current = pane_id
         bar = self.query_one(PaneBar)
         bar.current = pane_id
         bar.refresh()
         self.pane(pane_id).focus_default()
+
+    def _gpus_due(self) -> None:
+        if self.current_pane == "monitor" and self.screen is self.screen_stack[0]:
+            self._read_gpus()
+
+    @work(thread=True, exclusive=True, group="gpus", exit_on_error=False)
+    def _read_gpus(self) -> None:
+        # NVML's first call loads the driver's library (up to seconds): off the UI thread.
+        self.post_message(messages.GpusRead(self.gpu_telemetry.read()))
+
+    @on(messages.GpusRead)
+    def _gpus_read(self, message: messages.GpusRead) -> None:
+        snapshot = message.snapshot
+        self.monitor.show_gpus(snapshot)
+        self.query_one(ConfigForm).show_gpus(snapshot.gpus)
+        if not snapshot.available and self._gpu_timer is not None:
+            self._gpu_timer.stop()  # nothing will come: NVML is not here
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

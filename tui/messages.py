@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         RunState,
         TrainConfig,
     )
+    from engine.gpu import GpuSnapshot
 
 
 class BatchBuffer:
@@ -70,6 +71,13 @@ class SummaryReady(Message):
 class SummaryFailed(Message):
     config: TrainConfig
     reason: str
+
+
+@dataclass
+class GpusRead(Message):
+    """The GPUs' readings (``engine.gpu``), or why there are none."""
+
+    snapshot: GpuSnapshot
 
 
 @dataclass

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import ClassVar
 
 from textual import on
@@ -32,6 +33,7 @@ from textual.message import Message
 from engine.classification import ClassScores, class_scores
 from engine.events import BatchEnd, EpochEnd, Finished, RunStarted
 from engine.fields import epochs_text
+from engine.gpu import GpuSnapshot
 from tui import messages
 from tui.screens.pane import WIDE, Pane
 from tui.session import FOLDER_GONE
@@ -40,6 +42,7 @@ from tui.widgets.charts import EpochChart, LearningRateChart, LossChart
 from tui.widgets.class_scores import ClassScoresTable
 from tui.widgets.confusion import CONFUSION_TITLE, ConfusionTable
 from tui.widgets.event_log import EventLog
+from tui.widgets.gpu_lines import GpuLines
 from tui.widgets.progress import RunProgress
 from tui.widgets.stats import RunStats, TrainingRate, duration
 
@@ -65,6 +68,7 @@ class MonitorPane(Pane):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("v", "next_view", "View"),
+        Binding("g", "toggle_gpus", "GPUs"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -78,10 +82,12 @@ class MonitorPane(Pane):
         self._tables_limiter = RateLimiter(1 / TABLES_PER_SECOND)
         self._started_here = False  # whether the log has said how this run started
         self._validated = False  # whether the run has a validation split, which chooses
+        self._gpus_said = False  # whether the log has said there is no GPU telemetry
 
     def compose(self) -> ComposeResult:
         yield RunProgress(id="run-progress")
         yield RunStats(id="run-stats")
+        yield GpuLines(id="gpu-lines")
         with Horizontal(id="charts"):
             yield LossChart(id="loss-chart")
             yield EpochChart(id="epoch-chart")
@@ -121,6 +127,33 @@ class MonitorPane(Pane):
         views = list(VIEWS)
         self.view = views[(views.index(self.view) + 1) % len(views)]
         self._show_view()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # g only where there are GPU lines to expand: the footer names it only then.
+        if action == "toggle_gpus":
+            return self.query_one(GpuLines).display
+        return True
+
+    def action_toggle_gpus(self) -> None:
+        """GPUs: one short item each (at most two lines), or a line each with processes."""
+        lines = self.query_one(GpuLines)
+        lines.expanded = not lines.expanded
+
+    def show_gpus(self, snapshot: GpuSnapshot) -> None:
+        """The GPUs' latest readings, the run's own first; without NVML, the log says so
+        once and no GPU line is shown."""
+        lines = self.query_one(GpuLines)
+        shown = lines.display
+        if not snapshot.available:
+            if not self._gpus_said:
+                self._gpus_said = True
+                self.log_event(snapshot.reason[:1].upper() + snapshot.reason[1:])
+            lines.show([], None)
+        else:
+            match = re.match(r"cuda:(\d+)", self.stats.device)
+            lines.show(snapshot.gpus, int(match.group(1)) if match else None)
+        if lines.display != shown:
+            self.refresh_bindings()
 
     @property
     def views_shown(self) -> list[str]:

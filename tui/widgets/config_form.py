@@ -28,6 +28,7 @@ so the mark shows without colour. ``marked_space`` gives the marked fields as a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,6 +47,7 @@ from textual.widgets import Input, Label, Select, Static, Switch
 from engine.config import FIELDS, MODELS, FieldSpec, TrainConfig, parse_text, parse_texts
 from engine.errors import ConfigError
 from engine.fields import field_label, unused_reason
+from engine.gpu import GpuReading
 from engine.search_space import (
     SEARCHABLE,
     Choices,
@@ -55,6 +57,7 @@ from engine.search_space import (
     search_text,
 )
 from engine.tensorboard import tensorboard_problems
+from tui.gpu_text import device_option
 
 GROUP_TITLES = {
     "model": "Model",
@@ -229,6 +232,7 @@ class ConfigForm(VerticalScroll):
         self._rows_lock = asyncio.Lock()
         self.current: str | None = None  # the field being edited, or left last
         self.unused: dict[str, str] = {}  # why a field has no effect now, by name
+        self._gpu_options: list[tuple[str, str]] = []  # the device field's GPUs offered
 
     def compose(self) -> ComposeResult:
         for group, title in GROUP_TITLES.items():
@@ -248,6 +252,19 @@ class ConfigForm(VerticalScroll):
                     yield Label(spec.help, classes="form-help", markup=False)
                 # Plain text: a reason may hold brackets ("the [tensorboard] extra").
                 yield Static("", id=f"error-{spec.name}", classes="form-error", markup=False)
+                if spec.name == "device":
+                    # The GPUs with their free memory, where there are any (``show_gpus``).
+                    row = Horizontal(classes="form-row", id="row-device-gpus")
+                    row.display = False
+                    with row:
+                        yield Label("    GPUs", classes="form-label")
+                        yield Select(
+                            [],
+                            prompt="choose one",
+                            compact=True,
+                            id="device-gpus",
+                            classes="form-editor",
+                        )
 
     def _editor(self, spec: FieldSpec, value: Any) -> Widget:
         widget_id = f"field-{spec.name}"
@@ -389,6 +406,9 @@ class ConfigForm(VerticalScroll):
     @on(Switch.Changed)
     def _edited(self, event: Message) -> None:
         event.stop()
+        if isinstance(event, Select.Changed) and event.select.id == "device-gpus":
+            self._gpu_chosen(event.select)
+            return
         if isinstance(event, Input.Changed) and (event.input.id or "").startswith("search-"):
             name = (event.input.id or "").removeprefix("search-")
             if name in self._search and name not in self._retyped:
@@ -396,6 +416,32 @@ class ConfigForm(VerticalScroll):
                 self._check_search()
             return
         self.check(edited=True)
+
+    def show_gpus(self, gpus: Sequence[GpuReading]) -> None:
+        """Offer the visible GPUs under the device field, each with its free memory
+        (``cuda:0  H200  120.3 GiB free``); choosing one sets the field to ``cuda:N``.
+        Without GPUs the row is hidden. An open list is left as it is."""
+        options = [
+            (device_option(gpu), f"cuda:{gpu.cuda}")
+            for gpu in sorted(gpus, key=lambda gpu: gpu.cuda or 0)
+            if gpu.cuda is not None
+        ]
+        self.query_one("#row-device-gpus").display = bool(options)
+        select = self.query_one("#device-gpus", Select)
+        if select.expanded or options == self._gpu_options:
+            return
+        self._gpu_options = options
+        with self.prevent(Select.Changed):
+            select.set_options(options)
+
+    def _gpu_chosen(self, select: Select[Any]) -> None:
+        if select.is_blank():
+            return
+        editor = self.editor("device")
+        assert isinstance(editor, Input)
+        editor.value = str(select.value)  # its Changed checks the form
+        with self.prevent(Select.Changed):
+            select.clear()
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         widget_id = event.widget.id or ""
