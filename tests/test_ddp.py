@@ -204,7 +204,12 @@ def test_a_killed_rank_fails_the_run_naming_it_and_the_run_resumes(
             TIMEOUT,
         )
         wait_until(lambda: len(run.read_metrics().epochs) >= 2, "an epoch after", TIMEOUT)
-        RemoteControl(run).stop()
+        control = RemoteControl(run)  # as attach and the Runs pane steer it
+        control.pause()
+        wait_until(lambda: run.state() == RunState.PAUSED, "every rank to pause", TIMEOUT)
+        control.resume()
+        wait_until(lambda: run.state() == RunState.RUNNING, "every rank to go on", TIMEOUT)
+        control.stop()
         code, _out, err = finish(resumed)
     finally:
         with contextlib.suppress(ProcessLookupError):
