@@ -9,6 +9,7 @@ only makes it wait longer.
 from __future__ import annotations
 
 import pytest
+from fake_nvml import FakeNvml
 from pane_helpers import shown, wait_for
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -18,6 +19,7 @@ from engine.classification import class_scores
 from engine.config import TrainConfig
 from engine.data import ImageData
 from engine.events import BatchEnd, EpochEnd, RunStarted
+from engine.gpu import GpuTelemetry
 from tui import messages
 from tui.app import FmnistApp
 from tui.screens.help import HelpScreen
@@ -37,7 +39,9 @@ def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_app(data: ImageData) -> FmnistApp:
     # A relative runs folder that is never created: snapshots train nothing.
     config = TrainConfig(epochs=2, batch_size=64, device="cpu", runs_dir="snapshot-runs")
-    app = FmnistApp(config, data=data)
+    # No GPU, whatever the machine has: the log says so, as it does on this one.
+    no_gpu = GpuTelemetry(FakeNvml([], absent=True))
+    app = FmnistApp(config, data=data, gpu_telemetry=no_gpu)
     app.image_mode = "blocks"
     return app
 

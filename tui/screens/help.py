@@ -72,6 +72,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         "Monitor",
         [
             ("v", "the lower area's next view: confusion matrix, per-class, log, learning rate"),
+            ("g", "GPUs (where NVML sees any): a short item each, or a line each with processes"),
         ],
     ),
     (
