@@ -246,3 +246,24 @@ async def test_the_monitor_follows_a_two_rank_run_started_from_the_app(
     [info] = list_runs(runs)
     assert info.state == "finished"
     assert [isinstance(e, EpochEnd) for e in Run(info.path).read_metrics().epochs] == [True] * 3
+
+
+def test_each_rank_takes_its_share_of_every_global_batch() -> None:
+    from engine.distributed import rank_order
+
+    order = torch.randperm(70, generator=torch.Generator().manual_seed(0))
+    shares = [rank_order(order, world_size=3, rank=r, batch_size=4) for r in range(3)]
+    assert [len(share) for share in shares] == [20, 20, 20]  # 5 global batches of 12
+    for k in range(5):  # global batch k is what one process with batch 12 trains on
+        together = torch.cat([share[4 * k : 4 * k + 4] for share in shares])
+        assert torch.equal(together, order[12 * k : 12 * k + 12])
+
+
+def test_a_run_of_two_ranks_is_not_resumed_by_one(ddp_run: tuple[Run, str]) -> None:
+    from engine.errors import CheckpointError
+
+    run, _out = ddp_run
+    before = run.read_status()
+    with pytest.raises(CheckpointError, match=r"trained by 2 processes.*--nproc-per-node 2"):
+        Trainer.resume(run, epochs=3).fit()
+    assert run.read_status()["state"] == before["state"] == "finished"
