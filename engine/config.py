@@ -304,7 +304,12 @@ class TrainConfig:
         20, "batches between progress events", "int", "training", low=1, high=100000
     )
     # System
-    device: str = setting("auto", "device: auto picks cuda, then mps, then cpu", "device", "system")
+    device: str = setting(
+        "auto",
+        "device: auto picks cuda (the GPU with the most free memory), then mps, then cpu",
+        "device",
+        "system",
+    )
     precision: str = setting(
         "auto",
         "auto: bf16 autocast where the device computes bf16 natively, else fp32 "
