@@ -159,6 +159,23 @@ def _bare_epoch(
     return done / (time.perf_counter() - start)
 
 
+def bare_loop(
+    config: TrainConfig,
+    precision: str = "bf16",
+    *,
+    data: ImageData | None = None,
+    seconds: float = math.inf,
+) -> float:
+    """Samples/s of one epoch of the bare loop (``bare``/``bare_bf16`` in ``LOOPS``) at
+    ``precision`` ("fp32" or "bf16" autocast), with ``config``'s model, optimiser, batch
+    size and device, over the whole training split of ``data`` (default: Fashion-MNIST
+    from ``config.data_dir`` or the usual places); it stops after the batch that passes
+    ``seconds``. Raises ``DataError`` when the data cannot be found."""
+    if data is None:
+        data = load_fashion_mnist(config.data_dir or None)
+    return _bare_epoch(bench_config(config, config.batch_size), data, precision, seconds)
+
+
 def bench_config(config: TrainConfig, batch_size: int) -> TrainConfig:
     """``config`` as the throughput benchmark trains it: one epoch over the whole training
     split (no validation split, no subset) at ``batch_size``, no schedule or augmentation,
