@@ -45,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -176,6 +177,15 @@ class Cmd:
         self.lines: list[Any] = []
         self.returncode: int | None = None
         self.timed_out = False
+        # Killed past its timeout even while it prints nothing (a hung collective).
+        self._watchdog = threading.Timer(self.timeout, self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _expire(self) -> None:
+        if self.proc.poll() is None:
+            self.timed_out = True
+            self.proc.kill()
 
     def events(self) -> Iterator[Any]:
         """Each stdout line as it comes, parsed as JSON where it is (kept in ``lines``)."""
@@ -187,20 +197,13 @@ class Cmd:
                 line = raw.rstrip("\n")
             self.lines.append(line)
             yield line
-            if time.monotonic() - self.started > self.timeout:
-                self.proc.kill()
-                self.timed_out = True
 
     def wait(self) -> None:
         """Read the rest of stdout and wait for the exit (killed past its timeout)."""
         for _line in self.events():
             pass
-        try:
-            self.returncode = self.proc.wait(max(self.timeout - self.seconds, 1))
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.timed_out = True
-            self.returncode = self.proc.wait()
+        self.returncode = self.proc.wait()
+        self._watchdog.cancel()
         self._stderr.close()
 
     @property
