@@ -10,6 +10,19 @@ import pytest
 from engine.data import ImageData, load_fashion_mnist
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """An empty XDG config folder for the whole session, so module-scoped fixtures (set
+    up before any test's own) never read the user's last-settings.json either."""
+    before = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("session-config"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = before
+
+
 @pytest.fixture(autouse=True)
 def own_config_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
