@@ -270,7 +270,9 @@ def test_own_model_trains_resumes_predicts_and_exports_only_when_named(
 
     # The file changes so that the weights no longer fit: the refusal says it changed.
     recorded = source["sha256"]
-    path.write_text(path.read_text().replace("16", "24"))
+    text = path.read_text()  # only the width: the folder's name may hold "16" too
+    assert text.count("w, 16)") == 1 and text.count("Linear(16,") == 1
+    path.write_text(text.replace("w, 16)", "w, 24)").replace("Linear(16,", "Linear(24,"))
     now = hashlib.sha256(path.read_bytes()).hexdigest()
     changed = (
         f"{path} changed since run {run.id} recorded it (sha256 {recorded[:12]}… then, "
