@@ -65,6 +65,19 @@ def cli(
     )
 
 
+def cli_process(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``fmnist-tui ARGV`` started in a fresh interpreter, its output piped as text; ``env``
+    replaces the environment when given."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+
+
 def kill_trainer(run: Run) -> None:
     """Kill the process training ``run``, if any, by the pid in its status, and wait until
     it has let go (the lock is checked first: a pid alone could have been reused)."""

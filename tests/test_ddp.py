@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from lifecycle_helpers import ROOT, wait_until, write_raw_data
+from lifecycle_helpers import ROOT, cli_process, wait_until, write_raw_data
 from pane_helpers import wait_for
 
 from engine.config import TrainConfig
@@ -68,14 +68,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def fmnist(*argv: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env(),
-    )
+    return cli_process(*argv, env=env())
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from lifecycle_helpers import cli_process
 from test_config import bad_texts
 
 import engine.files
@@ -105,13 +106,7 @@ def train_argv(data: Path, runs: Path, *extra: str) -> list[str]:
 
 
 def cli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    return cli_process(*args)
 
 
 def assert_same_epochs(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
