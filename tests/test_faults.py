@@ -692,7 +692,7 @@ def test_out_of_memory_fails_the_run_suggesting_a_smaller_batch(
 async def test_out_of_memory_in_the_app_is_a_notification_and_the_app_stays_up(
     tmp_path: Path, monkeypatch
 ) -> None:
-    from pane_helpers import Notifications
+    from pane_helpers import Notifications, wait_for
 
     from tui.app import FmnistApp
 
@@ -702,12 +702,12 @@ async def test_out_of_memory_in_the_app_is_a_notification_and_the_app_stays_up(
     async with app.run_test(size=(100, 32), message_hook=notes) as pilot:
         await pilot.pause()
         app.action_start()
-        for _ in range(400):  # the worker fails within a batch; 20 s is plenty
-            await pilot.pause(0.05)
-            if app.run_state == "idle":
-                break
-        assert app.is_running and app.run_state == "idle"
-        assert any("out of memory" in m and "smaller batch size" in m for m in notes)
+
+        def failed() -> bool:  # idle before the worker starts too: wait for the failure
+            return any("out of memory" in m and "smaller batch size" in m for m in notes)
+
+        await wait_for(pilot, lambda: failed() and app.run_state == "idle")
+        assert app.is_running
         await pilot.press("1")  # still answering keys
         assert app.current_pane == "data"
     [info] = list_runs(tmp_path / "runs")

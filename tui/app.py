@@ -595,8 +595,12 @@ class FmnistApp(RunActions):
         self._summary_key = key
         self._summary_wanted = config
         if self._painted:
-            self.query_one(HyperparamsPane).summary_view.show_pending()
-            self._summarise(config, shape, classes)
+            # From the base screen, which holds the panes even under a dialog; none left
+            # once the app is closing (the first paint's timer can fire then).
+            stack = self.screen_stack
+            for pane in stack[0].query(HyperparamsPane) if stack else ():
+                pane.summary_view.show_pending()
+                self._summarise(config, shape, classes)
 
     def _after_first_samples(self) -> None:
         # Importing torch (for the model summary) holds the GIL for over a second: let
