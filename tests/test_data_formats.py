@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pane_helpers import wait_for
 from torchvision.io import encode_png
 
 from engine.custom import load_custom
@@ -215,10 +216,7 @@ def test_torchvision_layout_in_the_app(tmp_path: Path, real: ImageData) -> None:
     async def run() -> str:
         app = FmnistApp(data_dir=str(tmp_path / "FashionMNIST"), runs_dir=str(tmp_path / "runs"))
         async with app.run_test(size=(120, 40)) as pilot:
-            for _ in range(200):
-                if app.data is not None:
-                    break
-                await pilot.pause(0.05)
+            await wait_for(pilot, lambda: app.data is not None)
             assert app.data is not None
             return str(app.data.source.path)
 
