@@ -54,9 +54,18 @@ class BenchResult:
         return statistics.median(values) if values else float("nan")
 
     def ratio(self, loop: str, baseline: str) -> float:
-        """``loop``'s median samples/s over ``baseline``'s."""
-        base = self.median(baseline)
-        return self.median(loop) / base if base > 0 else float("nan")
+        """The median over rounds of ``loop``'s samples/s over ``baseline``'s in the same
+        round (NaN if either did not run). Each round times the loops back to back, so a
+        pair shares the machine's state: on a noisy machine (this one: about ±20% from
+        epoch to epoch) the paired ratio moves far less than a ratio of medians."""
+        pairs = [
+            value / base
+            for value, base in zip(
+                self.rates.get(loop, []), self.rates.get(baseline, []), strict=False
+            )
+            if base > 0
+        ]
+        return statistics.median(pairs) if pairs else float("nan")
 
 
 def _torchvision_root(data: ImageData, workdir: Path) -> Path:

@@ -313,7 +313,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             ),
         ]
         width = max(len(label) for label, _loop, _note in figures)
-        print(f"batch {r.batch_size}, samples/s, median of {args.repeats}:")
+        print(
+            f"batch {r.batch_size}, samples/s, median of {args.repeats} "
+            "(a ratio: the median of the rounds' pairs)"
+        )
         for label, loop, note in figures:
             print(f"  {label:<{width}} {row[f'{loop}_samples_per_second']:>9,}  {note}".rstrip())
     return EXIT_OK
