@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import math
 import os
 import pty
 import select
@@ -209,7 +210,12 @@ def first_screen() -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=3, help="headless/app pairs (default 3)")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=3,
+        help="headless/app pairs (default 3; 0: only the first screen)",
+    )
     parser.add_argument("--starts", type=int, default=5, help="app starts timed (default 5)")
     parser.add_argument(
         "--epochs", type=int, default=None, help="epochs per run (default: the config's)"
@@ -250,6 +256,8 @@ def run(args: argparse.Namespace) -> None:
             f"({kb[-1]:.1f} KB/s)",
             flush=True,
         )
+    if args.pairs < 1:  # --pairs 0: the first screen alone
+        ratios, rates, kb = [math.nan], {"headless": [math.nan], "app": [math.nan]}, [math.nan]
     ratio = statistics.median(ratios)
     print(
         f"1. throughput: median headless {statistics.median(rates['headless']):,.0f}, app "

@@ -98,6 +98,7 @@ class RunActions(App[None]):
     _data_key: tuple[tuple[str, object], ...]
     _training_done: threading.Event
     _quit_when_done: bool
+    _bindings_shown: tuple[object, ...] | None = None  # what the footer last showed
 
     @property
     def monitor(self) -> MonitorPane:
@@ -113,8 +114,14 @@ class RunActions(App[None]):
         return not busy and not self.config_problems
 
     def _update_startable(self) -> None:
-        self.query_one(HyperparamsPane).set_startable(self._startable())
-        self.refresh_bindings()
+        startable = self._startable()
+        self.query_one(HyperparamsPane).set_startable(startable)
+        # What check_action reads: the footer is rebuilt (every key a widget) only when it
+        # changed, not at every keystroke in the form (45 rebuilds before the first screen).
+        shown = (startable, self.run_state, self.session.busy, self.session.attached)
+        if shown != self._bindings_shown:
+            self._bindings_shown = shown
+            self.refresh_bindings()
 
     @on(messages.SessionState)
     def _session_state(self, message: messages.SessionState) -> None:

@@ -232,6 +232,7 @@ class ConfigForm(VerticalScroll):
         self._rows_lock = asyncio.Lock()
         self.current: str | None = None  # the field being edited, or left last
         self.unused: dict[str, str] = {}  # why a field has no effect now, by name
+        self._checked: dict[str, str] | None = None  # the texts the last check read
         self._gpu_options: list[tuple[str, str]] = []  # the device field's GPUs offered
 
     def compose(self) -> ComposeResult:
@@ -364,7 +365,7 @@ class ConfigForm(VerticalScroll):
     def check(self, *, edited: bool = False) -> None:
         """Validate every field and the whole config; show problems and the fields that
         have no effect; post ``Changed`` (``edited``: after a change typed in a field)."""
-        texts = self.texts()
+        texts = self._checked = self.texts()
         config, problems = parse_texts(texts)
         if config is not None:  # the TensorBoard folder, as a run would find it
             problems = tensorboard_problems(config.tensorboard)
@@ -415,7 +416,10 @@ class ConfigForm(VerticalScroll):
                 self._search[name] = event.value
                 self._check_search()
             return
-        self.check(edited=True)
+        # Each editor posts Changed for its first value as it mounts (41 at start-up), all
+        # after the mount's own check: a check of the same texts would change nothing.
+        if self.texts() != self._checked:
+            self.check(edited=True)
 
     def show_gpus(self, gpus: Sequence[GpuReading]) -> None:
         """Offer the visible GPUs under the device field, each with its free memory
