@@ -56,7 +56,7 @@ class BenchResult:
     def ratio(self, loop: str, baseline: str) -> float:
         """The median over rounds of ``loop``'s samples/s over ``baseline``'s in the same
         round (NaN if either did not run). Each round times the loops back to back, so a
-        pair shares the machine's state: on a noisy machine (this one: about ±20% from
+        pair shares the machine's state: on a noisy machine (this one: about ±15% from
         epoch to epoch) the paired ratio moves far less than a ratio of medians."""
         pairs = [
             value / base

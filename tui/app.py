@@ -598,8 +598,9 @@ class FmnistApp(RunActions):
             # From the base screen, which holds the panes even under a dialog; none left
             # once the app is closing (the first paint's timer can fire then).
             stack = self.screen_stack
-            for pane in stack[0].query(HyperparamsPane) if stack else ():
-                pane.summary_view.show_pending()
+            panes = stack[0].query(HyperparamsPane) if stack else None
+            if panes:
+                panes.first().summary_view.show_pending()
                 self._summarise(config, shape, classes)
 
     def _after_first_samples(self) -> None:
